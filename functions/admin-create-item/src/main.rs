@@ -1,0 +1,6 @@
+//! `admin-create-item`: wiring only; the handler is in `handler.rs`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::http::serve::<admin_create_item::AdminCreateItem>().await
+}

@@ -1,0 +1,37 @@
+//! `PATCH /api/v1/admin/items/{item_id}` (IAM only): changes an item's price, stock or name.
+//! A price change is what a cart's next purchase detects as `price_changed`.
+
+use lambda_http::Request;
+use serde_json::json;
+use shared::domain::{ItemChange, ItemId, ItemName, Price, Stock};
+use shared::http::{
+    json, json_object, optional_field, path_param, require_admin, AppState, Endpoint, HandlerResult,
+};
+use shared::ApiError;
+
+pub struct AdminUpdateItem;
+
+impl Endpoint for AdminUpdateItem {
+    const NAME: &'static str = "admin-update-item";
+
+    async fn handle(state: &AppState, req: Request) -> HandlerResult {
+        require_admin(state, &req)?;
+        let id = path_param(&req, "item_id", ItemId::parse)?;
+        let body = json_object(&req)?;
+        let change = ItemChange {
+            name: optional_field(&body, "name", ItemName::from_json)?,
+            price: optional_field(&body, "price", Price::from_json)?,
+            stock: optional_field(&body, "quantity", Stock::from_json)?,
+        };
+        if change.is_empty() {
+            return Err(ApiError::invalid(
+                "body",
+                "must set at least one of price, quantity and name",
+            ));
+        }
+        match state.store.update_item(id, &change).await? {
+            Some(item) => json(200, &json!({ "item": item })),
+            None => Err(ApiError::ItemNotFound(id)),
+        }
+    }
+}

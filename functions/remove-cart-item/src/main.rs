@@ -1,0 +1,6 @@
+//! `remove-cart-item`: wiring only; the handler is in `handler.rs`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::http::serve::<remove_cart_item::RemoveCartItem>().await
+}

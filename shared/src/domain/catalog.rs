@@ -1,0 +1,148 @@
+//! Catalog entries and the values an admin may set on them.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::ids::Refusal;
+use super::{ItemId, MAX_SAFE_INTEGER};
+
+/// A price in minor units (cents): an integer from 0 to 2^53-1. Money is never a float.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Price(u64);
+
+impl Price {
+    pub const MAX: u64 = MAX_SAFE_INTEGER;
+
+    pub fn from_json(value: &Value) -> Result<Self, Refusal> {
+        value.as_u64().and_then(Self::new).ok_or_else(|| {
+            "must be an integer number of minor units from 0 to 9007199254740991".to_owned()
+        })
+    }
+
+    pub fn new(n: u64) -> Option<Self> {
+        (n <= Self::MAX).then_some(Self(n))
+    }
+
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// Units on hand: an integer from 0 to 1,000,000,000.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Stock(u64);
+
+impl Stock {
+    pub const MAX: u64 = 1_000_000_000;
+
+    pub fn from_json(value: &Value) -> Result<Self, Refusal> {
+        value
+            .as_u64()
+            .and_then(Self::new)
+            .ok_or_else(|| "must be an integer from 0 to 1000000000".to_owned())
+    }
+
+    pub fn new(n: u64) -> Option<Self> {
+        (n <= Self::MAX).then_some(Self(n))
+    }
+
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// An item's display name: 1..=200 characters, no control characters, trimmed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct ItemName(String);
+
+impl ItemName {
+    pub const MAX_CHARS: usize = 200;
+
+    pub fn from_json(value: &Value) -> Result<Self, Refusal> {
+        match value {
+            Value::String(s) => Self::parse(s),
+            _ => Err("must be a string".to_owned()),
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, Refusal> {
+        let s = s.trim();
+        if s.is_empty() || s.chars().count() > Self::MAX_CHARS {
+            return Err("must be 1 to 200 characters".to_owned());
+        }
+        if s.chars().any(char::is_control) {
+            return Err("must not contain control characters".to_owned());
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A catalog entry as the API shows it; `quantity` is the stock on hand.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Item {
+    pub id: ItemId,
+    pub name: String,
+    pub price: Price,
+    #[serde(rename = "quantity")]
+    pub stock: Stock,
+}
+
+/// What an admin sends to create an item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewItem {
+    pub name: ItemName,
+    pub price: Price,
+    pub stock: Stock,
+}
+
+/// What an admin may change on an item: any of its price and stock, at least one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ItemChange {
+    pub name: Option<ItemName>,
+    pub price: Option<Price>,
+    pub stock: Option<Stock>,
+}
+
+impl ItemChange {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.price.is_none() && self.stock.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn prices_are_non_negative_integers_within_the_safe_range() {
+        assert!(Price::from_json(&json!(0)).is_ok());
+        assert!(Price::from_json(&json!(869)).is_ok());
+        for value in [
+            json!(-1),
+            json!(8.69),
+            json!("869"),
+            json!(MAX_SAFE_INTEGER + 1),
+        ] {
+            assert!(
+                Price::from_json(&value).is_err(),
+                "{value} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(
+            ItemName::parse("  Mussels - Frozen ").unwrap().as_str(),
+            "Mussels - Frozen"
+        );
+        assert!(ItemName::parse("   ").is_err());
+        assert!(ItemName::parse(&"x".repeat(201)).is_err());
+        assert!(ItemName::parse("bell\u{7}").is_err());
+    }
+}

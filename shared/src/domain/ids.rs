@@ -1,0 +1,312 @@
+//! Identifiers and small values parsed at the edge: once built, they are valid.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::MAX_SAFE_INTEGER;
+
+/// Why a value was refused; the caller adds the field's name.
+pub type Refusal = String;
+
+/// Reads a positive integer id up to 2^53-1 from a JSON integer or a string of ASCII digits
+/// (the original API's clients send `"42"`). Floats, booleans, signs and zero are refused.
+fn positive_id(value: &Value) -> Result<u64, Refusal> {
+    const RULE: &str = "must be a positive integer up to 9007199254740991";
+    let n = match value {
+        Value::Number(n) => n.as_u64().ok_or_else(|| RULE.to_owned())?,
+        Value::String(s) => parse_digits(s).ok_or_else(|| RULE.to_owned())?,
+        _ => return Err(RULE.to_owned()),
+    };
+    if (1..=MAX_SAFE_INTEGER).contains(&n) {
+        Ok(n)
+    } else {
+        Err(RULE.to_owned())
+    }
+}
+
+/// ASCII digits only, at most 16 of them (no sign, no spaces, no exponent).
+pub(crate) fn parse_digits(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+macro_rules! integer_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(u64);
+
+        impl $name {
+            pub fn from_json(value: &Value) -> Result<Self, Refusal> {
+                positive_id(value).map(Self)
+            }
+
+            /// Parses a path or query segment: digits only.
+            pub fn parse(s: &str) -> Result<Self, Refusal> {
+                Self::from_json(&Value::String(s.to_owned()))
+            }
+
+            /// For values that come from storage, already valid when written.
+            pub fn new(n: u64) -> Option<Self> {
+                (1..=MAX_SAFE_INTEGER).contains(&n).then_some(Self(n))
+            }
+
+            pub fn get(self) -> u64 {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_u64(self.0)
+            }
+        }
+    };
+}
+
+integer_id!(
+    /// A shopper, as the caller names them (authentication is out of this API's scope).
+    UserId
+);
+integer_id!(
+    /// A catalog entry.
+    ItemId
+);
+
+/// How many units of an item a cart line asks for: 1..=10,000.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Quantity(u32);
+
+impl Quantity {
+    pub const MAX: u32 = 10_000;
+    const RULE: &'static str = "must be an integer from 1 to 10000";
+
+    pub fn from_json(value: &Value) -> Result<Self, Refusal> {
+        value
+            .as_u64()
+            .filter(|n| (1..=u64::from(Self::MAX)).contains(n))
+            .map(|n| Self(n as u32))
+            .ok_or_else(|| Self::RULE.to_owned())
+    }
+
+    pub fn new(n: u64) -> Option<Self> {
+        (1..=u64::from(Self::MAX))
+            .contains(&n)
+            .then_some(Self(n as u32))
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// A cart's public id: opaque, unguessable and stable for the user's one cart.
+///
+/// It carries the owner and a random v4 UUID (the cart's secret token), encoded together as
+/// 32 URL-safe characters. The owner part lets every cart operation address the cart by its
+/// owner in one request; the token is what makes the id impossible to guess.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CartId {
+    owner: UserId,
+    token: Uuid,
+}
+
+impl CartId {
+    pub const RULE: &'static str = "is not a cart id";
+
+    pub fn new(owner: UserId, token: Uuid) -> Self {
+        Self { owner, token }
+    }
+
+    /// A new cart id with a fresh random token.
+    pub fn generate(owner: UserId) -> Self {
+        Self::new(owner, Uuid::new_v4())
+    }
+
+    pub fn parse(s: &str) -> Result<Self, Refusal> {
+        let refuse = || Self::RULE.to_owned();
+        if s.len() != 32 {
+            return Err(refuse());
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| refuse())?;
+        let (owner, token) = bytes.split_at_checked(8).ok_or_else(refuse)?;
+        let owner = u64::from_be_bytes(owner.try_into().map_err(|_| refuse())?);
+        let owner = UserId::new(owner).ok_or_else(refuse)?;
+        let token = Uuid::from_slice(token).map_err(|_| refuse())?;
+        if token.get_version_num() != 4 {
+            return Err(refuse());
+        }
+        let id = Self { owner, token };
+        // Only the canonical spelling is accepted, so one cart has exactly one id.
+        (id.to_string() == s).then_some(id).ok_or_else(refuse)
+    }
+
+    pub fn owner(&self) -> UserId {
+        self.owner
+    }
+
+    pub fn token(&self) -> Uuid {
+        self.token
+    }
+}
+
+impl fmt::Display for CartId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut bytes = [0u8; 24];
+        bytes[..8].copy_from_slice(&self.owner.get().to_be_bytes());
+        bytes[8..].copy_from_slice(self.token.as_bytes());
+        f.write_str(&URL_SAFE_NO_PAD.encode(bytes))
+    }
+}
+
+impl Serialize for CartId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// An order's id: a random v4 UUID in its hyphenated form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OrderId(Uuid);
+
+impl OrderId {
+    pub fn generate() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    pub fn parse(s: &str) -> Result<Self, Refusal> {
+        let refuse = || "is not an order id".to_owned();
+        if s.len() != 36 {
+            return Err(refuse());
+        }
+        let id = Uuid::try_parse(s).map_err(|_| refuse())?;
+        (id.hyphenated().to_string() == s)
+            .then_some(Self(id))
+            .ok_or_else(refuse)
+    }
+}
+
+impl fmt::Display for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl Serialize for OrderId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A client's idempotency key: 1..=255 printable ASCII characters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub const MAX_LEN: usize = 255;
+
+    pub fn parse(s: &str) -> Result<Self, Refusal> {
+        if s.is_empty() || s.len() > Self::MAX_LEN {
+            return Err("must be 1 to 255 printable ASCII characters".to_owned());
+        }
+        if !s.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            return Err("must contain only printable ASCII characters".to_owned());
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn user_ids_accept_integers_and_digit_strings_only() {
+        let accepted = [json!(1), json!(42), json!("42"), json!(MAX_SAFE_INTEGER)];
+        for value in accepted {
+            assert!(
+                UserId::from_json(&value).is_ok(),
+                "{value} should be accepted"
+            );
+        }
+        let refused = [
+            json!(0),
+            json!(-1),
+            json!(1.5),
+            json!(1.0),
+            json!(true),
+            json!(null),
+            json!("4 2"),
+            json!("-4"),
+            json!("+4"),
+            json!(""),
+            json!("1e3"),
+            json!(MAX_SAFE_INTEGER + 1),
+            json!("9007199254740992"),
+            json!([1]),
+            json!({"id": 1}),
+        ];
+        for value in refused {
+            assert!(
+                UserId::from_json(&value).is_err(),
+                "{value} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn quantities_are_integers_from_one_to_ten_thousand() {
+        assert!(Quantity::from_json(&json!(1)).is_ok());
+        assert!(Quantity::from_json(&json!(10_000)).is_ok());
+        for value in [json!(0), json!(10_001), json!(2.0), json!("3"), json!(-2)] {
+            assert!(
+                Quantity::from_json(&value).is_err(),
+                "{value} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cart_id_round_trips_through_its_text_form() {
+        let id = CartId::generate(UserId::new(42).unwrap());
+        let text = id.to_string();
+        assert_eq!(text.len(), 32);
+        assert_eq!(CartId::parse(&text), Ok(id));
+    }
+
+    #[test]
+    fn cart_ids_that_cannot_be_ids_are_refused() {
+        let zero_owner = URL_SAFE_NO_PAD.encode([0u8; 24]);
+        for text in ["", "abc", "not-a-cart-id-at-all-0000000000!", &zero_owner] {
+            assert!(CartId::parse(text).is_err(), "{text:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_are_printable_ascii_up_to_255_characters() {
+        assert!(IdempotencyKey::parse("a").is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
+        assert!(IdempotencyKey::parse("").is_err());
+        assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
+        assert!(IdempotencyKey::parse("tab\there").is_err());
+        assert!(IdempotencyKey::parse("caf\u{e9}").is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! Types and rules of the shop. Nothing here knows about DynamoDB or HTTP.
+
+pub mod cart;
+pub mod catalog;
+pub mod ids;
+pub mod listing;
+pub mod order;
+
+pub use cart::{Cart, CartLine, MAX_CART_LINES};
+pub use catalog::{Item, ItemChange, ItemName, NewItem, Price, Stock};
+pub use ids::{CartId, IdempotencyKey, ItemId, OrderId, Quantity, UserId};
+pub use listing::{Cursor, ListQuery, Page};
+pub use order::{Order, OrderLine};
+
+/// The largest integer a JSON client can hold exactly (2^53 - 1): the upper bound of every id,
+/// price and filter value, so no client ever rounds one.
+pub const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
+
+/// Now, in RFC 3339 (UTC, whole seconds): how every timestamp the API shows is written.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

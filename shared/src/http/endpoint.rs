@@ -1,0 +1,91 @@
+//! The wrapper every HTTP function runs in: one place for state, logging and the error mapping.
+
+use std::future::Future;
+use std::time::Instant;
+
+use lambda_http::request::RequestContext;
+use lambda_http::{service_fn, Body, Request, RequestExt, Response};
+
+use super::{problem, HandlerResult};
+use crate::{telemetry, ApiError, Config, Store};
+
+/// What every invocation borrows: built once per cold start.
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+}
+
+impl AppState {
+    pub async fn from_env() -> Self {
+        let config = Config::from_env();
+        let store = Store::from_env(config.tables.clone()).await;
+        Self { config, store }
+    }
+}
+
+/// One HTTP function: its name (the binary's, the template's, the router's) and its handler.
+pub trait Endpoint {
+    const NAME: &'static str;
+
+    fn handle(state: &AppState, req: Request) -> impl Future<Output = HandlerResult> + Send;
+}
+
+/// Runs one request through `E`, maps an error to its problem response and logs one line:
+/// request id, route, status, latency, DynamoDB requests and consumed capacity.
+pub async fn dispatch<E: Endpoint>(state: &AppState, req: Request) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
+    let route = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().unwrap_or_default(),
+        _ => String::new(),
+    };
+    let before = state.store.metrics().snapshot();
+    let response = match E::handle(state, req).await {
+        Ok(response) => response,
+        Err(err) => {
+            if err.status() >= 500 {
+                tracing::error!(
+                    function = E::NAME,
+                    code = err.code(),
+                    cause = %telemetry::error_chain(&err),
+                    "request failed"
+                );
+            }
+            problem(&err)
+        }
+    };
+    let used = state.store.metrics().snapshot().since(&before);
+    tracing::info!(
+        function = E::NAME,
+        request_id,
+        route,
+        status = response.status().as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+        dynamodb_requests = used.requests,
+        read_capacity_units = used.read_units(),
+        write_capacity_units = used.write_units(),
+        "request handled"
+    );
+    response
+}
+
+/// A function's whole `main`: logging, configuration, the DynamoDB client (once), then the
+/// Lambda event loop.
+pub async fn serve<E: Endpoint>() -> Result<(), lambda_http::Error> {
+    telemetry::init();
+    let state = AppState::from_env().await;
+    let state = &state;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, std::convert::Infallible>(dispatch::<E>(state, req).await)
+    }))
+    .await
+}
+
+impl From<lambda_http::http::Error> for ApiError {
+    fn from(e: lambda_http::http::Error) -> Self {
+        ApiError::Internal(Box::new(e))
+    }
+}

@@ -1,0 +1,54 @@
+//! The one mapping from `ApiError` to an RFC 9457 `application/problem+json` response.
+
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use lambda_http::{Body, Response};
+use serde_json::{json, Value};
+
+use crate::ApiError;
+
+/// `type`, `title`, `status`, `detail`, a stable `code`, the human message again as `error`
+/// (what clients of the original API read), and the members that explain the conflict.
+/// Nothing internal: 5xx details are logged, never sent.
+pub fn problem(err: &ApiError) -> Response<Body> {
+    let status = err.status();
+    // The Display of every variant is written for clients; causes are only in `source()`.
+    let detail = err.to_string();
+    let mut body = json!({
+        "type": format!("urn:cart-api:problem:{}", err.code()),
+        "title": err.title(),
+        "status": status,
+        "detail": detail,
+        "code": err.code(),
+        "error": detail,
+    });
+    let extra: Option<(&str, Value)> = match err {
+        ApiError::InvalidRequest { field, .. } => Some(("field", json!(field))),
+        ApiError::PayloadTooLarge { limit } | ApiError::CartFull { limit } => {
+            Some(("limit", json!(limit)))
+        }
+        ApiError::ItemNotFound(id) | ApiError::ItemNotInCart(id) => Some(("item_id", json!(id))),
+        ApiError::InsufficientStock(items) => {
+            if let [only] = items.as_slice() {
+                body["item_id"] = json!(only.item_id);
+                body["requested"] = json!(only.requested);
+                body["available"] = json!(only.available);
+            }
+            Some(("items", json!(items)))
+        }
+        ApiError::PriceChanged(items) => Some(("items", json!(items))),
+        _ => None,
+    };
+    if let Some((name, value)) = extra {
+        body[name] = value;
+    }
+    let mut response = Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "application/problem+json")
+        .header(CACHE_CONTROL, "no-store");
+    if let Some(seconds) = err.retry_after() {
+        response = response.header(RETRY_AFTER, seconds.to_string());
+    }
+    response
+        .body(Body::Text(body.to_string()))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}

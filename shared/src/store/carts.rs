@@ -1,0 +1,394 @@
+//! The carts table: one item per user, keyed by `user_id`.
+//!
+//! Item shape: `user_id` (N), `cart_token` (S, the random half of the cart id), `version` (N,
+//! bumped by every change), `created_at`, and four maps keyed by item id: `qty`, `price` (unit
+//! price when last added), `name` and `added` (when first added, for the line order). One item
+//! per cart makes create, view and remove one request each, and makes every change a single
+//! conditional update: ownership, the 50-line bound and the stock bound are checked in the same
+//! atomic step that writes.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure,
+};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{Store, StoreError};
+use crate::domain::{
+    Cart, CartId, CartLine, Item, ItemId, Price, Quantity, UserId, MAX_CART_LINES,
+};
+
+type Raw = HashMap<String, AttributeValue>;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct CartRecord {
+    pub(crate) user_id: u64,
+    pub(crate) cart_token: String,
+    pub(crate) version: u64,
+    pub(crate) created_at: String,
+    #[serde(default)]
+    pub(crate) qty: HashMap<String, u64>,
+    #[serde(default)]
+    pub(crate) price: HashMap<String, u64>,
+    #[serde(default)]
+    pub(crate) name: HashMap<String, String>,
+    #[serde(default)]
+    pub(crate) added: HashMap<String, u64>,
+}
+
+impl CartRecord {
+    fn empty(id: &CartId) -> Self {
+        Self {
+            user_id: id.owner().get(),
+            cart_token: id.token().to_string(),
+            version: 0,
+            created_at: super::now_rfc3339(),
+            qty: HashMap::new(),
+            price: HashMap::new(),
+            name: HashMap::new(),
+            added: HashMap::new(),
+        }
+    }
+
+    /// The record behind `id`: present, and its token is the id's.
+    pub(crate) fn owned(raw: Option<&Raw>, id: &CartId) -> Result<Option<Self>, StoreError> {
+        let Some(raw) = raw else { return Ok(None) };
+        let record: Self = serde_dynamo::from_item(raw.clone()).map_err(StoreError::mapping)?;
+        Ok(
+            (record.user_id == id.owner().get() && record.cart_token == id.token().to_string())
+                .then_some(record),
+        )
+    }
+
+    /// The record of whatever cart `user` has.
+    fn any(raw: &Raw) -> Result<Self, StoreError> {
+        serde_dynamo::from_item(raw.clone()).map_err(StoreError::mapping)
+    }
+
+    pub(crate) fn into_cart(self) -> Result<Cart, StoreError> {
+        let corrupt =
+            || StoreError::Unexpected(format!("cart of user {} is malformed", self.user_id).into());
+        let owner = UserId::new(self.user_id).ok_or_else(corrupt)?;
+        let token = self.cart_token.parse().map_err(|_| corrupt())?;
+        let mut lines = Vec::with_capacity(self.qty.len());
+        for (key, quantity) in &self.qty {
+            let item_id = key.parse().ok().and_then(ItemId::new).ok_or_else(corrupt)?;
+            let added = self.added.get(key).copied().unwrap_or(0);
+            let line = CartLine {
+                item_id,
+                name: self.name.get(key).cloned().unwrap_or_default(),
+                quantity: *quantity,
+                unit_price: self
+                    .price
+                    .get(key)
+                    .copied()
+                    .and_then(Price::new)
+                    .ok_or_else(corrupt)?,
+            };
+            lines.push((added, line));
+        }
+        lines.sort_by_key(|(added, line)| (*added, line.item_id));
+        Ok(Cart {
+            id: CartId::new(owner, token),
+            lines: lines.into_iter().map(|(_, line)| line).collect(),
+            version: self.version,
+        })
+    }
+
+    fn quantity_of(&self, item: ItemId) -> Option<u64> {
+        self.qty.get(&item.get().to_string()).copied()
+    }
+}
+
+/// What adding to a cart came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AddLine {
+    Added(Cart),
+    CartNotFound,
+    CartFull,
+    /// The cart already holds `in_cart` units, and `in_cart + requested` exceeds the stock.
+    InsufficientStock {
+        in_cart: u64,
+    },
+}
+
+/// What removing from a cart came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CartChange {
+    Changed(Cart),
+    CartNotFound,
+    LineNotFound,
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+type UpdateError = SdkError<UpdateItemError, HttpResponse>;
+
+fn is_condition_failure(err: &UpdateError) -> bool {
+    matches!(
+        err.as_service_error(),
+        Some(UpdateItemError::ConditionalCheckFailedException(_))
+    )
+}
+
+/// The item as a failed condition saw it (`ReturnValuesOnConditionCheckFailure = ALL_OLD`).
+fn old_item(err: &UpdateError) -> Option<&Raw> {
+    match err.as_service_error() {
+        Some(UpdateItemError::ConditionalCheckFailedException(ccf)) => ccf.item(),
+        _ => None,
+    }
+}
+
+impl Store {
+    /// The user's cart, created if they have none: one conditional put that either writes a new
+    /// empty cart or, when one exists, fails and returns it. Racing creates all get one cart.
+    /// The boolean says whether this call created it.
+    pub async fn create_or_get_cart(&self, user: UserId) -> Result<(Cart, bool), StoreError> {
+        let id = CartId::generate(user);
+        let record = CartRecord::empty(&id);
+        let item = serde_dynamo::to_item(&record).map_err(StoreError::mapping)?;
+        let result = self
+            .client()
+            .put_item()
+            .table_name(&self.tables().carts)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(user_id)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                self.metrics().writes(out.consumed_capacity());
+                Ok((record.into_cart()?, true))
+            }
+            Err(e) => {
+                let existing = match e.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(ccf)) => {
+                        Some(ccf.item().cloned())
+                    }
+                    _ => None,
+                };
+                match existing {
+                    Some(Some(raw)) => Ok((CartRecord::any(&raw)?.into_cart()?, false)),
+                    Some(None) => Err(StoreError::Unexpected(
+                        "the failed cart put returned no item".into(),
+                    )),
+                    None => Err(StoreError::from_sdk(e)),
+                }
+            }
+        }
+    }
+
+    /// The cart with this id, read strongly consistent.
+    pub async fn get_cart(&self, id: &CartId) -> Result<Option<Cart>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.tables().carts)
+            .key("user_id", n(id.owner().get()))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        self.metrics().reads(out.consumed_capacity());
+        CartRecord::owned(out.item(), id)?
+            .map(CartRecord::into_cart)
+            .transpose()
+    }
+
+    /// Adds `quantity` of `item` to the cart in one conditional update: the cart must be this
+    /// id's, have room for a new line, and hold no more than `item.stock` units of the item
+    /// afterwards. The line's unit price becomes the item's current price. Concurrent adds are
+    /// atomic increments, so none is lost.
+    pub async fn add_cart_line(
+        &self,
+        id: &CartId,
+        item: &Item,
+        quantity: Quantity,
+    ) -> Result<AddLine, StoreError> {
+        let requested = u64::from(quantity.get());
+        let Some(room) = item.stock.get().checked_sub(requested) else {
+            // More than the stock whatever the cart holds; one read tells which answer is due.
+            return Ok(match self.get_cart(id).await? {
+                None => AddLine::CartNotFound,
+                Some(cart) => AddLine::InsufficientStock {
+                    in_cart: cart
+                        .lines
+                        .iter()
+                        .find(|l| l.item_id == item.id)
+                        .map_or(0, |l| l.quantity),
+                },
+            });
+        };
+        let added_at = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.tables().carts)
+            .key("user_id", n(id.owner().get()))
+            .update_expression(
+                "SET #qty.#item = if_not_exists(#qty.#item, :zero) + :quantity, \
+                 #price.#item = :price, #name.#item = :name, \
+                 #added.#item = if_not_exists(#added.#item, :now), \
+                 #version = #version + :one",
+            )
+            .condition_expression(
+                "#token = :token \
+                 AND (attribute_exists(#qty.#item) OR size(#qty) < :max_lines) \
+                 AND (attribute_not_exists(#qty.#item) OR #qty.#item <= :room)",
+            )
+            .expression_attribute_names("#token", "cart_token")
+            .expression_attribute_names("#qty", "qty")
+            .expression_attribute_names("#price", "price")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_names("#added", "added")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#item", item.id.get().to_string())
+            .expression_attribute_values(":token", s(id.token().to_string()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":quantity", n(requested))
+            .expression_attribute_values(":price", n(item.price.get()))
+            .expression_attribute_values(":name", s(item.name.as_str()))
+            .expression_attribute_values(":now", n(added_at.max(0) as u64))
+            .expression_attribute_values(":max_lines", n(MAX_CART_LINES as u64))
+            .expression_attribute_values(":room", n(room))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                self.metrics().writes(out.consumed_capacity());
+                let record = CartRecord::owned(out.attributes(), id)?.ok_or_else(|| {
+                    StoreError::Unexpected("the cart update returned no cart".into())
+                })?;
+                Ok(AddLine::Added(record.into_cart()?))
+            }
+            Err(e) if is_condition_failure(&e) => {
+                let old = old_item(&e);
+                Ok(match CartRecord::owned(old, id)? {
+                    None => AddLine::CartNotFound,
+                    Some(cart) => match cart.quantity_of(item.id) {
+                        Some(in_cart) if in_cart > room => AddLine::InsufficientStock { in_cart },
+                        None if cart.qty.len() >= MAX_CART_LINES => AddLine::CartFull,
+                        _ => {
+                            return Err(StoreError::Unexpected(
+                                "the cart update was refused for no known reason".into(),
+                            ))
+                        }
+                    },
+                })
+            }
+            Err(e) => Err(StoreError::from_sdk(e)),
+        }
+    }
+
+    /// Removes a line in one conditional update (the cart must be this id's and hold the item).
+    pub async fn remove_cart_line(
+        &self,
+        id: &CartId,
+        item: ItemId,
+    ) -> Result<CartChange, StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.tables().carts)
+            .key("user_id", n(id.owner().get()))
+            .update_expression(
+                "REMOVE #qty.#item, #price.#item, #name.#item, #added.#item \
+                 SET #version = #version + :one",
+            )
+            .condition_expression("#token = :token AND attribute_exists(#qty.#item)")
+            .expression_attribute_names("#token", "cart_token")
+            .expression_attribute_names("#qty", "qty")
+            .expression_attribute_names("#price", "price")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_names("#added", "added")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#item", item.get().to_string())
+            .expression_attribute_values(":token", s(id.token().to_string()))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                self.metrics().writes(out.consumed_capacity());
+                let record = CartRecord::owned(out.attributes(), id)?.ok_or_else(|| {
+                    StoreError::Unexpected("the cart update returned no cart".into())
+                })?;
+                Ok(CartChange::Changed(record.into_cart()?))
+            }
+            Err(e) if is_condition_failure(&e) => {
+                let old = old_item(&e);
+                Ok(match CartRecord::owned(old, id)? {
+                    None => CartChange::CartNotFound,
+                    Some(_) => CartChange::LineNotFound,
+                })
+            }
+            Err(e) => Err(StoreError::from_sdk(e)),
+        }
+    }
+
+    /// Sets the unit prices of some lines to the items' current prices, if the cart is still at
+    /// `version` (a concurrent change wins; the next purchase notices the prices again).
+    pub async fn refresh_cart_prices(
+        &self,
+        cart: &Cart,
+        prices: &[(ItemId, Price)],
+    ) -> Result<bool, StoreError> {
+        if prices.is_empty() {
+            return Ok(true);
+        }
+        let mut sets = vec!["#version = #version + :one".to_owned()];
+        let mut request = self
+            .client()
+            .update_item()
+            .table_name(&self.tables().carts)
+            .key("user_id", n(cart.user_id().get()))
+            .condition_expression("#token = :token AND #version = :version")
+            .expression_attribute_names("#token", "cart_token")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#price", "price")
+            .expression_attribute_values(":token", s(cart.id.token().to_string()))
+            .expression_attribute_values(":version", n(cart.version))
+            .expression_attribute_values(":one", n(1));
+        for (i, (item, price)) in prices.iter().enumerate() {
+            sets.push(format!("#price.#i{i} = :p{i}"));
+            request = request
+                .expression_attribute_names(format!("#i{i}"), item.get().to_string())
+                .expression_attribute_values(format!(":p{i}"), n(price.get()));
+        }
+        let result = request
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                self.metrics().writes(out.consumed_capacity());
+                Ok(true)
+            }
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::from_sdk(e)),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Counting what each invocation costs: requests on the wire and capacity units consumed.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::config::{Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::types::ConsumedCapacity;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_types::config_bag::ConfigBag;
+
+#[derive(Debug, Default)]
+pub struct DbMetrics {
+    requests: AtomicU64,
+    read_milli_units: AtomicU64,
+    write_milli_units: AtomicU64,
+}
+
+/// The counters at one moment; subtract two to get what happened in between.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    pub requests: u64,
+    pub read_milli_units: u64,
+    pub write_milli_units: u64,
+}
+
+impl MetricsSnapshot {
+    pub fn since(&self, earlier: &Self) -> Self {
+        Self {
+            requests: self.requests - earlier.requests,
+            read_milli_units: self.read_milli_units - earlier.read_milli_units,
+            write_milli_units: self.write_milli_units - earlier.write_milli_units,
+        }
+    }
+
+    pub fn read_units(&self) -> f64 {
+        self.read_milli_units as f64 / 1000.0
+    }
+
+    pub fn write_units(&self) -> f64 {
+        self.write_milli_units as f64 / 1000.0
+    }
+}
+
+impl DbMetrics {
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            requests: self.requests.load(Relaxed),
+            read_milli_units: self.read_milli_units.load(Relaxed),
+            write_milli_units: self.write_milli_units.load(Relaxed),
+        }
+    }
+
+    pub(crate) fn reads<'a>(&self, consumed: impl IntoIterator<Item = &'a ConsumedCapacity>) {
+        self.read_milli_units.fetch_add(milli(consumed), Relaxed);
+    }
+
+    pub(crate) fn writes<'a>(&self, consumed: impl IntoIterator<Item = &'a ConsumedCapacity>) {
+        self.write_milli_units.fetch_add(milli(consumed), Relaxed);
+    }
+}
+
+fn milli<'a>(consumed: impl IntoIterator<Item = &'a ConsumedCapacity>) -> u64 {
+    consumed
+        .into_iter()
+        .filter_map(|c| c.capacity_units())
+        .map(|units| (units * 1000.0).round() as u64)
+        .sum()
+}
+
+/// An SDK interceptor that counts every request put on the wire, retries included.
+#[derive(Debug)]
+pub struct CountRequests(Arc<DbMetrics>);
+
+impl CountRequests {
+    pub fn new(metrics: Arc<DbMetrics>) -> Self {
+        Self(metrics)
+    }
+}
+
+impl Intercept for CountRequests {
+    fn name(&self) -> &'static str {
+        "CountRequests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.requests.fetch_add(1, Relaxed);
+        Ok(())
+    }
+}

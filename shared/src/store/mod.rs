@@ -1,0 +1,94 @@
+//! Every DynamoDB call and every item shape. Nothing outside this module sees an
+//! `AttributeValue`.
+
+mod carts;
+mod catalog;
+mod error;
+mod metrics;
+mod orders;
+mod purchase;
+pub mod schema;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::Client;
+
+pub use carts::{AddLine, CartChange};
+pub use catalog::{CatalogWrite, ADMIN_ID_FLOOR};
+pub use error::StoreError;
+pub use metrics::{CountRequests, DbMetrics, MetricsSnapshot};
+pub use purchase::{
+    IdempotencyRecord, LineRejection, PurchasePlan, PurchaseRejection, PurchaseResult,
+    PurchaseSnapshot,
+};
+
+use crate::Tables;
+
+/// The tables and the one client every call goes through.
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    tables: Tables,
+    metrics: Arc<DbMetrics>,
+}
+
+impl Store {
+    /// The client for a Lambda function: region, credentials and endpoint from the environment
+    /// (`AWS_ENDPOINT_URL_DYNAMODB` points it at DynamoDB Local), short timeouts and a few quick
+    /// retries, so that an unreachable DynamoDB becomes a 503 in about a second, not a timeout.
+    pub async fn from_env(tables: Tables) -> Self {
+        Self::from_sdk_config(&sdk_config().await, tables)
+    }
+
+    pub fn from_sdk_config(sdk: &SdkConfig, tables: Tables) -> Self {
+        let metrics = Arc::new(DbMetrics::default());
+        let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(CountRequests::new(metrics.clone()))
+            .build();
+        Self {
+            client: Client::from_conf(config),
+            tables,
+            metrics,
+        }
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    /// Requests sent and capacity consumed by this store's client since it was built.
+    pub fn metrics(&self) -> &DbMetrics {
+        &self.metrics
+    }
+
+    /// The raw client, for tools that create tables or inspect what is stored.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// The SDK configuration every function uses.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(25))
+                .with_max_backoff(Duration::from_millis(400)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(500))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+pub(crate) use crate::domain::now_rfc3339;

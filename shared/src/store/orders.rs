@@ -1,0 +1,95 @@
+//! The orders table: one item per order, keyed by `order_id`, written only by a purchase.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError};
+use crate::domain::{CartId, ItemId, Order, OrderId, OrderLine, Price, UserId};
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct OrderRecord {
+    order_id: String,
+    user_id: u64,
+    cart_id: String,
+    lines: Vec<OrderLineRecord>,
+    total: u64,
+    created_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct OrderLineRecord {
+    item_id: u64,
+    name: String,
+    quantity: u64,
+    unit_price: u64,
+}
+
+impl OrderRecord {
+    pub(crate) fn from_order(order: &Order) -> Self {
+        Self {
+            order_id: order.id.to_string(),
+            user_id: order.user_id.get(),
+            cart_id: order.cart_id.to_string(),
+            lines: order
+                .lines
+                .iter()
+                .map(|l| OrderLineRecord {
+                    item_id: l.item_id.get(),
+                    name: l.name.clone(),
+                    quantity: l.quantity,
+                    unit_price: l.unit_price.get(),
+                })
+                .collect(),
+            total: order.total,
+            created_at: order.created_at.clone(),
+        }
+    }
+
+    fn into_order(self) -> Result<Order, StoreError> {
+        let corrupt =
+            || StoreError::Unexpected(format!("order {} is malformed", self.order_id).into());
+        let lines = self
+            .lines
+            .into_iter()
+            .map(|l| {
+                Ok(OrderLine {
+                    item_id: ItemId::new(l.item_id).ok_or_else(corrupt)?,
+                    name: l.name,
+                    quantity: l.quantity,
+                    unit_price: Price::new(l.unit_price).ok_or_else(corrupt)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Order {
+            id: OrderId::parse(&self.order_id).map_err(|_| corrupt())?,
+            cart_id: CartId::parse(&self.cart_id).map_err(|_| corrupt())?,
+            user_id: UserId::new(self.user_id).ok_or_else(corrupt)?,
+            lines,
+            total: self.total,
+            created_at: self.created_at,
+        })
+    }
+}
+
+impl Store {
+    pub async fn get_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.tables().orders)
+            .key("order_id", AttributeValue::S(id.to_string()))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        self.metrics().reads(out.consumed_capacity());
+        out.item()
+            .map(|raw| {
+                serde_dynamo::from_item::<_, OrderRecord>(raw.clone())
+                    .map_err(StoreError::mapping)?
+                    .into_order()
+            })
+            .transpose()
+    }
+}

@@ -1,0 +1,190 @@
+//! The four tables, as `template.yaml` declares them. A test compares the two, so local tables
+//! never drift from what is deployed.
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+
+use super::{Store, StoreError};
+use crate::Tables;
+
+/// Name of the catalog's listing index: every item in price order.
+pub const CATALOG_BY_PRICE_INDEX: &str = "by-price";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttrType {
+    S,
+    N,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexDef {
+    pub name: &'static str,
+    pub partition_key: (&'static str, AttrType),
+    pub sort_key: Option<(&'static str, AttrType)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableDef {
+    /// The table's logical id in `template.yaml`.
+    pub logical_id: &'static str,
+    /// The environment variable that carries its name to the functions.
+    pub env_var: &'static str,
+    pub name: String,
+    pub partition_key: (&'static str, AttrType),
+    pub sort_key: Option<(&'static str, AttrType)>,
+    pub indexes: Vec<IndexDef>,
+    pub ttl_attribute: Option<&'static str>,
+}
+
+/// Every table the functions use.
+pub fn table_definitions(tables: &Tables) -> Vec<TableDef> {
+    vec![
+        TableDef {
+            logical_id: "CatalogTable",
+            env_var: "CATALOG_TABLE",
+            name: tables.catalog.clone(),
+            partition_key: ("id", AttrType::N),
+            sort_key: None,
+            indexes: vec![IndexDef {
+                name: CATALOG_BY_PRICE_INDEX,
+                partition_key: ("list_pk", AttrType::S),
+                sort_key: Some(("price_key", AttrType::S)),
+            }],
+            ttl_attribute: None,
+        },
+        TableDef {
+            logical_id: "CartsTable",
+            env_var: "CARTS_TABLE",
+            name: tables.carts.clone(),
+            partition_key: ("user_id", AttrType::N),
+            sort_key: None,
+            indexes: vec![],
+            ttl_attribute: None,
+        },
+        TableDef {
+            logical_id: "OrdersTable",
+            env_var: "ORDERS_TABLE",
+            name: tables.orders.clone(),
+            partition_key: ("order_id", AttrType::S),
+            sort_key: None,
+            indexes: vec![],
+            ttl_attribute: None,
+        },
+        TableDef {
+            logical_id: "IdempotencyTable",
+            env_var: "IDEMPOTENCY_TABLE",
+            name: tables.idempotency.clone(),
+            partition_key: ("pk", AttrType::S),
+            sort_key: None,
+            indexes: vec![],
+            ttl_attribute: Some("expires_at"),
+        },
+    ]
+}
+
+fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .expect("name and type are set")
+}
+
+fn keys(pk: (&str, AttrType), sk: Option<(&str, AttrType)>) -> Vec<KeySchemaElement> {
+    let mut keys = vec![key(pk.0, KeyType::Hash)];
+    keys.extend(sk.map(|(name, _)| key(name, KeyType::Range)));
+    keys
+}
+
+fn attribute(name: &str, t: AttrType) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(match t {
+            AttrType::S => ScalarAttributeType::S,
+            AttrType::N => ScalarAttributeType::N,
+        })
+        .build()
+        .expect("name and type are set")
+}
+
+impl Store {
+    /// Creates the tables that do not exist yet (and their TTL setting). Idempotent.
+    pub async fn create_tables(&self) -> Result<(), StoreError> {
+        for def in table_definitions(self.tables()) {
+            let mut attributes = vec![def.partition_key];
+            attributes.extend(def.sort_key);
+            for index in &def.indexes {
+                attributes.push(index.partition_key);
+                attributes.extend(index.sort_key);
+            }
+            attributes.sort_by_key(|(name, _)| *name);
+            attributes.dedup_by_key(|(name, _)| *name);
+
+            let mut request = self
+                .client()
+                .create_table()
+                .table_name(&def.name)
+                .billing_mode(BillingMode::PayPerRequest)
+                .set_key_schema(Some(keys(def.partition_key, def.sort_key)))
+                .set_attribute_definitions(Some(
+                    attributes.iter().map(|(n, t)| attribute(n, *t)).collect(),
+                ));
+            for index in &def.indexes {
+                request = request.global_secondary_indexes(
+                    GlobalSecondaryIndex::builder()
+                        .index_name(index.name)
+                        .set_key_schema(Some(keys(index.partition_key, index.sort_key)))
+                        .projection(
+                            Projection::builder()
+                                .projection_type(ProjectionType::All)
+                                .build(),
+                        )
+                        .build()
+                        .expect("name, keys and projection are set"),
+                );
+            }
+            match request.send().await {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("ResourceInUseException") => continue,
+                Err(e) => return Err(StoreError::from_sdk(e)),
+            }
+            if let Some(attribute) = def.ttl_attribute {
+                self.client()
+                    .update_time_to_live()
+                    .table_name(&def.name)
+                    .time_to_live_specification(
+                        TimeToLiveSpecification::builder()
+                            .enabled(true)
+                            .attribute_name(attribute)
+                            .build()
+                            .expect("name and flag are set"),
+                    )
+                    .send()
+                    .await
+                    .map_err(StoreError::from_sdk)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the four tables (tests clean up after themselves with it).
+    pub async fn delete_tables(&self) -> Result<(), StoreError> {
+        for def in table_definitions(self.tables()) {
+            match self
+                .client()
+                .delete_table()
+                .table_name(&def.name)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("ResourceNotFoundException") => {}
+                Err(e) => return Err(StoreError::from_sdk(e)),
+            }
+        }
+        Ok(())
+    }
+}

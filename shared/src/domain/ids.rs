@@ -115,8 +115,8 @@ impl Quantity {
 
 /// A cart's public id: opaque, unguessable and stable for the user's one cart.
 ///
-/// It carries the owner and a random v4 UUID (the cart's secret token), encoded together as
-/// 32 URL-safe characters. The owner part lets every cart operation address the cart by its
+/// It carries a random v4 UUID (the cart's secret token) and the owner, encoded together as
+/// 32 URL-safe characters (base64url of the 16 token bytes and the 8 owner bytes). The owner part lets every cart operation address the cart by its
 /// owner in one request; the token is what makes the id impossible to guess.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CartId {
@@ -142,7 +142,7 @@ impl CartId {
             return Err(refuse());
         }
         let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| refuse())?;
-        let (owner, token) = bytes.split_at_checked(8).ok_or_else(refuse)?;
+        let (token, owner) = bytes.split_at_checked(16).ok_or_else(refuse)?;
         let owner = u64::from_be_bytes(owner.try_into().map_err(|_| refuse())?);
         let owner = UserId::new(owner).ok_or_else(refuse)?;
         let token = Uuid::from_slice(token).map_err(|_| refuse())?;
@@ -166,8 +166,8 @@ impl CartId {
 impl fmt::Display for CartId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut bytes = [0u8; 24];
-        bytes[..8].copy_from_slice(&self.owner.get().to_be_bytes());
-        bytes[8..].copy_from_slice(self.token.as_bytes());
+        bytes[..16].copy_from_slice(self.token.as_bytes());
+        bytes[16..].copy_from_slice(&self.owner.get().to_be_bytes());
         f.write_str(&URL_SAFE_NO_PAD.encode(bytes))
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_sdk_dynamodb::Client;
 
 pub use carts::{AddLine, CartChange};
@@ -73,6 +73,11 @@ impl Store {
 
 /// The SDK configuration every function uses.
 pub async fn sdk_config() -> SdkConfig {
+    sdk_config_loader().load().await
+}
+
+/// The SDK configuration's loader, for callers (tests, tools) that override a setting.
+pub fn sdk_config_loader() -> ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(
             RetryConfig::standard()
@@ -87,8 +92,6 @@ pub async fn sdk_config() -> SdkConfig {
                 .operation_timeout(Duration::from_secs(5))
                 .build(),
         )
-        .load()
-        .await
 }
 
 pub(crate) use crate::domain::now_rfc3339;

@@ -54,7 +54,7 @@ pub fn parse_dataset(text: &str) -> Result<Vec<Item>, String> {
             Ok(Item {
                 id,
                 name: name.as_str().to_owned(),
-                price: Price::new(raw.price).ok_or_else(|| bad("price out of range"))?,
+                price: Price::for_item(raw.price).ok_or_else(|| bad("price out of range"))?,
                 stock: Stock::new(raw.quantity).ok_or_else(|| bad("quantity out of range"))?,
             })
         })

@@ -40,8 +40,13 @@ impl Cart {
         self.id.owner()
     }
 
+    /// Below 2^53-1 for every cart the API lets exist (see `Price::ITEM_MAX`); saturating all
+    /// the same, so no stored data can make it panic.
     pub fn total(&self) -> u64 {
-        self.lines.iter().map(CartLine::subtotal).sum()
+        self.lines
+            .iter()
+            .map(CartLine::subtotal)
+            .fold(0, u64::saturating_add)
     }
 
     pub fn is_empty(&self) -> bool {

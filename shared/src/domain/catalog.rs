@@ -6,16 +6,21 @@ use serde_json::Value;
 use super::ids::Refusal;
 use super::{ItemId, MAX_SAFE_INTEGER};
 
-/// A price in minor units (cents): an integer from 0 to 2^53-1. Money is never a float.
+/// An amount in minor units (cents): an integer from 0 to 2^53-1. Money is never a float.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Price(u64);
 
 impl Price {
+    /// The largest amount a JSON client holds exactly (listing filters go up to it).
     pub const MAX: u64 = MAX_SAFE_INTEGER;
+    /// The largest price an item may have (1,000,000.00). With at most `Stock::MAX` units on a
+    /// line and `MAX_CART_LINES` lines, every cart and order total stays below 2^53-1.
+    pub const ITEM_MAX: u64 = 100_000_000;
 
+    /// An item's price as an admin sends it: 0..=`ITEM_MAX`.
     pub fn from_json(value: &Value) -> Result<Self, Refusal> {
-        value.as_u64().and_then(Self::new).ok_or_else(|| {
-            "must be an integer number of minor units from 0 to 9007199254740991".to_owned()
+        value.as_u64().and_then(Self::for_item).ok_or_else(|| {
+            "must be an integer number of minor units from 0 to 100000000".to_owned()
         })
     }
 
@@ -23,23 +28,27 @@ impl Price {
         (n <= Self::MAX).then_some(Self(n))
     }
 
+    pub fn for_item(n: u64) -> Option<Self> {
+        (n <= Self::ITEM_MAX).then_some(Self(n))
+    }
+
     pub fn get(self) -> u64 {
         self.0
     }
 }
 
-/// Units on hand: an integer from 0 to 1,000,000,000.
+/// Units on hand: an integer from 0 to 1,000,000.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Stock(u64);
 
 impl Stock {
-    pub const MAX: u64 = 1_000_000_000;
+    pub const MAX: u64 = 1_000_000;
 
     pub fn from_json(value: &Value) -> Result<Self, Refusal> {
         value
             .as_u64()
             .and_then(Self::new)
-            .ok_or_else(|| "must be an integer from 0 to 1000000000".to_owned())
+            .ok_or_else(|| "must be an integer from 0 to 1000000".to_owned())
     }
 
     pub fn new(n: u64) -> Option<Self> {
@@ -119,13 +128,15 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn prices_are_non_negative_integers_within_the_safe_range() {
+    fn item_prices_are_integers_from_zero_to_one_million_units() {
         assert!(Price::from_json(&json!(0)).is_ok());
+        assert!(Price::from_json(&json!(Price::ITEM_MAX)).is_ok());
         assert!(Price::from_json(&json!(869)).is_ok());
         for value in [
             json!(-1),
             json!(8.69),
             json!("869"),
+            json!(Price::ITEM_MAX + 1),
             json!(MAX_SAFE_INTEGER + 1),
         ] {
             assert!(

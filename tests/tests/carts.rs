@@ -1,0 +1,1279 @@
+//! Issue 3: carts (create, view, add, remove) against DynamoDB Local, every rule of the issue:
+//! one cart per user even under racing creates, owner checks, stock and line bounds held by
+//! condition expressions under racing adds, the input rules, and the DynamoDB requests per call.
+
+use add_cart_item::AddCartItem;
+use admin_update_item::AdminUpdateItem;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use create_cart::CreateCart;
+use futures::future::join_all;
+use get_cart::GetCart;
+use integration_tests::{Event, TestApp, TestResponse};
+use remove_cart_item::RemoveCartItem;
+use serde_json::{json, Value};
+use shared::domain::{Cart, CartId, UserId};
+
+const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
+const BODY_LIMIT: usize = 64 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+fn create_event(route: &str) -> Event {
+    Event::new("POST", route, route)
+}
+
+fn get_event(cart_id: &str) -> Event {
+    Event::new(
+        "GET",
+        "/api/v1/cart/{cart_id}",
+        &format!("/api/v1/cart/{cart_id}"),
+    )
+    .path_param("cart_id", cart_id)
+}
+
+fn add_event(cart_id: &str) -> Event {
+    Event::new(
+        "POST",
+        "/api/v1/cart/{cart_id}/items",
+        &format!("/api/v1/cart/{cart_id}/items"),
+    )
+    .path_param("cart_id", cart_id)
+}
+
+fn remove_event(cart_id: &str, item_id: &str) -> Event {
+    Event::new(
+        "DELETE",
+        "/api/v1/cart/{cart_id}/items/{item_id}",
+        &format!("/api/v1/cart/{cart_id}/items/{item_id}"),
+    )
+    .path_param("cart_id", cart_id)
+    .path_param("item_id", item_id)
+}
+
+async fn create(app: &TestApp, user_id: Value) -> TestResponse {
+    app.call::<CreateCart>(
+        create_event("/api/v1/cart/")
+            .json(json!({ "user_id": user_id }))
+            .build(),
+    )
+    .await
+}
+
+/// A new cart for `user`: its id.
+async fn new_cart(app: &TestApp, user: u64) -> String {
+    let response = create(app, json!(user)).await;
+    assert_eq!(response.status, 201, "{}", response.text);
+    response.body["cart"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn view(app: &TestApp, cart_id: &str) -> TestResponse {
+    app.call::<GetCart>(get_event(cart_id).build()).await
+}
+
+async fn add(app: &TestApp, cart_id: &str, user: u64, item: u64, quantity: u64) -> TestResponse {
+    app.call::<AddCartItem>(
+        add_event(cart_id)
+            .json(json!({ "user_id": user, "item_id": item, "quantity": quantity }))
+            .build(),
+    )
+    .await
+}
+
+/// Adds and expects the add to be accepted.
+async fn added(app: &TestApp, cart_id: &str, user: u64, item: u64, quantity: u64) -> Value {
+    let response = add(app, cart_id, user, item, quantity).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    response.body
+}
+
+async fn remove(app: &TestApp, cart_id: &str, user: u64, item: u64) -> TestResponse {
+    app.call::<RemoveCartItem>(
+        remove_event(cart_id, &item.to_string())
+            .json(json!({ "user_id": user }))
+            .build(),
+    )
+    .await
+}
+
+/// Changes an item's price through the admin endpoint.
+async fn set_price(app: &TestApp, item: u64, price: u64) {
+    let path = format!("/api/v1/admin/items/{item}");
+    let response = app
+        .call::<AdminUpdateItem>(
+            Event::new("PATCH", "/api/v1/admin/items/{item_id}", &path)
+                .path_param("item_id", item)
+                .json(json!({ "price": price }))
+                .with_iam()
+                .build(),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What is stored
+
+/// The cart as stored now, version included.
+async fn stored(app: &TestApp, cart_id: &str) -> Option<Cart> {
+    app.store()
+        .get_cart(&CartId::parse(cart_id).unwrap())
+        .await
+        .unwrap()
+}
+
+/// How many carts are stored.
+async fn cart_count(app: &TestApp) -> usize {
+    let out = app
+        .store()
+        .client()
+        .scan()
+        .table_name(&app.store().tables().carts)
+        .select(aws_sdk_dynamodb::types::Select::Count)
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.count() as usize
+}
+
+/// The line of `item` in a `{"cart": ...}` body.
+fn line_of(body: &Value, item: u64) -> &Value {
+    body["cart"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|line| line["item_id"] == item)
+        .unwrap_or_else(|| panic!("item {item} in {body}"))
+}
+
+/// Items with a generous stock, named after their id.
+fn catalog(n: usize, stock: u64) -> Vec<(String, u64, u64)> {
+    (1..=n)
+        .map(|i| (format!("Item {i}"), 100 + i as u64, stock))
+        .collect()
+}
+
+async fn seed_catalog(app: &TestApp, n: usize, stock: u64) {
+    let items = catalog(n, stock);
+    let items: Vec<(&str, u64, u64)> = items
+        .iter()
+        .map(|(name, price, stock)| (name.as_str(), *price, *stock))
+        .collect();
+    app.seed(&items).await;
+}
+
+/// A cart id spelled from raw parts (for ids that are well formed but refused).
+fn raw_cart_id(token: [u8; 16], owner: u64) -> String {
+    let mut bytes = [0u8; 24];
+    bytes[..16].copy_from_slice(&token);
+    bytes[16..].copy_from_slice(&owner.to_be_bytes());
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Another id for `cart_id`'s owner: right format and owner, wrong token.
+fn forged(cart_id: &str) -> String {
+    let owner = CartId::parse(cart_id).unwrap().owner();
+    CartId::generate(owner).to_string()
+}
+
+fn user(n: u64) -> UserId {
+    UserId::new(n).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// create-cart
+
+#[tokio::test]
+async fn creating_a_cart_answers_201_then_200_with_the_same_cart_on_both_routes() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    // (route, user_id as sent, the user)
+    let calls = [
+        ("/api/v1/cart/", json!(7), 7, 201),
+        ("/api/v1/cart", json!(7), 7, 200),
+        ("/api/v1/cart/", json!("7"), 7, 200),
+        ("/api/v1/cart", json!("8"), 8, 201),
+        ("/api/v1/cart/", json!(8), 8, 200),
+        ("/api/v1/cart", json!("8"), 8, 200),
+        ("/api/v1/cart", json!(9), 9, 201),
+        ("/api/v1/cart/", json!("9"), 9, 200),
+    ];
+    let mut ids = std::collections::HashMap::new();
+
+    for (route, user_id, user, status) in calls {
+        // Act
+        let response = app
+            .call::<CreateCart>(
+                create_event(route)
+                    .json(json!({ "user_id": user_id }))
+                    .build(),
+            )
+            .await;
+
+        // Assert
+        assert_eq!(
+            response.status, status,
+            "{route} {user_id}: {}",
+            response.text
+        );
+        assert_eq!(response.header("content-type"), Some("application/json"));
+        let cart = &response.body["cart"];
+        let id = cart["id"].as_str().unwrap().to_owned();
+        assert_eq!(id.len(), 32);
+        assert_eq!(CartId::parse(&id).unwrap().owner().get(), user);
+        assert_eq!(
+            *cart,
+            json!({"id": id, "user_id": user, "items": [], "lines": [], "total": 0})
+        );
+        let first = ids.entry(user).or_insert_with(|| id.clone());
+        assert_eq!(*first, id, "user {user} always gets the same cart");
+    }
+    assert_eq!(ids.len(), 3);
+    assert_eq!(cart_count(&app).await, 3);
+}
+
+#[tokio::test]
+async fn an_existing_cart_is_answered_with_its_lines() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 5)]).await;
+    let id = new_cart(&app, 7).await;
+    added(&app, &id, 7, 1, 2).await;
+
+    // Act
+    let response = create(&app, json!("7")).await;
+
+    // Assert
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(response.body["cart"]["id"], id);
+    assert_eq!(response.body["cart"]["items"], json!([1]));
+    assert_eq!(response.body["cart"]["total"], 2 * 869);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_creates_for_one_user_answer_the_same_cart() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let requests = (0..50).map(|i| {
+        let route = if i % 2 == 0 {
+            "/api/v1/cart/"
+        } else {
+            "/api/v1/cart"
+        };
+        let user_id = if i % 3 == 0 { json!("42") } else { json!(42) };
+        app.call::<CreateCart>(
+            create_event(route)
+                .json(json!({ "user_id": user_id }))
+                .build(),
+        )
+    });
+
+    // Act
+    let responses = join_all(requests).await;
+
+    // Assert
+    let created = responses.iter().filter(|r| r.status == 201).count();
+    let existing = responses.iter().filter(|r| r.status == 200).count();
+    assert_eq!((created, existing), (1, 49), "statuses {responses:?}");
+    let first = &responses[0].body["cart"]["id"];
+    assert!(first.is_string());
+    for response in &responses {
+        assert_eq!(response.body["cart"]["id"], *first, "{}", response.text);
+    }
+    assert_eq!(cart_count(&app).await, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// get-cart
+
+#[tokio::test]
+async fn a_cart_is_shown_with_its_items_in_the_order_first_added_its_lines_and_total() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[
+        ("Wine - Port", 869, 5),
+        ("Mussels - Frozen", 1470, 3),
+        ("Bread - Rye", 250, 40),
+    ])
+    .await;
+    let id = new_cart(&app, 7).await;
+    added(&app, &id, 7, 3, 4).await;
+    added(&app, &id, 7, 1, 2).await;
+    added(&app, &id, 7, 3, 1).await;
+
+    // Act
+    let response = view(&app, &id).await;
+
+    // Assert
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(
+        response.body,
+        json!({"cart": {
+            "id": id,
+            "user_id": 7,
+            "items": [3, 1],
+            "lines": [
+                {"item_id": 3, "name": "Bread - Rye", "quantity": 5, "unit_price": 250},
+                {"item_id": 1, "name": "Wine - Port", "quantity": 2, "unit_price": 869},
+            ],
+            "total": 5 * 250 + 2 * 869,
+        }})
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_cart_id_is_not_found() {
+    // Arrange: user 7 has a cart; user 8 has none.
+    let app = TestApp::spawn().await;
+    let id = new_cart(&app, 7).await;
+    let unknown = [
+        CartId::generate(user(8)).to_string(),
+        CartId::generate(user(MAX_SAFE_INTEGER)).to_string(),
+        // User 7's cart exists, but this is not its id: the token is the capability.
+        forged(&id),
+    ];
+
+    for cart_id in unknown {
+        // Act
+        let response = view(&app, &cart_id).await;
+
+        // Assert
+        response.assert_problem(404, "cart_not_found");
+        assert!(!response.text.contains(&id), "{}", response.text);
+    }
+}
+
+/// Path segments that cannot be cart ids, and the cart id they are refused as.
+fn impossible_cart_ids() -> Vec<String> {
+    let valid = CartId::generate(user(7)).to_string();
+    let mut v4 = [0x11u8; 16];
+    v4[6] = 0x41;
+    v4[8] = 0x81;
+    let mut v1 = v4;
+    v1[6] = 0x11;
+    vec![
+        "abc".to_owned(),
+        "not-a-cart-id".to_owned(),
+        "1".to_owned(),
+        uuid::Uuid::new_v4().to_string(),
+        valid[..31].to_owned(),
+        format!("{valid}A"),
+        "+".repeat(32),
+        "%FF%FE".to_owned(),
+        // Well formed, but the owner cannot be a user id, or the token is not a v4 UUID.
+        raw_cart_id(v4, 0),
+        raw_cart_id(v4, MAX_SAFE_INTEGER + 1),
+        raw_cart_id(v4, u64::MAX),
+        raw_cart_id(v1, 7),
+    ]
+}
+
+#[tokio::test]
+async fn path_ids_that_cannot_be_ids_are_invalid_requests_not_404s() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 5)]).await;
+    let id = new_cart(&app, 7).await;
+    added(&app, &id, 7, 1, 1).await;
+    let before = stored(&app, &id).await;
+
+    for bad in impossible_cart_ids() {
+        // Act
+        let viewed = view(&app, &bad).await;
+        let added = app
+            .call::<AddCartItem>(
+                add_event(&bad)
+                    .json(json!({"user_id": 7, "item_id": 1, "quantity": 1}))
+                    .build(),
+            )
+            .await;
+        let removed = app
+            .call::<RemoveCartItem>(remove_event(&bad, "1").query("user_id", 7).build())
+            .await;
+
+        // Assert
+        for response in [viewed, added, removed] {
+            response.assert_problem(400, "invalid_request");
+            assert_eq!(
+                response.body["field"], "cart_id",
+                "{bad}: {}",
+                response.text
+            );
+        }
+    }
+    for bad in [
+        "abc",
+        "0",
+        "-1",
+        "1.5",
+        "1e3",
+        "%201",
+        "9007199254740992",
+        "99999999999999999999",
+        "%FF",
+    ] {
+        // Act
+        let response = app
+            .call::<RemoveCartItem>(remove_event(&id, bad).query("user_id", 7).build())
+            .await;
+
+        // Assert
+        response.assert_problem(400, "invalid_request");
+        assert_eq!(
+            response.body["field"], "item_id",
+            "{bad}: {}",
+            response.text
+        );
+    }
+    assert_eq!(stored(&app, &id).await, before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// add-cart-item
+
+#[tokio::test]
+async fn adding_an_item_already_in_the_cart_sums_quantities_and_refreshes_its_unit_price() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 50), ("Mussels - Frozen", 1470, 3)])
+        .await;
+    let id = new_cart(&app, 7).await;
+    added(&app, &id, 7, 1, 2).await;
+    added(&app, &id, 7, 2, 1).await;
+    set_price(&app, 1, 900).await;
+
+    // Act
+    let body = added(&app, &id, 7, 1, 3).await;
+
+    // Assert
+    assert_eq!(
+        *line_of(&body, 1),
+        json!({"item_id": 1, "name": "Wine - Port", "quantity": 5, "unit_price": 900})
+    );
+    assert_eq!(body["cart"]["items"], json!([1, 2]));
+    assert_eq!(body["cart"]["total"], 5 * 900 + 1470);
+    assert_eq!(view(&app, &id).await.body, body);
+}
+
+#[tokio::test]
+async fn adding_more_than_the_stock_is_refused_with_the_stock_available_and_exactly_the_stock_is_accepted(
+) {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 5), ("Mussels - Frozen", 1470, 0)])
+        .await;
+    let id = new_cart(&app, 7).await;
+
+    // Act and assert: more than the stock in one request, on an empty line.
+    let response = add(&app, &id, 7, 1, 6).await;
+    response.assert_problem(409, "insufficient_stock");
+    assert_eq!(response.body["available"], 5);
+    assert_eq!(response.body["item_id"], 1);
+    assert_eq!(response.body["requested"], 6);
+    add(&app, &id, 7, 2, 1)
+        .await
+        .assert_problem(409, "insufficient_stock");
+
+    // Act and assert: what is in the cart counts.
+    added(&app, &id, 7, 1, 3).await;
+    let before = stored(&app, &id).await;
+    for quantity in [3, 10] {
+        let response = add(&app, &id, 7, 1, quantity).await;
+        response.assert_problem(409, "insufficient_stock");
+        assert_eq!(response.body["available"], 5);
+        assert_eq!(response.body["requested"], 3 + quantity);
+    }
+    assert_eq!(
+        stored(&app, &id).await,
+        before,
+        "a refused add changes nothing"
+    );
+
+    // Act and assert: exactly the stock.
+    let body = added(&app, &id, 7, 1, 2).await;
+    assert_eq!(line_of(&body, 1)["quantity"], 5);
+    let response = add(&app, &id, 7, 1, 1).await;
+    response.assert_problem(409, "insufficient_stock");
+    assert_eq!(response.body["available"], 5);
+    assert_eq!(app.item(1).await.stock.get(), 5, "adding reserves nothing");
+}
+
+#[tokio::test]
+async fn adding_an_unknown_item_is_item_not_found() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 5)]).await;
+    let id = new_cart(&app, 7).await;
+
+    for item in [2, 99, MAX_SAFE_INTEGER] {
+        // Act
+        let response = add(&app, &id, 7, item, 1).await;
+
+        // Assert
+        response.assert_problem(404, "item_not_found");
+        assert_eq!(response.body["item_id"], item);
+    }
+    assert_eq!(view(&app, &id).await.body["cart"]["lines"], json!([]));
+}
+
+#[tokio::test]
+async fn adding_to_another_users_cart_or_an_unknown_cart_is_cart_not_found() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 5)]).await;
+    let id = new_cart(&app, 7).await;
+    added(&app, &id, 7, 1, 1).await;
+    let before = stored(&app, &id).await;
+    // (cart id, user sending)
+    let attempts = [
+        (id.clone(), 8),
+        (id.clone(), MAX_SAFE_INTEGER),
+        (forged(&id), 7),
+        (CartId::generate(user(8)).to_string(), 8),
+    ];
+
+    for (cart_id, sender) in attempts {
+        // Within the stock and beyond it: the same answer, so nothing tells whether the cart
+        // exists. (An unknown item may be reported first: that says nothing about the cart.)
+        for quantity in [1, 6] {
+            // Act
+            let response = add(&app, &cart_id, sender, 1, quantity).await;
+
+            // Assert
+            response.assert_problem(404, "cart_not_found");
+            assert!(!response.text.contains(&id), "{}", response.text);
+        }
+    }
+    // Someone else's cart is refused before the item is even looked at.
+    add(&app, &id, 8, 99, 1)
+        .await
+        .assert_problem(404, "cart_not_found");
+    assert_eq!(stored(&app, &id).await, before);
+    assert_eq!(cart_count(&app).await, 1, "no cart is created by an add");
+}
+
+#[tokio::test]
+async fn a_cart_holds_at_most_fifty_distinct_items() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    seed_catalog(&app, 51, 10).await;
+    let id = new_cart(&app, 7).await;
+    for item in 1..=50 {
+        added(&app, &id, 7, item, 1).await;
+    }
+    let before = stored(&app, &id).await;
+
+    // Act
+    let response = add(&app, &id, 7, 51, 1).await;
+
+    // Assert
+    response.assert_problem(409, "cart_full");
+    assert_eq!(response.body["limit"], 50);
+    assert_eq!(stored(&app, &id).await, before);
+    // More of an item already in the full cart is still fine.
+    let body = added(&app, &id, 7, 50, 2).await;
+    assert_eq!(body["cart"]["lines"].as_array().unwrap().len(), 50);
+    assert_eq!(line_of(&body, 50)["quantity"], 3);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_adds_of_twenty_different_items_leave_twenty_lines() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    seed_catalog(&app, 20, 10).await;
+    let id = new_cart(&app, 7).await;
+
+    // Act
+    let responses = join_all((1..=20).map(|item| add(&app, &id, 7, item, 2))).await;
+
+    // Assert
+    for response in &responses {
+        assert_eq!(response.status, 200, "{}", response.text);
+    }
+    let body = view(&app, &id).await.body;
+    let mut items: Vec<u64> = body["cart"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_u64().unwrap())
+        .collect();
+    items.sort_unstable();
+    assert_eq!(items, (1..=20).collect::<Vec<_>>());
+    for item in 1..=20 {
+        assert_eq!(line_of(&body, item)["quantity"], 2);
+    }
+    assert_eq!(stored(&app, &id).await.unwrap().version, 20);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_adds_of_one_item_leave_quantity_twenty() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 25)]).await;
+    let id = new_cart(&app, 7).await;
+
+    // Act
+    let responses = join_all((0..20).map(|_| add(&app, &id, 7, 1, 1))).await;
+
+    // Assert
+    for response in &responses {
+        assert_eq!(response.status, 200, "{}", response.text);
+    }
+    let body = view(&app, &id).await.body;
+    assert_eq!(body["cart"]["items"], json!([1]));
+    assert_eq!(line_of(&body, 1)["quantity"], 20);
+    assert_eq!(body["cart"]["total"], 20 * 869);
+}
+
+#[tokio::test]
+async fn racing_adds_never_put_more_than_the_stock_into_one_cart() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 10)]).await;
+    let id = new_cart(&app, 7).await;
+
+    // Act
+    let responses = join_all((0..30).map(|_| add(&app, &id, 7, 1, 1))).await;
+
+    // Assert
+    let accepted = responses.iter().filter(|r| r.status == 200).count();
+    assert_eq!(accepted, 10);
+    for refused in responses.iter().filter(|r| r.status != 200) {
+        refused.assert_problem(409, "insufficient_stock");
+        assert_eq!(refused.body["available"], 10);
+    }
+    let body = view(&app, &id).await.body;
+    assert_eq!(line_of(&body, 1)["quantity"], 10);
+}
+
+#[tokio::test]
+async fn racing_adds_never_put_more_than_fifty_lines_into_one_cart() {
+    // Arrange: 45 lines, then ten racing adds of ten new items.
+    let app = TestApp::spawn().await;
+    seed_catalog(&app, 55, 10).await;
+    let id = new_cart(&app, 7).await;
+    for response in join_all((1..=45).map(|item| add(&app, &id, 7, item, 1))).await {
+        assert_eq!(response.status, 200, "{}", response.text);
+    }
+
+    // Act
+    let responses = join_all((46..=55).map(|item| add(&app, &id, 7, item, 1))).await;
+
+    // Assert
+    let accepted = responses.iter().filter(|r| r.status == 200).count();
+    assert_eq!(accepted, 5);
+    for refused in responses.iter().filter(|r| r.status != 200) {
+        refused.assert_problem(409, "cart_full");
+    }
+    let body = view(&app, &id).await.body;
+    assert_eq!(body["cart"]["lines"].as_array().unwrap().len(), 50);
+}
+
+// ---------------------------------------------------------------------------------------------
+// remove-cart-item
+
+#[tokio::test]
+async fn removing_an_item_answers_the_cart_without_it() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 5), ("Mussels - Frozen", 1470, 3)])
+        .await;
+    let id = new_cart(&app, 7).await;
+    added(&app, &id, 7, 1, 2).await;
+    added(&app, &id, 7, 2, 1).await;
+
+    // Act
+    let response = remove(&app, &id, 7, 1).await;
+
+    // Assert
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(
+        response.body,
+        json!({"cart": {
+            "id": id,
+            "user_id": 7,
+            "items": [2],
+            "lines": [{"item_id": 2, "name": "Mussels - Frozen", "quantity": 1, "unit_price": 1470}],
+            "total": 1470,
+        }})
+    );
+    assert_eq!(view(&app, &id).await.body, response.body);
+
+    // Act and assert: the last line too.
+    let response = remove(&app, &id, 7, 2).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(
+        response.body["cart"],
+        json!({"id": id, "user_id": 7, "items": [], "lines": [], "total": 0})
+    );
+}
+
+#[tokio::test]
+async fn the_owner_of_a_removal_may_be_given_in_the_body_or_the_query_string() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    seed_catalog(&app, 5, 10).await;
+    let id = new_cart(&app, 7).await;
+    for item in 1..=5 {
+        added(&app, &id, 7, item, 1).await;
+    }
+    let ways = [
+        remove_event(&id, "1").json(json!({"user_id": 7})),
+        remove_event(&id, "2").json(json!({"user_id": "7"})),
+        // Many clients and proxies drop DELETE bodies.
+        remove_event(&id, "3").query("user_id", 7),
+        remove_event(&id, "4").text("").query("user_id", 7),
+        remove_event(&id, "5")
+            .json(json!({"user_id": 7}))
+            .query("user_id", "7"),
+    ];
+
+    for (i, event) in ways.into_iter().enumerate() {
+        // Act
+        let response = app.call::<RemoveCartItem>(event.build()).await;
+
+        // Assert
+        assert_eq!(response.status, 200, "way {i}: {}", response.text);
+        assert_eq!(
+            response.body["cart"]["lines"].as_array().unwrap().len(),
+            4 - i
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_owner_missing_or_given_twice_differently_is_an_invalid_request() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 5)]).await;
+    let id = new_cart(&app, 7).await;
+    added(&app, &id, 7, 1, 1).await;
+    let before = stored(&app, &id).await;
+    let refused = [
+        remove_event(&id, "1"),
+        remove_event(&id, "1").json(json!({})),
+        remove_event(&id, "1")
+            .json(json!({"user_id": 7}))
+            .query("user_id", 8),
+        remove_event(&id, "1")
+            .json(json!({"user_id": 8}))
+            .query("user_id", 7),
+        remove_event(&id, "1")
+            .json(json!({"user_id": "7"}))
+            .query("user_id", 8),
+        remove_event(&id, "1")
+            .query("user_id", 7)
+            .query("user_id", 8),
+        remove_event(&id, "1")
+            .query("user_id", 7)
+            .query("user_id", 7),
+    ];
+
+    for event in refused {
+        // Act
+        let response = app.call::<RemoveCartItem>(event.build()).await;
+
+        // Assert
+        response.assert_problem(400, "invalid_request");
+        assert_eq!(response.body["field"], "user_id", "{}", response.text);
+    }
+    assert_eq!(stored(&app, &id).await, before);
+}
+
+#[tokio::test]
+async fn removing_from_another_users_cart_or_an_unknown_cart_is_cart_not_found() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 5)]).await;
+    let id = new_cart(&app, 7).await;
+    added(&app, &id, 7, 1, 1).await;
+    let before = stored(&app, &id).await;
+    let other_user = CartId::generate(user(8)).to_string();
+    let attempts = [
+        remove_event(&id, "1").json(json!({"user_id": 8})),
+        remove_event(&id, "1").query("user_id", 8),
+        remove_event(&forged(&id), "1").query("user_id", 7),
+        remove_event(&forged(&id), "2").query("user_id", 7),
+        remove_event(&other_user, "1").query("user_id", 8),
+    ];
+
+    for event in attempts {
+        // Act
+        let response = app.call::<RemoveCartItem>(event.build()).await;
+
+        // Assert
+        response.assert_problem(404, "cart_not_found");
+        assert!(!response.text.contains(&id), "{}", response.text);
+    }
+    assert_eq!(stored(&app, &id).await, before);
+    assert_eq!(cart_count(&app).await, 1);
+}
+
+#[tokio::test]
+async fn removing_an_item_not_in_the_cart_is_item_not_in_cart() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 5), ("Mussels - Frozen", 1470, 3)])
+        .await;
+    let id = new_cart(&app, 7).await;
+    added(&app, &id, 7, 1, 1).await;
+    remove(&app, &id, 7, 1).await;
+    added(&app, &id, 7, 2, 1).await;
+    let before = stored(&app, &id).await;
+
+    // Item 1 was removed already, 3 never was in the catalog.
+    for item in [1, 3] {
+        // Act
+        let response = remove(&app, &id, 7, item).await;
+
+        // Assert
+        response.assert_problem(404, "item_not_in_cart");
+        assert_eq!(response.body["item_id"], item);
+    }
+    assert_eq!(stored(&app, &id).await, before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input rules
+
+/// JSON literals that are not user or item ids.
+const BAD_IDS: [&str; 26] = [
+    "1.5",
+    "1.0",
+    "1e3",
+    "-0",
+    "true",
+    "false",
+    "null",
+    "-1",
+    "0",
+    "9007199254740992",
+    "18446744073709551615",
+    "18446744073709551616",
+    r#""9007199254740992""#,
+    r#""99999999999999999999""#,
+    r#""-4""#,
+    r#""+4""#,
+    r#""0""#,
+    r#""4 2""#,
+    r#"" 7""#,
+    r#""7abc""#,
+    r#""abc""#,
+    r#""""#,
+    r#""1e3""#,
+    r#""٧""#,
+    "[7]",
+    r#"{"id": 7}"#,
+];
+
+/// JSON literals that are not quantities.
+const BAD_QUANTITIES: [&str; 11] = [
+    "0",
+    "10001",
+    "1.5",
+    "2.0",
+    r#""3""#,
+    "-1",
+    "true",
+    "null",
+    "[1]",
+    "18446744073709551616",
+    "1e2",
+];
+
+#[tokio::test]
+async fn ids_and_quantities_that_break_the_input_rules_are_refused_naming_the_field() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 5)]).await;
+    let id = new_cart(&app, 7).await;
+    added(&app, &id, 7, 1, 1).await;
+    let before = stored(&app, &id).await;
+    // (endpoint, field, body)
+    let mut cases: Vec<(&str, &str, String)> = Vec::new();
+    for bad in BAD_IDS {
+        cases.push(("create", "user_id", format!(r#"{{"user_id": {bad}}}"#)));
+        cases.push((
+            "add",
+            "user_id",
+            format!(r#"{{"user_id": {bad}, "item_id": 1, "quantity": 1}}"#),
+        ));
+        cases.push((
+            "add",
+            "item_id",
+            format!(r#"{{"user_id": 7, "item_id": {bad}, "quantity": 1}}"#),
+        ));
+        cases.push(("remove", "user_id", format!(r#"{{"user_id": {bad}}}"#)));
+    }
+    for bad in BAD_QUANTITIES {
+        cases.push((
+            "add",
+            "quantity",
+            format!(r#"{{"user_id": 7, "item_id": 1, "quantity": {bad}}}"#),
+        ));
+    }
+    cases.push(("create", "user_id", "{}".to_owned()));
+    cases.push((
+        "add",
+        "user_id",
+        r#"{"item_id": 1, "quantity": 1}"#.to_owned(),
+    ));
+    cases.push((
+        "add",
+        "item_id",
+        r#"{"user_id": 7, "quantity": 1}"#.to_owned(),
+    ));
+    cases.push((
+        "add",
+        "quantity",
+        r#"{"user_id": 7, "item_id": 1}"#.to_owned(),
+    ));
+
+    for (endpoint, field, body) in &cases {
+        // Act
+        let response = match *endpoint {
+            "create" => {
+                app.call::<CreateCart>(create_event("/api/v1/cart/").text(body).build())
+                    .await
+            }
+            "add" => {
+                app.call::<AddCartItem>(add_event(&id).text(body).build())
+                    .await
+            }
+            _ => {
+                app.call::<RemoveCartItem>(remove_event(&id, "1").text(body).build())
+                    .await
+            }
+        };
+
+        // Assert
+        response.assert_problem(400, "invalid_request");
+        assert_eq!(
+            response.body["field"], *field,
+            "{endpoint} {body}: {}",
+            response.text
+        );
+    }
+    // The same rules for `?user_id=`.
+    for bad in [
+        "abc",
+        "0",
+        "-1",
+        "+1",
+        "1.5",
+        "1e3",
+        "",
+        " 7",
+        "7abc",
+        "9007199254740992",
+    ] {
+        let response = app
+            .call::<RemoveCartItem>(remove_event(&id, "1").query("user_id", bad).build())
+            .await;
+        response.assert_problem(400, "invalid_request");
+        assert_eq!(response.body["field"], "user_id", "?user_id={bad:?}");
+    }
+    assert_eq!(stored(&app, &id).await, before, "nothing changed");
+    assert_eq!(cart_count(&app).await, 1, "no cart was created");
+}
+
+#[tokio::test]
+async fn ids_and_quantities_at_the_limits_of_the_rules_are_accepted() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 20_000), ("Mussels - Frozen", 1470, 3)])
+        .await;
+
+    // Act and assert: the largest user id, as a number and as digits.
+    let response = create(&app, json!(MAX_SAFE_INTEGER)).await;
+    assert_eq!(response.status, 201, "{}", response.text);
+    assert_eq!(response.body["cart"]["user_id"], MAX_SAFE_INTEGER);
+    let big = response.body["cart"]["id"].as_str().unwrap().to_owned();
+    let response = create(&app, json!(MAX_SAFE_INTEGER.to_string())).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(response.body["cart"]["id"], big);
+
+    // Act and assert: digit strings for ids, and both ends of the quantity range.
+    let id = new_cart(&app, 7).await;
+    for (item_id, quantity) in [(json!("1"), 10_000), (json!(2), 1), (json!("2"), 1)] {
+        let response = app
+            .call::<AddCartItem>(
+                add_event(&id)
+                    .json(json!({"user_id": "7", "item_id": item_id, "quantity": quantity}))
+                    .build(),
+            )
+            .await;
+        assert_eq!(response.status, 200, "{}", response.text);
+    }
+    let body = view(&app, &id).await.body;
+    assert_eq!(line_of(&body, 1)["quantity"], 10_000);
+    assert_eq!(line_of(&body, 2)["quantity"], 2);
+    assert_eq!(body["cart"]["total"], 10_000 * 869 + 2 * 1470);
+}
+
+/// A request body as sent: text, or bytes API Gateway passes base64-encoded.
+#[derive(Clone, Copy)]
+enum Raw<'a> {
+    Text(&'a str),
+    Bytes(&'a [u8]),
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_json_objects_are_invalid_requests() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 5)]).await;
+    let id = new_cart(&app, 7).await;
+    added(&app, &id, 7, 1, 1).await;
+    let before = stored(&app, &id).await;
+    let bodies = [
+        ("malformed", Raw::Text(r#"{"user_id": 7"#)),
+        ("trailing", Raw::Text(r#"{"user_id": 7} x"#)),
+        ("single quotes", Raw::Text("{'user_id': 7}")),
+        ("huge number", Raw::Text(r#"{"user_id": 1e400}"#)),
+        ("array", Raw::Text(r#"[{"user_id": 7}]"#)),
+        ("string", Raw::Text(r#""user_id""#)),
+        ("number", Raw::Text("7")),
+        ("null", Raw::Text("null")),
+        ("not UTF-8", Raw::Bytes(b"{\"user_id\": \"\xff\xfe\"}")),
+        ("binary", Raw::Bytes(&[0xff, 0xfe, 0x00, 0x81])),
+    ];
+
+    for (what, raw) in bodies {
+        let with_body = |event: Event| match raw {
+            Raw::Text(text) => event.text(text),
+            Raw::Bytes(bytes) => event.bytes(bytes),
+        };
+
+        // Act
+        let responses = [
+            app.call::<CreateCart>(with_body(create_event("/api/v1/cart/")).build())
+                .await,
+            app.call::<CreateCart>(with_body(create_event("/api/v1/cart")).build())
+                .await,
+            app.call::<AddCartItem>(with_body(add_event(&id)).build())
+                .await,
+            app.call::<RemoveCartItem>(
+                with_body(remove_event(&id, "1"))
+                    .query("user_id", 7)
+                    .build(),
+            )
+            .await,
+        ];
+
+        // Assert
+        for response in responses {
+            response.assert_problem(400, "invalid_request");
+            assert!(
+                response.body["field"].is_null(),
+                "{what}: {}",
+                response.text
+            );
+        }
+    }
+    // An empty body is an empty object: the missing member is named.
+    for empty in ["", "  \n"] {
+        let response = app
+            .call::<CreateCart>(create_event("/api/v1/cart/").text(empty).build())
+            .await;
+        response.assert_problem(400, "invalid_request");
+        assert_eq!(response.body["field"], "user_id");
+        let response = app
+            .call::<AddCartItem>(add_event(&id).text(empty).build())
+            .await;
+        response.assert_problem(400, "invalid_request");
+        assert_eq!(response.body["field"], "user_id");
+    }
+    assert_eq!(stored(&app, &id).await, before, "nothing changed");
+    assert_eq!(cart_count(&app).await, 1, "no cart was created");
+}
+
+/// A JSON object of exactly `size` bytes with these members and a padding member.
+fn padded(members: &str, size: usize) -> String {
+    let head = format!(r#"{{{members}, "padding": ""#);
+    let tail = r#""}"#;
+    let body = format!("{head}{}{tail}", "x".repeat(size - head.len() - tail.len()));
+    assert_eq!(body.len(), size);
+    body
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_refused_with_413_and_one_of_64_kib_is_read() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 5)]).await;
+    let id = new_cart(&app, 7).await;
+    added(&app, &id, 7, 1, 1).await;
+    let before = stored(&app, &id).await;
+    let user = r#""user_id": 7"#;
+    let line = r#""user_id": 7, "item_id": 1, "quantity": 1"#;
+
+    // Act
+    let too_large = [
+        app.call::<CreateCart>(
+            create_event("/api/v1/cart/")
+                .text(&padded(r#""user_id": 9"#, BODY_LIMIT + 1))
+                .build(),
+        )
+        .await,
+        app.call::<AddCartItem>(add_event(&id).text(&padded(line, BODY_LIMIT + 1)).build())
+            .await,
+        app.call::<AddCartItem>(add_event(&id).bytes(&[0xff; BODY_LIMIT + 1]).build())
+            .await,
+        app.call::<RemoveCartItem>(
+            remove_event(&id, "1")
+                .text(&padded(user, 4 * BODY_LIMIT))
+                .build(),
+        )
+        .await,
+    ];
+
+    // Assert
+    for response in too_large {
+        response.assert_problem(413, "payload_too_large");
+        assert_eq!(response.body["limit"], BODY_LIMIT);
+    }
+    assert_eq!(stored(&app, &id).await, before, "nothing changed");
+    assert_eq!(cart_count(&app).await, 1, "no cart was created");
+
+    // Act and assert: exactly the limit is read.
+    let response = app
+        .call::<CreateCart>(
+            create_event("/api/v1/cart/")
+                .text(&padded(user, BODY_LIMIT))
+                .build(),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    let response = app
+        .call::<AddCartItem>(add_event(&id).text(&padded(line, BODY_LIMIT)).build())
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    let response = app
+        .call::<RemoveCartItem>(
+            remove_event(&id, "1")
+                .text(&padded(user, BODY_LIMIT))
+                .build(),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+}
+
+#[tokio::test]
+async fn unknown_json_members_are_ignored() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 5)]).await;
+
+    // Act
+    let created = app
+        .call::<CreateCart>(
+            create_event("/api/v1/cart/")
+                .json(json!({"user_id": 7, "id": "mine", "items": [1, 2], "extra": {"a": [null]}}))
+                .build(),
+        )
+        .await;
+    let id = created.body["cart"]["id"].as_str().unwrap().to_owned();
+    // A client cannot set its own price, name, or cart.
+    let added = app
+        .call::<AddCartItem>(
+            add_event(&id)
+                .json(json!({
+                    "user_id": 7, "item_id": 1, "quantity": 2,
+                    "unit_price": 1, "price": 1, "name": "Free wine", "cart_id": "x", "total": 0
+                }))
+                .build(),
+        )
+        .await;
+    let removed = app
+        .call::<RemoveCartItem>(
+            remove_event(&id, "1")
+                .json(json!({"user_id": 7, "item_id": 99, "quantity": 1, "why": "changed my mind"}))
+                .build(),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.body["cart"]["items"], json!([]));
+    assert_eq!(added.status, 200, "{}", added.text);
+    assert_eq!(
+        *line_of(&added.body, 1),
+        json!({"item_id": 1, "name": "Wine - Port", "quantity": 2, "unit_price": 869})
+    );
+    assert_eq!(added.body["cart"]["total"], 2 * 869);
+    assert_eq!(removed.status, 200, "{}", removed.text);
+    assert_eq!(removed.body["cart"]["items"], json!([]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage
+
+#[tokio::test]
+async fn each_cart_call_costs_its_budget_of_dynamodb_requests() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 5), ("Mussels - Frozen", 1470, 3)])
+        .await;
+
+    // Act
+    let (created, create_new) = app.requests_during(create(&app, json!(7))).await;
+    let id = created.body["cart"]["id"].as_str().unwrap().to_owned();
+    let (existing, create_existing) = app.requests_during(create(&app, json!(7))).await;
+    let (_, add_new_line) = app.requests_during(added(&app, &id, 7, 1, 2)).await;
+    let (_, add_to_line) = app.requests_during(added(&app, &id, 7, 1, 1)).await;
+    let (_, add_other) = app.requests_during(added(&app, &id, 7, 2, 1)).await;
+    let (viewed, view_cart) = app.requests_during(view(&app, &id)).await;
+    let (removed, remove_line) = app.requests_during(remove(&app, &id, 7, 1)).await;
+
+    // Assert
+    assert_eq!((created.status, existing.status), (201, 200));
+    assert_eq!((viewed.status, removed.status), (200, 200));
+    println!(
+        "DynamoDB requests: create (new) {create_new}, create (existing) {create_existing}, \
+         view {view_cart}, add (new line) {add_new_line}, add (existing line) {add_to_line}, \
+         remove {remove_line}"
+    );
+    assert_eq!(create_new, 1, "create, new cart");
+    assert_eq!(create_existing, 1, "create, existing cart");
+    assert_eq!(view_cart, 1, "view");
+    assert_eq!(add_new_line, 2, "add, new line");
+    assert_eq!(add_to_line, 2, "add, existing line");
+    assert_eq!(add_other, 2, "add, second line");
+    assert_eq!(remove_line, 1, "remove");
+}
+
+#[tokio::test]
+async fn every_change_to_a_cart_moves_its_version_and_a_refusal_does_not() {
+    // Arrange: a purchase commits only against the version it read, so every change must move it.
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 5), ("Mussels - Frozen", 1470, 3)])
+        .await;
+    let id = new_cart(&app, 7).await;
+    let version = |cart: Option<Cart>| cart.unwrap().version;
+    let mut seen = vec![version(stored(&app, &id).await)];
+
+    // Act
+    added(&app, &id, 7, 1, 1).await;
+    seen.push(version(stored(&app, &id).await));
+    set_price(&app, 1, 900).await;
+    added(&app, &id, 7, 1, 1).await;
+    seen.push(version(stored(&app, &id).await));
+    added(&app, &id, 7, 2, 1).await;
+    seen.push(version(stored(&app, &id).await));
+    add(&app, &id, 7, 2, 3)
+        .await
+        .assert_problem(409, "insufficient_stock");
+    remove(&app, &id, 7, 3)
+        .await
+        .assert_problem(404, "item_not_in_cart");
+    seen.push(version(stored(&app, &id).await));
+    remove(&app, &id, 7, 1).await;
+    seen.push(version(stored(&app, &id).await));
+
+    // Assert
+    assert_eq!(seen, [0, 1, 2, 3, 3, 4]);
+}

@@ -531,3 +531,30 @@ async fn seeding_twice_leaves_the_same_catalog_and_never_touches_carts() {
     assert_eq!(again.body["cart"]["id"], cart.body["cart"]["id"]);
     assert_eq!(app.item(1).await, dataset[0]);
 }
+
+#[tokio::test]
+async fn a_restock_adds_to_the_stock_atomically() {
+    let app = TestApp::spawn().await;
+    sample_catalog(&app).await;
+
+    let responses = futures::future::join_all(
+        (0..10).map(|_| app.call::<AdminUpdateItem>(update_item("3", json!({"restock": 5})))),
+    )
+    .await;
+
+    assert!(responses.iter().all(|r| r.status == 200));
+    assert_eq!(app.item(3).await.stock.get(), 4 + 50);
+    let refused = [
+        json!({"restock": 0}),
+        json!({"restock": -1}),
+        json!({"restock": 2.5}),
+        json!({"restock": 1, "quantity": 3}),
+        json!({"restock": 999_999}),
+    ];
+    for body in refused {
+        app.call::<AdminUpdateItem>(update_item("3", body.clone()))
+            .await
+            .assert_problem(400, "invalid_request");
+    }
+    assert_eq!(app.item(3).await.stock.get(), 54);
+}

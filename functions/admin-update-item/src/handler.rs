@@ -1,4 +1,5 @@
-//! `PATCH /api/v1/admin/items/{item_id}` (IAM only): changes an item's price, stock or name.
+//! `PATCH /api/v1/admin/items/{item_id}` (IAM only): changes an item's price, name or stock
+//! (`quantity` sets it; `restock` adds to it atomically, safe while purchases run).
 //! A price change is what a cart's next purchase detects as `price_changed`.
 
 use lambda_http::Request;
@@ -7,6 +8,7 @@ use shared::domain::{ItemChange, ItemId, ItemName, Price, Stock};
 use shared::http::{
     json, json_object, optional_field, path_param, require_admin, AppState, Endpoint, HandlerResult,
 };
+use shared::store::ItemUpdate;
 use shared::ApiError;
 
 pub struct AdminUpdateItem;
@@ -22,16 +24,30 @@ impl Endpoint for AdminUpdateItem {
             name: optional_field(&body, "name", ItemName::from_json)?,
             price: optional_field(&body, "price", Price::from_json)?,
             stock: optional_field(&body, "quantity", Stock::from_json)?,
+            restock: optional_field(&body, "restock", |v| match Stock::from_json(v) {
+                Ok(units) if units.get() > 0 => Ok(units),
+                _ => Err("must be an integer from 1 to 1000000".to_owned()),
+            })?,
         };
         if change.is_empty() {
             return Err(ApiError::invalid(
                 "body",
-                "must set at least one of price, quantity and name",
+                "must set at least one of price, quantity, restock and name",
+            ));
+        }
+        if change.stock.is_some() && change.restock.is_some() {
+            return Err(ApiError::invalid(
+                "restock",
+                "cannot be combined with quantity",
             ));
         }
         match state.store.update_item(id, &change).await? {
-            Some(item) => json(200, &json!({ "item": item })),
-            None => Err(ApiError::ItemNotFound(id)),
+            ItemUpdate::Updated(item) => json(200, &json!({ "item": item })),
+            ItemUpdate::NotFound => Err(ApiError::ItemNotFound(id)),
+            ItemUpdate::StockFull => Err(ApiError::invalid(
+                "restock",
+                "would take the stock past 1000000",
+            )),
         }
     }
 }

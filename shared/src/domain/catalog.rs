@@ -108,17 +108,22 @@ pub struct NewItem {
     pub stock: Stock,
 }
 
-/// What an admin may change on an item: any of its price and stock, at least one.
+/// What an admin may change on an item: its name, its price, and its stock either set
+/// (`stock`) or raised atomically (`restock`, safe while purchases decrement it).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ItemChange {
     pub name: Option<ItemName>,
     pub price: Option<Price>,
     pub stock: Option<Stock>,
+    pub restock: Option<Stock>,
 }
 
 impl ItemChange {
     pub fn is_empty(&self) -> bool {
-        self.name.is_none() && self.price.is_none() && self.stock.is_none()
+        self.name.is_none()
+            && self.price.is_none()
+            && self.stock.is_none()
+            && self.restock.is_none()
     }
 }
 

@@ -9,8 +9,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, PutRequest, ReturnConsumedCapacity, ReturnValue, WriteRequest,
+    AttributeValue, PutRequest, ReturnConsumedCapacity, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, WriteRequest,
 };
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +88,15 @@ fn n(value: u64) -> AttributeValue {
 
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
+}
+
+/// What an admin's change came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ItemUpdate {
+    Updated(Item),
+    NotFound,
+    /// The restock would take the stock past `Stock::MAX`.
+    StockFull,
 }
 
 /// What a batch upsert did.
@@ -300,20 +311,19 @@ impl Store {
         Ok(item)
     }
 
-    /// Applies an admin's change to an existing item in one conditional update; `None` when
-    /// there is no such item.
+    /// Applies an admin's change to an existing item in one conditional update.
     pub async fn update_item(
         &self,
         id: ItemId,
         change: &ItemChange,
-    ) -> Result<Option<Item>, StoreError> {
+    ) -> Result<ItemUpdate, StoreError> {
         let mut sets = Vec::new();
+        let mut condition = "attribute_exists(#list_pk)";
         let mut request = self
             .client()
             .update_item()
             .table_name(&self.tables().catalog)
             .key("id", n(id.get()))
-            .condition_expression("attribute_exists(#list_pk)")
             .expression_attribute_names("#list_pk", "list_pk");
         if let Some(name) = &change.name {
             sets.push("#name = :name, #name_lc = :name_lc");
@@ -337,24 +347,39 @@ impl Store {
                 .expression_attribute_names("#stock", "stock")
                 .expression_attribute_values(":stock", n(stock.get()));
         }
+        if let Some(restock) = change.restock {
+            sets.push("#stock = #stock + :restock");
+            condition = "attribute_exists(#list_pk) AND #stock <= :room";
+            request = request
+                .expression_attribute_names("#stock", "stock")
+                .expression_attribute_values(":restock", n(restock.get()))
+                .expression_attribute_values(":room", n(Stock::MAX - restock.get()));
+        }
         let result = request
             .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(condition)
             .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
         match result {
             Ok(out) => {
                 self.metrics().writes(out.consumed_capacity());
-                out.attributes().map(parse_item).transpose()
+                let item = out.attributes().map(parse_item).transpose()?;
+                Ok(item.map_or(ItemUpdate::NotFound, ItemUpdate::Updated))
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(StoreError::from_sdk(e)),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(ccf)) => {
+                    let exists = ccf.item().is_some_and(|old| old.contains_key("list_pk"));
+                    Ok(if exists {
+                        ItemUpdate::StockFull
+                    } else {
+                        ItemUpdate::NotFound
+                    })
+                }
+                _ => Err(StoreError::from_sdk(e)),
+            },
         }
     }
 }

@@ -18,7 +18,7 @@ use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_sdk_dynamodb::Client;
 
 pub use carts::{AddLine, CartChange};
-pub use catalog::{CatalogWrite, ADMIN_ID_FLOOR};
+pub use catalog::{CatalogWrite, ItemUpdate, ADMIN_ID_FLOOR};
 pub use error::StoreError;
 pub use metrics::{CountRequests, DbMetrics, MetricsSnapshot};
 pub use purchase::{

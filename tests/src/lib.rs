@@ -4,6 +4,8 @@
 //! DynamoDB Local must be running (`make test` starts it); its address comes from
 //! `AWS_ENDPOINT_URL_DYNAMODB`, else `http://127.0.0.1:$DYNAMODB_LOCAL_PORT` (default 8000).
 
+pub mod fault_proxy;
+
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::config::{Credentials, Region};

@@ -80,7 +80,11 @@ async fn purchase(
             .filter(|cart| cart.id == cart_id)
             .ok_or(ApiError::CartNotFound)?;
         if cart.is_empty() {
-            return Err(ApiError::CartEmpty);
+            // Emptied by a purchase with this very key that committed between the two reads?
+            return match state.store.get_idempotency_record(user, key, now).await? {
+                Some(record) => replay(&record, &cart_id),
+                None => Err(ApiError::CartEmpty),
+            };
         }
 
         let order = order_for(&cart);
@@ -144,7 +148,10 @@ async fn explain(
             .iter()
             .filter_map(|c| Some((c.item_id, Price::new(c.current_price)?)))
             .collect();
-        state.store.refresh_cart_prices(cart, &prices).await?;
+        if !state.store.refresh_cart_prices(cart, &prices).await? {
+            // The cart changed meanwhile: what it holds now decides the answer.
+            return Ok(None);
+        }
         return Ok(Some(Err(ApiError::PriceChanged(changed))));
     }
     let short: Vec<Shortfall> = rejection

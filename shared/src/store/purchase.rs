@@ -183,6 +183,29 @@ impl Store {
         ))
     }
 
+    /// The key's live record alone, read strongly consistent. A purchase that found the cart
+    /// empty asks again: `BatchGetItem` reads its two items one after the other, so a concurrent
+    /// submit of the same key may have committed between them.
+    pub async fn get_idempotency_record(
+        &self,
+        user: UserId,
+        key: &IdempotencyKey,
+        now: i64,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.tables().idempotency)
+            .key("pk", AttributeValue::S(record_key(user, key)))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        self.metrics().reads(out.consumed_capacity());
+        IdempotencyRecord::live(out.item(), now)
+    }
+
     /// Runs the purchase transaction. A conflict with another transaction is retried with
     /// jittered backoff and the same client request token (so a retry can never apply twice),
     /// then reported as unavailable.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Full local check, in order, stopping at the first failure:
-#   formatting, clippy, SAM template lint, the Rust tests (against DynamoDB Local), and a smoke
-#   test of the HTTP API served by `cargo lambda watch`.
+#   formatting, clippy, SAM template lint, the Rust tests (against DynamoDB Local), a smoke
+#   test of the HTTP API served by `cargo lambda watch`, and schemathesis fuzzing that API
+#   against openapi.yaml.
 #
 # Installs missing tools first (scripts/tools.sh). Reuses a DynamoDB Local that is already
 # running (e.g. from `make dev`); one started here is stopped on exit. Logs: .local/logs/.
@@ -90,6 +91,23 @@ if ! wait_for_port 127.0.0.1 "$API_PORT" 60 "$WATCH_PID"; then
 fi
 if ! cargo test -p integration-tests --test local_api -- --ignored; then
     warn "local API tests failed; last lines of .local/logs/watch.log:"
+    tail -n 40 "$WATCH_LOG" >&2 || true
+    exit 1
+fi
+
+# --- schemathesis: the local API against openapi.yaml ----------------------------------------
+# Generated requests, valid and invalid, for every operation (examples, coverage, fuzzing and
+# stateful phases): no 5xx, and every status, content type, header and body as the document
+# says. Every check runs except those tests/schemathesis.toml turns off, each with its reason
+# (`--checks all` would override those). Bounded and reproducible: a fixed seed and at most
+# SCHEMATHESIS_MAX_EXAMPLES (100) cases per operation and phase, no example database; about 20 s here.
+# The admin routes create items in the local tables, which is harmless.
+step "schemathesis: openapi.yaml against $API_URL"
+if ! HYPOTHESIS_STORAGE_DIRECTORY="$ROOT/.local/hypothesis" st --config-file tests/schemathesis.toml \
+    run openapi.yaml --url "$API_URL" \
+    --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-100}" --seed "${SCHEMATHESIS_SEED:-20261123}" \
+    --request-timeout 15; then
+    warn "schemathesis found failures (reproduce each with the curl command above); last lines of .local/logs/watch.log:"
     tail -n 40 "$WATCH_LOG" >&2 || true
     exit 1
 fi

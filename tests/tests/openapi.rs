@@ -1,0 +1,461 @@
+//! `openapi.yaml` is the contract clients read; these tests keep it true to the code. Its routes
+//! are exactly the routes the local router (`Cargo.toml`) and the deployed HttpApi
+//! (`template.yaml`) serve, and its problem codes are exactly `shared::ApiError`'s, each under
+//! the status the code answers with. (Whether real responses match the document is what the
+//! schemathesis stage of `make test` checks, against the running local API.)
+//!
+//! No DynamoDB needed: everything here is read from files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value as Yaml;
+use shared::domain::{CartId, ItemId, OrderId};
+use shared::error::{PriceChange, Shortfall};
+use shared::ApiError;
+
+const HTTP_METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+type Route = (String, String);
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(relative: &str) -> String {
+    let path = root().join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn openapi() -> Yaml {
+    serde_yaml::from_str(&read("openapi.yaml")).expect("openapi.yaml is YAML")
+}
+
+/// Follows `$ref: '#/...'` (local references, as openapi.yaml uses) until a value without one.
+fn resolve<'a>(doc: &'a Yaml, mut value: &'a Yaml) -> &'a Yaml {
+    for _ in 0..16 {
+        let Some(reference) = value.get("$ref").and_then(Yaml::as_str) else {
+            return value;
+        };
+        let pointer = reference
+            .strip_prefix("#/")
+            .unwrap_or_else(|| panic!("only local references are used: {reference}"));
+        value = pointer.split('/').fold(doc, |v, key| {
+            v.get(key)
+                .unwrap_or_else(|| panic!("{reference} does not resolve"))
+        });
+    }
+    panic!("a $ref chain longer than 16")
+}
+
+fn mapping(value: &Yaml) -> impl Iterator<Item = (&str, &Yaml)> {
+    value
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str().expect("string keys"), v))
+}
+
+/// Every (METHOD, path) openapi.yaml documents.
+fn openapi_routes(doc: &Yaml) -> BTreeSet<Route> {
+    mapping(&doc["paths"])
+        .flat_map(|(path, item)| {
+            mapping(item)
+                .filter(|(method, _)| HTTP_METHODS.contains(method))
+                .map(move |(method, _)| (method.to_ascii_uppercase(), path.to_owned()))
+        })
+        .collect()
+}
+
+/// Every operation: its route and its definition.
+fn operations(doc: &Yaml) -> Vec<(Route, &Yaml)> {
+    mapping(&doc["paths"])
+        .flat_map(|(path, item)| {
+            mapping(item)
+                .filter(|(method, _)| HTTP_METHODS.contains(method))
+                .map(move |(method, op)| ((method.to_ascii_uppercase(), path.to_owned()), op))
+        })
+        .collect()
+}
+
+/// The routes `cargo lambda watch` serves (`make dev`).
+fn router_routes() -> BTreeSet<Route> {
+    let manifest: toml::Table = read("Cargo.toml").parse().expect("Cargo.toml is TOML");
+    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"]
+        .as_table()
+        .expect("[workspace.metadata.lambda.watch.router] is a table");
+    router
+        .iter()
+        .flat_map(|(path, handlers)| {
+            handlers
+                .as_array()
+                .expect("each route lists its handlers")
+                .iter()
+                .map(move |h| {
+                    let method = h["method"].as_str().expect("a handler has a method");
+                    (method.to_ascii_uppercase(), path.clone())
+                })
+        })
+        .collect()
+}
+
+/// The routes of the HttpApi that `template.yaml` deploys, if the template exists yet.
+fn template_routes() -> Option<BTreeSet<Route>> {
+    if !root().join("template.yaml").exists() {
+        return None;
+    }
+    let template: Yaml =
+        serde_yaml::from_str(&read("template.yaml")).expect("template.yaml is YAML");
+    let routes = mapping(&template["Resources"])
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .flat_map(|(_, function)| mapping(&function["Properties"]["Events"]))
+        .filter(|(_, event)| event["Type"].as_str() == Some("HttpApi"))
+        .map(|(name, event)| {
+            let property = |key: &str| {
+                event["Properties"][key]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("HttpApi event {name} has a literal {key}"))
+                    .to_owned()
+            };
+            (property("Method").to_ascii_uppercase(), property("Path"))
+        })
+        .collect();
+    Some(routes)
+}
+
+fn difference(expected: &BTreeSet<Route>, actual: &BTreeSet<Route>) -> String {
+    let missing: Vec<_> = expected.difference(actual).collect();
+    let extra: Vec<_> = actual.difference(expected).collect();
+    format!("missing from openapi.yaml: {missing:?}; only in openapi.yaml: {extra:?}")
+}
+
+#[test]
+fn openapi_documents_exactly_the_routes_the_router_and_the_template_serve() {
+    let documented = openapi_routes(&openapi());
+
+    let router = router_routes();
+    assert_eq!(
+        router,
+        documented,
+        "Cargo.toml's router vs openapi.yaml: {}",
+        difference(&router, &documented)
+    );
+    // `/x` and `/x/` are different routes for both API Gateway and the local router.
+    assert!(documented.contains(&("POST".to_owned(), "/api/v1/cart".to_owned())));
+    assert!(documented.contains(&("POST".to_owned(), "/api/v1/cart/".to_owned())));
+
+    if let Some(template) = template_routes() {
+        assert_eq!(
+            template,
+            documented,
+            "template.yaml's HttpApi vs openapi.yaml: {}",
+            difference(&template, &documented)
+        );
+    }
+}
+
+/// One value of every `ApiError` variant. The `match` has no wildcard, so a new variant does not
+/// compile until it is listed here, and then the tests below ask openapi.yaml to document it.
+fn every_api_error() -> Vec<ApiError> {
+    let item = ItemId::new(7).unwrap();
+    let errors = vec![
+        ApiError::invalid("user_id", "is required"),
+        ApiError::MalformedBody("it is not valid JSON".to_owned()),
+        ApiError::PayloadTooLarge { limit: 65_536 },
+        ApiError::Forbidden,
+        ApiError::RouteNotFound,
+        ApiError::ItemNotFound(item),
+        ApiError::CartNotFound,
+        ApiError::ItemNotInCart(item),
+        ApiError::OrderNotFound,
+        ApiError::InsufficientStock(vec![Shortfall {
+            item_id: item,
+            requested: 3,
+            available: 1,
+        }]),
+        ApiError::CartFull { limit: 50 },
+        ApiError::CartEmpty,
+        ApiError::PriceChanged(vec![PriceChange {
+            item_id: item,
+            cart_price: 100,
+            current_price: 120,
+        }]),
+        ApiError::RequestInProgress,
+        ApiError::IdempotencyKeyReused,
+        ApiError::ServiceUnavailable("DynamoDB is down".into()),
+        ApiError::Internal("a bug".into()),
+    ];
+    for error in &errors {
+        match error {
+            ApiError::InvalidRequest { .. }
+            | ApiError::MalformedBody(_)
+            | ApiError::PayloadTooLarge { .. }
+            | ApiError::Forbidden
+            | ApiError::RouteNotFound
+            | ApiError::ItemNotFound(_)
+            | ApiError::CartNotFound
+            | ApiError::ItemNotInCart(_)
+            | ApiError::OrderNotFound
+            | ApiError::InsufficientStock(_)
+            | ApiError::CartFull { .. }
+            | ApiError::CartEmpty
+            | ApiError::PriceChanged(_)
+            | ApiError::RequestInProgress
+            | ApiError::IdempotencyKeyReused
+            | ApiError::ServiceUnavailable(_)
+            | ApiError::Internal(_) => {}
+        }
+    }
+    errors
+}
+
+/// Codes no function answers with, so no operation lists them: API Gateway answers unknown
+/// routes and methods itself, before any function runs. openapi.yaml still names them.
+const NOT_ANSWERED_BY_ANY_OPERATION: [&str; 1] = ["route_not_found"];
+
+/// What one documented problem response admits: its status and the codes its schema allows.
+struct ProblemResponse<'a> {
+    route: Route,
+    status: u16,
+    codes: BTreeSet<String>,
+    media: &'a Yaml,
+}
+
+/// Every `application/problem+json` response of every operation.
+fn problem_responses(doc: &Yaml) -> Vec<ProblemResponse<'_>> {
+    let mut found = Vec::new();
+    for (route, op) in operations(doc) {
+        for (status, response) in mapping(&op["responses"]) {
+            let response = resolve(doc, response);
+            let Some(media) = response["content"].get("application/problem+json") else {
+                continue;
+            };
+            let status: u16 = status.parse().expect("numeric status keys");
+            let schema = resolve(doc, &media["schema"]);
+            let parts: Vec<&Yaml> = match schema["allOf"].as_sequence() {
+                Some(parts) => parts.iter().map(|p| resolve(doc, p)).collect(),
+                None => vec![schema],
+            };
+            let mut codes = BTreeSet::new();
+            let mut status_const = None;
+            for part in parts {
+                if let Some(allowed) = part["properties"]["code"]["enum"].as_sequence() {
+                    codes.extend(allowed.iter().map(|c| c.as_str().unwrap().to_owned()));
+                }
+                if let Some(n) = part["properties"]["status"]["const"].as_u64() {
+                    status_const = Some(n);
+                }
+            }
+            assert!(
+                !codes.is_empty(),
+                "{route:?} {status}: the problem schema names the codes it can carry"
+            );
+            assert_eq!(
+                status_const,
+                Some(u64::from(status)),
+                "{route:?} {status}: the problem schema pins `status` to the response's status"
+            );
+            found.push(ProblemResponse {
+                route: route.clone(),
+                status,
+                codes,
+                media,
+            });
+        }
+    }
+    found
+}
+
+#[test]
+fn openapi_names_every_problem_code_under_the_status_it_answers_with() {
+    let doc = openapi();
+    let errors = every_api_error();
+    let status_of: BTreeMap<&str, u16> = errors.iter().map(|e| (e.code(), e.status())).collect();
+
+    let enumerated: BTreeSet<&str> = doc["components"]["schemas"]["ProblemCode"]["enum"]
+        .as_sequence()
+        .expect("components.schemas.ProblemCode is an enum")
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let known: BTreeSet<&str> = status_of.keys().copied().collect();
+    assert_eq!(
+        enumerated, known,
+        "ProblemCode in openapi.yaml vs the codes of shared::ApiError"
+    );
+
+    let responses = problem_responses(&doc);
+    let mut documented: BTreeSet<(&str, u16)> = BTreeSet::new();
+    for response in &responses {
+        for code in &response.codes {
+            let status = status_of
+                .get(code.as_str())
+                .unwrap_or_else(|| panic!("{:?}: unknown code {code}", response.route));
+            assert_eq!(
+                *status, response.status,
+                "{:?}: `{code}` is listed under {} but answers {status}",
+                response.route, response.status
+            );
+            documented.insert((code.as_str(), *status));
+        }
+    }
+    for (code, status) in &status_of {
+        if NOT_ANSWERED_BY_ANY_OPERATION.contains(code) {
+            continue;
+        }
+        assert!(
+            documented.contains(&(*code, *status)),
+            "no operation in openapi.yaml documents `{code}` ({status})"
+        );
+    }
+}
+
+/// Codes whose problem document is always the same, byte for byte.
+const FIXED_BODIES: [&str; 8] = [
+    "forbidden",
+    "cart_not_found",
+    "order_not_found",
+    "cart_empty",
+    "request_in_progress",
+    "idempotency_key_reused",
+    "service_unavailable",
+    "internal_error",
+];
+
+/// Codes whose members vary: `invalid_request` has no `field` when the body is unreadable;
+/// `insufficient_stock` adds `item_id`, `requested` and `available` when one line is short.
+const VARYING_MEMBERS: [&str; 2] = ["invalid_request", "insufficient_stock"];
+
+/// The body `shared::http::problem` writes for `error`.
+fn written_body(error: &ApiError) -> serde_json::Value {
+    match shared::http::problem(error).body() {
+        lambda_http::Body::Text(text) => {
+            serde_json::from_str(text).expect("problem bodies are JSON")
+        }
+        other => panic!("problem bodies are text, not {other:?}"),
+    }
+}
+
+fn yaml_to_json(value: &Yaml) -> serde_json::Value {
+    serde_json::to_value(value).expect("examples are plain JSON values")
+}
+
+#[test]
+fn problem_examples_are_what_the_error_mapping_writes() {
+    let doc = openapi();
+    let errors = every_api_error();
+    let by_code: BTreeMap<&str, &ApiError> = errors.iter().map(|e| (e.code(), e)).collect();
+
+    let mut seen = BTreeSet::new();
+    for response in problem_responses(&doc) {
+        for (name, example) in mapping(&response.media["examples"]) {
+            let value = &example["value"];
+            let code = value["code"].as_str().expect("examples carry a code");
+            let context = format!("{:?} {} example {name}", response.route, response.status);
+            assert!(
+                response.codes.contains(code),
+                "{context}: `{code}` is not listed"
+            );
+            let error = by_code[code];
+            assert_eq!(
+                value["status"].as_u64(),
+                Some(u64::from(error.status())),
+                "{context}"
+            );
+            assert_eq!(value["title"].as_str(), Some(error.title()), "{context}");
+            assert_eq!(
+                value["type"].as_str(),
+                Some(format!("urn:cart-api:problem:{code}").as_str()),
+                "{context}"
+            );
+            assert_eq!(value["error"], value["detail"], "{context}");
+            let written = written_body(error);
+            if FIXED_BODIES.contains(&code) {
+                assert_eq!(yaml_to_json(value), written, "{context}");
+            } else if !VARYING_MEMBERS.contains(&code) {
+                let members = |v: &serde_json::Value| -> BTreeSet<String> {
+                    v.as_object().unwrap().keys().cloned().collect()
+                };
+                assert_eq!(
+                    members(&yaml_to_json(value)),
+                    members(&written),
+                    "{context}"
+                );
+            }
+            seen.insert(code.to_owned());
+        }
+    }
+    // Every code an operation answers with is shown at least once.
+    for error in &errors {
+        if !NOT_ANSWERED_BY_ANY_OPERATION.contains(&error.code()) {
+            assert!(
+                seen.contains(error.code()),
+                "no example of `{}`",
+                error.code()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_operation_documents_the_failures_every_function_can_answer() {
+    let doc = openapi();
+    for (route, op) in operations(&doc) {
+        let responses = &op["responses"];
+        // Every function reads or writes DynamoDB, so every one can answer 503 (with
+        // `Retry-After`) when it is unavailable, and 500 for a bug.
+        let unavailable = resolve(&doc, &responses["503"]);
+        assert!(
+            unavailable["headers"]["Retry-After"]["required"].as_bool() == Some(true),
+            "{route:?}: 503 with a required Retry-After header"
+        );
+        assert!(!responses["500"].is_null(), "{route:?}: 500 documented");
+        // Every operation that reads a body refuses one over the limit.
+        if !op["requestBody"].is_null() {
+            assert!(!responses["413"].is_null(), "{route:?}: 413 documented");
+        }
+        for (status, response) in mapping(responses) {
+            let response = resolve(&doc, response);
+            let content: Vec<&str> = mapping(&response["content"]).map(|(ct, _)| ct).collect();
+            let expected = if status.starts_with('2') {
+                "application/json"
+            } else {
+                "application/problem+json"
+            };
+            assert_eq!(content, [expected], "{route:?} {status}: content type");
+        }
+    }
+}
+
+#[test]
+fn purchases_document_the_idempotency_headers() {
+    let doc = openapi();
+    let purchase = &doc["paths"]["/api/v1/cart/{cart_id}/purchase"]["post"];
+    let key = purchase["parameters"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| resolve(&doc, p))
+        .find(|p| p["name"].as_str() == Some("Idempotency-Key"))
+        .expect("the Idempotency-Key request header is documented");
+    assert_eq!(key["in"].as_str(), Some("header"));
+    assert_eq!(key["schema"]["maxLength"].as_u64(), Some(255));
+    assert!(!purchase["responses"]["200"]["headers"]["Idempotent-Replayed"].is_null());
+    assert!(!purchase["responses"]["409"]["headers"]["Retry-After"].is_null());
+}
+
+#[test]
+fn id_examples_are_ids_the_api_accepts() {
+    let doc = openapi();
+    let schemas = &doc["components"]["schemas"];
+    for example in schemas["CartId"]["examples"].as_sequence().unwrap() {
+        let text = example.as_str().unwrap();
+        assert!(CartId::parse(text).is_ok(), "{text} is a cart id");
+    }
+    for example in schemas["OrderId"]["examples"].as_sequence().unwrap() {
+        let text = example.as_str().unwrap();
+        assert!(OrderId::parse(text).is_ok(), "{text} is an order id");
+    }
+}

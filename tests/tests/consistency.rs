@@ -1,0 +1,739 @@
+//! One source of truth, checked. The same facts are written in several places because each tool
+//! reads its own file: the function crates (what `cargo` builds), `template.yaml` (what SAM
+//! deploys), the `cargo lambda watch` router in the root `Cargo.toml` (what `make dev` serves),
+//! `events/` (what the README invokes) and `shared::store::schema` (the tables DynamoDB Local
+//! gets). These tests fail as soon as any two of them disagree.
+//!
+//! No DynamoDB needed: everything here is read from files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value as Json;
+use serde_yaml::Value as Yaml;
+use shared::domain::{CartId, UserId};
+use shared::store::schema::{table_definitions, AttrType, TableDef};
+use shared::Tables;
+
+// --- reading the sources -------------------------------------------------------------------
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(relative: &str) -> String {
+    let path = root().join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn template() -> Yaml {
+    serde_yaml::from_str(&read("template.yaml")).expect("template.yaml is YAML")
+}
+
+fn toml_file(relative: &str) -> toml::Table {
+    read(relative)
+        .parse()
+        .unwrap_or_else(|e| panic!("{relative}: {e}"))
+}
+
+/// `value` at a path of mapping keys, if every step exists.
+fn at<'a>(value: &'a Yaml, path: &[&str]) -> Option<&'a Yaml> {
+    path.iter().try_fold(value, |v, key| v.get(*key))
+}
+
+fn string(value: Option<&Yaml>) -> Option<&str> {
+    value.and_then(Yaml::as_str)
+}
+
+/// The operand of a short-form intrinsic (`!Ref X`, `!GetAtt X.Arn`, `!Sub "..."`) with this tag.
+fn intrinsic<'a>(value: &'a Yaml, tag: &str) -> Option<&'a Yaml> {
+    match value {
+        Yaml::Tagged(tagged) if tagged.tag == tag => Some(&tagged.value),
+        _ => None,
+    }
+}
+
+/// `!Ref X` -> `X`.
+fn reference(value: &Yaml) -> Option<&str> {
+    intrinsic(value, "Ref").and_then(Yaml::as_str)
+}
+
+/// The template's resources of one type, by logical id.
+fn resources<'a>(template: &'a Yaml, kind: &str) -> BTreeMap<String, &'a Yaml> {
+    template["Resources"]
+        .as_mapping()
+        .expect("Resources is a mapping")
+        .iter()
+        .filter(|(_, r)| string(r.get("Type")) == Some(kind))
+        .map(|(id, r)| (id.as_str().expect("logical ids are strings").to_owned(), r))
+        .collect()
+}
+
+/// `add-cart-item` -> `AddCartItem`.
+fn pascal_case(kebab: &str) -> String {
+    kebab
+        .split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The crates in `functions/`, each with its one binary named like its folder.
+fn workspace_functions() -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("functions")).expect("functions/ exists") {
+        let entry = entry.unwrap();
+        if !entry.file_type().unwrap().is_dir() {
+            continue;
+        }
+        let dir = entry.file_name().into_string().unwrap();
+        let manifest = toml_file(&format!("functions/{dir}/Cargo.toml"));
+        assert_eq!(
+            manifest["package"]["name"].as_str(),
+            Some(dir.as_str()),
+            "functions/{dir}: the package is named after its folder"
+        );
+        let bins: Vec<&str> = manifest
+            .get("bin")
+            .and_then(|b| b.as_array())
+            .map(|bins| bins.iter().filter_map(|b| b["name"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            bins,
+            [dir.as_str()],
+            "functions/{dir}: exactly one [[bin]], named after its folder"
+        );
+        names.insert(dir);
+    }
+    assert!(!names.is_empty(), "functions/ holds the function crates");
+    names
+}
+
+/// A function in `template.yaml`.
+struct Function<'a> {
+    logical_id: String,
+    binary: String,
+    resource: &'a Yaml,
+}
+
+impl Function<'_> {
+    fn properties(&self) -> &Yaml {
+        &self.resource["Properties"]
+    }
+
+    /// `(event name, event)` of every event source.
+    fn events(&self) -> Vec<(&str, &Yaml)> {
+        self.properties()
+            .get("Events")
+            .and_then(Yaml::as_mapping)
+            .map(|events| {
+                events
+                    .iter()
+                    .map(|(name, event)| (name.as_str().unwrap(), event))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn events_of_type(&self, kind: &str) -> Vec<&Yaml> {
+        self.events()
+            .into_iter()
+            .filter(|(_, e)| string(e.get("Type")) == Some(kind))
+            .map(|(_, e)| e)
+            .collect()
+    }
+
+    fn is_scheduled(&self) -> bool {
+        !self.events_of_type("Schedule").is_empty() || !self.events_of_type("ScheduleV2").is_empty()
+    }
+}
+
+/// The `AWS::Serverless::Function` resources, by binary name.
+fn template_functions(template: &Yaml) -> BTreeMap<String, Function<'_>> {
+    resources(template, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(logical_id, resource)| {
+            let binary = string(at(resource, &["Metadata", "BuildProperties", "Binary"]))
+                .unwrap_or_else(|| panic!("{logical_id}: Metadata.BuildProperties.Binary is set"))
+                .to_owned();
+            (
+                binary.clone(),
+                Function {
+                    logical_id,
+                    binary,
+                    resource,
+                },
+            )
+        })
+        .collect()
+}
+
+/// A route: method, path, and the binary that serves it.
+type Route = (String, String, String);
+
+/// The HTTP API routes of `template.yaml`.
+fn template_routes(template: &Yaml) -> BTreeSet<Route> {
+    let mut routes = BTreeSet::new();
+    for function in template_functions(template).values() {
+        for event in function.events_of_type("HttpApi") {
+            let props = &event["Properties"];
+            let method = string(props.get("Method")).expect("an HttpApi event has a Method");
+            let path = string(props.get("Path")).expect("an HttpApi event has a Path");
+            let route = (
+                method.to_uppercase(),
+                path.to_owned(),
+                function.binary.clone(),
+            );
+            assert!(routes.insert(route), "{method} {path} is declared twice");
+        }
+    }
+    routes
+}
+
+/// The routes of `[workspace.metadata.lambda.watch.router]` in the root `Cargo.toml`.
+fn router_routes() -> BTreeSet<Route> {
+    let manifest = toml_file("Cargo.toml");
+    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"]
+        .as_table()
+        .expect("the watch router is a table");
+    let mut routes = BTreeSet::new();
+    for (path, targets) in router {
+        for target in targets.as_array().expect("each path maps to a list") {
+            let method = target["method"].as_str().expect("method").to_uppercase();
+            let function = target["function"].as_str().expect("function").to_owned();
+            assert!(
+                routes.insert((method.clone(), path.clone(), function)),
+                "{method} {path} is routed twice"
+            );
+        }
+    }
+    routes
+}
+
+/// The files in `events/`, by name without `.json`.
+fn event_files() -> BTreeMap<String, Json> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(root().join("events")).expect("events/ exists") {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let stem = name
+            .strip_suffix(".json")
+            .unwrap_or_else(|| panic!("events/{name}: only .json files belong in events/"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("events/{name}: {e}"));
+        files.insert(stem.to_owned(), json);
+    }
+    files
+}
+
+fn is_admin_path(path: &str) -> bool {
+    path.starts_with("/api/v1/admin/") || path == "/api/v1/admin"
+}
+
+// --- functions ------------------------------------------------------------------------------
+
+#[test]
+fn every_function_crate_is_a_function_in_the_template_and_nothing_else_is() {
+    let template = template();
+    let in_workspace = workspace_functions();
+    let in_template: BTreeSet<String> = template_functions(&template).into_keys().collect();
+
+    assert_eq!(in_template, in_workspace);
+}
+
+#[test]
+fn every_template_function_builds_its_own_crate_with_cargo_lambda() {
+    let template = template();
+    for (binary, function) in template_functions(&template) {
+        let id = &function.logical_id;
+        assert_eq!(*id, format!("{}Function", pascal_case(&binary)));
+        assert_eq!(
+            string(at(function.resource, &["Metadata", "BuildMethod"])),
+            Some("rust-cargolambda"),
+            "{id}"
+        );
+        assert_eq!(
+            string(function.properties().get("CodeUri")),
+            Some(format!("functions/{binary}").as_str()),
+            "{id}: CodeUri is its crate folder"
+        );
+        assert!(
+            function.properties().get("FunctionName").is_none(),
+            "{id}: CloudFormation names the function (one stack per name, no clashes)"
+        );
+        let log_group = reference(&function.properties()["LoggingConfig"]["LogGroup"])
+            .unwrap_or_else(|| panic!("{id}: LoggingConfig.LogGroup is !Ref of its log group"));
+        let group = &template["Resources"][log_group];
+        assert_eq!(
+            string(group.get("Type")),
+            Some("AWS::Logs::LogGroup"),
+            "{id}"
+        );
+        assert!(
+            group["Properties"].get("RetentionInDays").is_some(),
+            "{id}: its log group has a retention"
+        );
+    }
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(string(globals.get("Runtime")), Some("provided.al2023"));
+    assert_eq!(string(globals.get("Handler")), Some("bootstrap"));
+    assert_eq!(
+        string(at(globals, &["LoggingConfig", "LogFormat"])),
+        Some("JSON")
+    );
+}
+
+#[test]
+fn every_function_is_either_behind_the_http_api_or_on_a_schedule() {
+    let template = template();
+    for function in template_functions(&template).values() {
+        let http = function.events_of_type("HttpApi").len();
+        let kinds: BTreeSet<&str> = function
+            .events()
+            .iter()
+            .filter_map(|(_, e)| string(e.get("Type")))
+            .collect();
+        assert!(
+            (http > 0) != function.is_scheduled(),
+            "{}: one kind of trigger, HttpApi or a schedule (has {kinds:?})",
+            function.logical_id
+        );
+        assert!(
+            kinds.is_subset(&BTreeSet::from(["HttpApi", "Schedule", "ScheduleV2"])),
+            "{}: unexpected event types {kinds:?}",
+            function.logical_id
+        );
+    }
+}
+
+// --- routes ---------------------------------------------------------------------------------
+
+#[test]
+fn the_template_routes_are_exactly_the_local_router_routes() {
+    let template = template();
+
+    assert_eq!(template_routes(&template), router_routes());
+}
+
+#[test]
+fn every_route_is_on_the_one_http_api_and_only_admin_routes_need_iam() {
+    let template = template();
+    let apis = resources(&template, "AWS::Serverless::HttpApi");
+    assert_eq!(apis.len(), 1, "one HTTP API");
+    let (api_id, api) = apis.into_iter().next().unwrap();
+    assert_eq!(
+        at(api, &["Properties", "Auth", "EnableIamAuthorizer"]).and_then(Yaml::as_bool),
+        Some(true),
+        "{api_id}: the AWS_IAM authorizer is enabled"
+    );
+    assert!(
+        at(api, &["Properties", "Auth", "DefaultAuthorizer"]).is_none(),
+        "{api_id}: no default authorizer; each admin route names AWS_IAM itself"
+    );
+
+    for function in template_functions(&template).values() {
+        for event in function.events_of_type("HttpApi") {
+            let props = &event["Properties"];
+            let path = string(props.get("Path")).unwrap();
+            assert_eq!(
+                props.get("ApiId").and_then(reference),
+                Some(api_id.as_str()),
+                "{path}: on {api_id}"
+            );
+            let authorizer = string(at(props, &["Auth", "Authorizer"]));
+            if is_admin_path(path) {
+                assert_eq!(authorizer, Some("AWS_IAM"), "{path} needs SigV4");
+            } else {
+                assert_eq!(authorizer, None, "{path} is public");
+            }
+        }
+    }
+}
+
+// --- events/ --------------------------------------------------------------------------------
+
+#[test]
+fn there_is_one_event_file_per_function() {
+    let files: BTreeSet<String> = event_files().into_keys().collect();
+
+    assert_eq!(files, workspace_functions());
+}
+
+#[test]
+fn every_http_event_is_a_v2_request_on_one_of_its_functions_routes() {
+    let template = template();
+    let routes = template_routes(&template);
+    let files = event_files();
+    for function in template_functions(&template).values() {
+        if function.is_scheduled() {
+            continue;
+        }
+        let name = &function.binary;
+        let event = &files[name];
+        let method = event["requestContext"]["http"]["method"].as_str().unwrap();
+        let route_key = event["routeKey"].as_str().unwrap();
+        let (key_method, route) = route_key.split_once(' ').expect("routeKey is METHOD PATH");
+
+        assert_eq!(event["version"], "2.0", "events/{name}.json");
+        assert_eq!(key_method, method, "events/{name}.json");
+        assert_eq!(event["requestContext"]["routeKey"], route_key);
+        assert!(
+            routes.contains(&(method.to_owned(), route.to_owned(), name.clone())),
+            "events/{name}.json: {route_key} is not a route of {name}"
+        );
+        // The concrete path is the route with the path parameters filled in.
+        let mut path = route.to_owned();
+        if let Some(params) = event["pathParameters"].as_object() {
+            for (param, value) in params {
+                path = path.replace(&format!("{{{param}}}"), value.as_str().unwrap());
+            }
+        }
+        assert_eq!(event["rawPath"], path, "events/{name}.json");
+        assert_eq!(event["requestContext"]["http"]["path"], path);
+        assert!(
+            !path.contains('{'),
+            "events/{name}.json: every path parameter given"
+        );
+        // Admin events carry the identity API Gateway adds after checking the signature.
+        let iam = &event["requestContext"]["authorizer"]["iam"];
+        assert_eq!(
+            iam["userArn"].is_string(),
+            is_admin_path(route),
+            "events/{name}.json: an IAM identity exactly on admin routes"
+        );
+        // And lambda_http reads it as the function will.
+        lambda_http::request::from_str(&event.to_string())
+            .unwrap_or_else(|e| panic!("events/{name}.json: {e}"));
+    }
+}
+
+#[test]
+fn every_scheduled_function_has_an_eventbridge_scheduled_event() {
+    let template = template();
+    let files = event_files();
+    for function in template_functions(&template).values() {
+        if !function.is_scheduled() {
+            continue;
+        }
+        let event = &files[&function.binary];
+        assert_eq!(
+            event["source"], "aws.events",
+            "events/{}.json",
+            function.binary
+        );
+        assert_eq!(event["detail-type"], "Scheduled Event");
+    }
+}
+
+#[test]
+fn the_cart_events_share_one_valid_cart_id_of_user_1001() {
+    let files = event_files();
+    let ids: BTreeSet<&str> = files
+        .values()
+        .filter_map(|e| e["pathParameters"]["cart_id"].as_str())
+        .collect();
+
+    assert_eq!(ids.len(), 1, "one cart id across events/: {ids:?}");
+    let id = CartId::parse(ids.first().unwrap()).expect("a well-formed cart id");
+    assert_eq!(id.owner(), UserId::new(1001).unwrap());
+}
+
+// --- tables ---------------------------------------------------------------------------------
+
+fn attr_type(t: AttrType) -> &'static str {
+    match t {
+        AttrType::S => "S",
+        AttrType::N => "N",
+    }
+}
+
+/// `[(attribute, HASH|RANGE)]`.
+type Keys = Vec<(String, String)>;
+
+/// An index: name, keys, projection type.
+type Index = (String, Keys, String);
+
+/// The keys of a template `KeySchema`.
+fn key_schema(value: &Yaml) -> Keys {
+    value
+        .as_sequence()
+        .expect("KeySchema is a list")
+        .iter()
+        .map(|k| {
+            (
+                string(k.get("AttributeName")).unwrap().to_owned(),
+                string(k.get("KeyType")).unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn expected_keys(pk: (&str, AttrType), sk: Option<(&str, AttrType)>) -> Keys {
+    let mut keys = vec![(pk.0.to_owned(), "HASH".to_owned())];
+    keys.extend(sk.map(|(name, _)| (name.to_owned(), "RANGE".to_owned())));
+    keys
+}
+
+fn definitions() -> Vec<TableDef> {
+    table_definitions(&Tables::from_env())
+}
+
+#[test]
+fn the_template_tables_are_exactly_the_schema_tables() {
+    let template = template();
+    let tables = resources(&template, "AWS::DynamoDB::Table");
+    let defs = definitions();
+
+    let in_template: BTreeSet<&str> = tables.keys().map(String::as_str).collect();
+    let in_schema: BTreeSet<&str> = defs.iter().map(|d| d.logical_id).collect();
+    assert_eq!(in_template, in_schema);
+
+    for def in &defs {
+        let id = def.logical_id;
+        let props = &tables[id]["Properties"];
+
+        assert_eq!(
+            key_schema(&props["KeySchema"]),
+            expected_keys(def.partition_key, def.sort_key),
+            "{id}: key schema"
+        );
+
+        let mut attributes = BTreeMap::new();
+        for (name, t) in std::iter::once(def.partition_key)
+            .chain(def.sort_key)
+            .chain(
+                def.indexes
+                    .iter()
+                    .flat_map(|i| std::iter::once(i.partition_key).chain(i.sort_key)),
+            )
+        {
+            attributes.insert(name.to_owned(), attr_type(t).to_owned());
+        }
+        let declared: BTreeMap<String, String> = props["AttributeDefinitions"]
+            .as_sequence()
+            .expect("AttributeDefinitions is a list")
+            .iter()
+            .map(|a| {
+                (
+                    string(a.get("AttributeName")).unwrap().to_owned(),
+                    string(a.get("AttributeType")).unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(declared, attributes, "{id}: attribute definitions");
+
+        let indexes: Vec<Index> = props
+            .get("GlobalSecondaryIndexes")
+            .and_then(Yaml::as_sequence)
+            .map(|gsis| {
+                gsis.iter()
+                    .map(|g| {
+                        (
+                            string(g.get("IndexName")).unwrap().to_owned(),
+                            key_schema(&g["KeySchema"]),
+                            string(at(g, &["Projection", "ProjectionType"]))
+                                .unwrap()
+                                .to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let expected: Vec<Index> = def
+            .indexes
+            .iter()
+            .map(|i| {
+                (
+                    i.name.to_owned(),
+                    expected_keys(i.partition_key, i.sort_key),
+                    "ALL".to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(indexes, expected, "{id}: global secondary indexes");
+        assert!(
+            props.get("LocalSecondaryIndexes").is_none(),
+            "{id}: no LSIs"
+        );
+
+        let ttl = props.get("TimeToLiveSpecification");
+        assert_eq!(
+            ttl.and_then(|t| string(t.get("AttributeName"))),
+            def.ttl_attribute,
+            "{id}: TTL attribute"
+        );
+        if let Some(ttl) = ttl {
+            assert_eq!(ttl["Enabled"].as_bool(), Some(true), "{id}: TTL enabled");
+        }
+    }
+}
+
+#[test]
+fn every_table_is_on_demand_recoverable_encrypted_and_retained() {
+    let template = template();
+    for (id, table) in resources(&template, "AWS::DynamoDB::Table") {
+        let props = &table["Properties"];
+        assert_eq!(string(table.get("DeletionPolicy")), Some("Retain"), "{id}");
+        assert_eq!(
+            string(table.get("UpdateReplacePolicy")),
+            Some("Retain"),
+            "{id}"
+        );
+        assert_eq!(
+            string(props.get("BillingMode")),
+            Some("PAY_PER_REQUEST"),
+            "{id}"
+        );
+        assert_eq!(
+            at(
+                props,
+                &[
+                    "PointInTimeRecoverySpecification",
+                    "PointInTimeRecoveryEnabled"
+                ]
+            )
+            .and_then(Yaml::as_bool),
+            Some(true),
+            "{id}"
+        );
+        assert_eq!(
+            at(props, &["SSESpecification", "SSEEnabled"]).and_then(Yaml::as_bool),
+            Some(true),
+            "{id}"
+        );
+        assert!(
+            props.get("TableName").is_none(),
+            "{id}: CloudFormation names it"
+        );
+    }
+}
+
+// --- configuration and permissions ----------------------------------------------------------
+
+/// A function's environment: the globals, then its own variables over them (SAM's merge).
+fn environment(template: &Yaml, function: &Function) -> BTreeMap<String, Yaml> {
+    let mut vars = BTreeMap::new();
+    for source in [
+        at(
+            template,
+            &["Globals", "Function", "Environment", "Variables"],
+        ),
+        at(function.properties(), &["Environment", "Variables"]),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        for (k, v) in source.as_mapping().expect("Variables is a mapping") {
+            vars.insert(k.as_str().unwrap().to_owned(), v.clone());
+        }
+    }
+    vars
+}
+
+#[test]
+fn every_function_gets_every_table_name_from_the_template() {
+    let template = template();
+    let defs = definitions();
+    for function in template_functions(&template).values() {
+        let vars = environment(&template, function);
+        for def in &defs {
+            assert_eq!(
+                vars.get(def.env_var).and_then(reference),
+                Some(def.logical_id),
+                "{}: {} = !Ref {}",
+                function.logical_id,
+                def.env_var,
+                def.logical_id
+            );
+        }
+        assert!(
+            !vars.contains_key("ALLOW_UNAUTHENTICATED_ADMIN"),
+            "{}: admin routes are never opened in AWS",
+            function.logical_id
+        );
+    }
+}
+
+#[test]
+fn the_listing_signs_its_cursors_with_a_secret_of_the_stack() {
+    let template = template();
+    let functions = template_functions(&template);
+    let vars = environment(&template, &functions["list-items"]);
+
+    assert_eq!(
+        vars.get("CURSOR_SECRET").and_then(reference),
+        Some("AWS::StackId")
+    );
+}
+
+/// The table (and index) an IAM resource names: `!GetAtt T.Arn` or `!Sub "${T.Arn}/index/I"`.
+fn policy_resource(value: &Yaml) -> Option<(String, Option<String>)> {
+    if let Some(target) = intrinsic(value, "GetAtt").and_then(Yaml::as_str) {
+        let table = target.strip_suffix(".Arn")?;
+        return Some((table.to_owned(), None));
+    }
+    let sub = intrinsic(value, "Sub").and_then(Yaml::as_str)?;
+    let rest = sub.strip_prefix("${")?;
+    let (table, rest) = rest.split_once(".Arn}/index/")?;
+    Some((table.to_owned(), Some(rest.to_owned())))
+}
+
+#[test]
+fn every_policy_names_explicit_dynamodb_actions_on_the_schema_tables_only() {
+    let template = template();
+    let defs = definitions();
+    for function in template_functions(&template).values() {
+        let id = &function.logical_id;
+        let policies = function.properties()["Policies"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{id}: Policies is a list of inline policies"));
+        let mut granted = 0;
+        for policy in policies {
+            // No managed policies or SAM policy templates (DynamoDBCrudPolicy grants far more).
+            let statements = policy["Statement"]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("{id}: {policy:?} is an inline policy document"));
+            for statement in statements {
+                assert_eq!(string(statement.get("Effect")), Some("Allow"), "{id}");
+                let actions: Vec<&str> = match &statement["Action"] {
+                    Yaml::String(one) => vec![one.as_str()],
+                    Yaml::Sequence(many) => many.iter().map(|a| a.as_str().unwrap()).collect(),
+                    other => panic!("{id}: Action {other:?}"),
+                };
+                for action in actions {
+                    let name = action.strip_prefix("dynamodb:");
+                    assert!(
+                        name.is_some_and(|n| n.chars().all(|c| c.is_ascii_alphabetic())),
+                        "{id}: {action} is one explicit DynamoDB action"
+                    );
+                    granted += 1;
+                }
+                let resources: Vec<&Yaml> = match &statement["Resource"] {
+                    Yaml::Sequence(many) => many.iter().collect(),
+                    one => vec![one],
+                };
+                for resource in resources {
+                    let (table, index) = policy_resource(resource).unwrap_or_else(|| {
+                        panic!("{id}: {resource:?} is a table or index of the template")
+                    });
+                    let def = defs
+                        .iter()
+                        .find(|d| d.logical_id == table)
+                        .unwrap_or_else(|| panic!("{id}: {table} is not a schema table"));
+                    if let Some(index) = index {
+                        assert!(
+                            def.indexes.iter().any(|i| i.name == index),
+                            "{id}: {table} has no index {index}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(granted > 0, "{id}: grants what it needs");
+    }
+}

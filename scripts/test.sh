@@ -62,7 +62,10 @@ else
 fi
 
 step "cargo test --workspace"
-cargo test --workspace
+# The results are also kept, to print one closing tally (see the end of this script).
+TEST_LOG="$ROOT/.local/logs/cargo-test.log"
+mkdir -p "$(dirname "$TEST_LOG")"
+cargo test --workspace 2>&1 | tee "$TEST_LOG"
 
 # --- local API smoke test --------------------------------------------------------------------
 if [[ ! -f tests/tests/local_api.rs ]]; then
@@ -89,7 +92,7 @@ if ! wait_for_port 127.0.0.1 "$API_PORT" 60 "$WATCH_PID"; then
     tail -n 30 "$WATCH_LOG" >&2 || true
     die "cargo lambda watch did not start listening on 127.0.0.1:$API_PORT"
 fi
-if ! cargo test -p integration-tests --test local_api -- --ignored; then
+if ! cargo test -p integration-tests --test local_api -- --ignored 2>&1 | tee -a "$TEST_LOG"; then
     warn "local API tests failed; last lines of .local/logs/watch.log:"
     tail -n 40 "$WATCH_LOG" >&2 || true
     exit 1
@@ -111,3 +114,9 @@ if ! HYPOTHESIS_STORAGE_DIRECTORY="$ROOT/.local/hypothesis" st --config-file tes
     tail -n 40 "$WATCH_LOG" >&2 || true
     exit 1
 fi
+
+# --- the tally -------------------------------------------------------------------------------
+# One closing line for every Rust test that ran (cargo prints one `test result:` per binary),
+# kept in .local/test-summary so that .ci/run can repeat it after the package step.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "%d passed, %d failed\n", p, f }' "$TEST_LOG" | tee "$ROOT/.local/test-summary"

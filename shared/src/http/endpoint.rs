@@ -31,7 +31,8 @@ pub trait Endpoint {
 }
 
 /// Runs one request through `E`, maps an error to its problem response and logs one line:
-/// request id, route, status, latency, DynamoDB requests and consumed capacity.
+/// request id, route, status, latency, DynamoDB requests, the time spent waiting for them and
+/// consumed capacity.
 pub async fn dispatch<E: Endpoint>(state: &AppState, req: Request) -> Response<Body> {
     let started = Instant::now();
     let request_id = req
@@ -65,6 +66,7 @@ pub async fn dispatch<E: Endpoint>(state: &AppState, req: Request) -> Response<B
         status = response.status().as_u16(),
         latency_us = started.elapsed().as_micros() as u64,
         dynamodb_requests = used.requests,
+        dynamodb_us = used.dynamodb_micros,
         read_capacity_units = used.read_units(),
         write_capacity_units = used.write_units(),
         "request handled"

@@ -1,17 +1,23 @@
-//! Counting what each invocation costs: requests on the wire and capacity units consumed.
+//! Counting what each invocation costs: requests on the wire, time spent waiting for them and
+//! capacity units consumed.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::Instant;
 
 use aws_sdk_dynamodb::config::{Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::ConsumedCapacity;
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
+};
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
 #[derive(Debug, Default)]
 pub struct DbMetrics {
     requests: AtomicU64,
+    micros: AtomicU64,
     read_milli_units: AtomicU64,
     write_milli_units: AtomicU64,
 }
@@ -20,6 +26,8 @@ pub struct DbMetrics {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MetricsSnapshot {
     pub requests: u64,
+    /// Time between sending a request and receiving its response, summed over requests.
+    pub dynamodb_micros: u64,
     pub read_milli_units: u64,
     pub write_milli_units: u64,
 }
@@ -28,6 +36,7 @@ impl MetricsSnapshot {
     pub fn since(&self, earlier: &Self) -> Self {
         Self {
             requests: self.requests - earlier.requests,
+            dynamodb_micros: self.dynamodb_micros - earlier.dynamodb_micros,
             read_milli_units: self.read_milli_units - earlier.read_milli_units,
             write_milli_units: self.write_milli_units - earlier.write_milli_units,
         }
@@ -46,6 +55,7 @@ impl DbMetrics {
     pub fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
             requests: self.requests.load(Relaxed),
+            dynamodb_micros: self.micros.load(Relaxed),
             read_milli_units: self.read_milli_units.load(Relaxed),
             write_milli_units: self.write_milli_units.load(Relaxed),
         }
@@ -68,13 +78,31 @@ fn milli<'a>(consumed: impl IntoIterator<Item = &'a ConsumedCapacity>) -> u64 {
         .sum()
 }
 
-/// An SDK interceptor that counts every request put on the wire, retries included.
+/// An SDK interceptor that counts every request put on the wire, retries included, and the
+/// time from handing each to the HTTP client to receiving its response headers.
 #[derive(Debug)]
 pub struct CountRequests(Arc<DbMetrics>);
+
+/// When the current attempt's request was handed to the HTTP client.
+#[derive(Clone, Debug)]
+struct TransmitStarted(Instant);
+
+impl Storable for TransmitStarted {
+    type Storer = StoreReplace<Self>;
+}
 
 impl CountRequests {
     pub fn new(metrics: Arc<DbMetrics>) -> Self {
         Self(metrics)
+    }
+
+    /// Adds the current attempt's time on the wire, once.
+    fn transmitted(&self, cfg: &mut ConfigBag) {
+        if let Some(TransmitStarted(started)) = cfg.load::<TransmitStarted>() {
+            let micros = started.elapsed().as_micros() as u64;
+            self.0.micros.fetch_add(micros, Relaxed);
+            cfg.interceptor_state().unset::<TransmitStarted>();
+        }
     }
 }
 
@@ -87,9 +115,33 @@ impl Intercept for CountRequests {
         &self,
         _context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.0.requests.fetch_add(1, Relaxed);
+        cfg.interceptor_state()
+            .store_put(TransmitStarted(Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_transmit(
+        &self,
+        _context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.transmitted(cfg);
+        Ok(())
+    }
+
+    /// An attempt that failed on the wire (timeout, refused connection) never reaches
+    /// `read_after_transmit`; its time is counted here.
+    fn read_after_attempt(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.transmitted(cfg);
         Ok(())
     }
 }

@@ -395,7 +395,7 @@ fn section_cold_start(md: &mut String, s: &cold_start::Report) {
     let _ = writeln!(md, "## 3. Cold start and binary size\n");
     let _ = writeln!(
         md,
-        "Each function's release binary (`cargo build --release`: thin LTO, one codegen unit, \
+        "Each function's release binary (`cargo build --release`: opt-level s, fat LTO, one codegen unit, \
          stripped, panic=abort; host target {}) started against a minimal Lambda Runtime API \
          served by the tool (`AWS_LAMBDA_RUNTIME_API`). **Init** is the time from spawning \
          the process to its first `GET /runtime/invocation/next`: tracing set-up, configuration, \

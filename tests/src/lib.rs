@@ -102,19 +102,24 @@ impl TestApp {
             .expect("item exists")
     }
 
-    /// How many orders are stored.
-    pub async fn order_count(&self) -> usize {
+    /// How many items `table` holds, read strongly consistent.
+    pub async fn count_items(&self, table: &str) -> usize {
         let out = self
             .store()
             .client()
             .scan()
-            .table_name(&self.store().tables().orders)
+            .table_name(table)
             .select(aws_sdk_dynamodb::types::Select::Count)
             .consistent_read(true)
             .send()
             .await
             .unwrap();
         out.count() as usize
+    }
+
+    /// How many orders are stored.
+    pub async fn order_count(&self) -> usize {
+        self.count_items(&self.store().tables().orders).await
     }
 
     /// DynamoDB requests sent while `f` ran (the state must not be shared by other tasks then).

@@ -125,17 +125,7 @@ async fn stored(app: &TestApp, cart_id: &str) -> Option<Cart> {
 
 /// How many carts are stored.
 async fn cart_count(app: &TestApp) -> usize {
-    let out = app
-        .store()
-        .client()
-        .scan()
-        .table_name(&app.store().tables().carts)
-        .select(aws_sdk_dynamodb::types::Select::Count)
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    out.count() as usize
+    app.count_items(&app.store().tables().carts).await
 }
 
 /// The line of `item` in a `{"cart": ...}` body.

@@ -392,34 +392,3 @@ async fn every_cart_and_order_endpoint_refuses_another_user_with_a_404_and_chang
     assert_eq!(after[1], before[1], "the other user's cart is untouched");
     assert_eq!(after[3], before[3], "item 2 is untouched");
 }
-
-#[tokio::test]
-async fn admin_endpoints_refuse_requests_without_an_iam_identity() {
-    let mut world = world().await;
-    world.app.state.config.allow_unauthenticated_admin = false;
-    let before = snapshot(&world).await;
-
-    let create = Event::new("POST", "/api/v1/admin/items", "/api/v1/admin/items")
-        .json(json!({"name": "A", "price": 1, "quantity": 1}))
-        .build();
-    world
-        .app
-        .call::<AdminCreateItem>(create)
-        .await
-        .assert_problem(403, "forbidden");
-    let update = Event::new(
-        "PATCH",
-        "/api/v1/admin/items/{item_id}",
-        "/api/v1/admin/items/1",
-    )
-    .path_param("item_id", 1)
-    .json(json!({"price": 1}))
-    .build();
-    world
-        .app
-        .call::<AdminUpdateItem>(update)
-        .await
-        .assert_problem(403, "forbidden");
-
-    assert_eq!(snapshot(&world).await, before);
-}

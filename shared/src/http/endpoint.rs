@@ -7,7 +7,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 
 use super::{problem, HandlerResult};
-use crate::{telemetry, ApiError, Config, Store};
+use crate::{telemetry, Config, Store};
 
 /// What every invocation borrows: built once per cold start.
 pub struct AppState {
@@ -84,10 +84,4 @@ pub async fn serve<E: Endpoint>() -> Result<(), lambda_http::Error> {
         Ok::<_, std::convert::Infallible>(dispatch::<E>(state, req).await)
     }))
     .await
-}
-
-impl From<lambda_http::http::Error> for ApiError {
-    fn from(e: lambda_http::http::Error) -> Self {
-        ApiError::Internal(Box::new(e))
-    }
 }

@@ -1,24 +1,7 @@
 //! The one error type of the API. `http::problem` turns it into a status and an RFC 9457 body.
 
-use serde::Serialize;
-
-use crate::domain::ItemId;
-
-/// A line that cannot be bought in the quantity asked for.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Shortfall {
-    pub item_id: ItemId,
-    pub requested: u64,
-    pub available: u64,
-}
-
-/// A line whose price changed since it was added to the cart.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PriceChange {
-    pub item_id: ItemId,
-    pub cart_price: u64,
-    pub current_price: u64,
-}
+use crate::domain::{ItemId, PriceChange, Shortfall};
+use crate::store::StoreError;
 
 type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -70,73 +53,68 @@ impl ApiError {
 
     /// The stable, machine-readable code clients switch on.
     pub fn code(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest { .. } | Self::MalformedBody(_) => "invalid_request",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::Forbidden => "forbidden",
-            Self::RouteNotFound => "route_not_found",
-            Self::ItemNotFound(_) => "item_not_found",
-            Self::CartNotFound => "cart_not_found",
-            Self::ItemNotInCart(_) => "item_not_in_cart",
-            Self::OrderNotFound => "order_not_found",
-            Self::InsufficientStock(_) => "insufficient_stock",
-            Self::CartFull { .. } => "cart_full",
-            Self::CartEmpty => "cart_empty",
-            Self::PriceChanged(_) => "price_changed",
-            Self::RequestInProgress => "request_in_progress",
-            Self::IdempotencyKeyReused => "idempotency_key_reused",
-            Self::ServiceUnavailable(_) => "service_unavailable",
-            Self::Internal(_) => "internal_error",
-        }
+        self.facts().code
     }
 
     pub fn status(&self) -> u16 {
-        match self {
-            Self::InvalidRequest { .. } | Self::MalformedBody(_) => 400,
-            Self::Forbidden => 403,
-            Self::RouteNotFound
-            | Self::ItemNotFound(_)
-            | Self::CartNotFound
-            | Self::ItemNotInCart(_)
-            | Self::OrderNotFound => 404,
-            Self::PayloadTooLarge { .. } => 413,
-            Self::InsufficientStock(_)
-            | Self::CartFull { .. }
-            | Self::CartEmpty
-            | Self::PriceChanged(_)
-            | Self::RequestInProgress => 409,
-            Self::IdempotencyKeyReused => 422,
-            Self::ServiceUnavailable(_) => 503,
-            Self::Internal(_) => 500,
-        }
+        self.facts().status
     }
 
     pub fn title(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest { .. } | Self::MalformedBody(_) => "Invalid request",
-            Self::PayloadTooLarge { .. } => "Request body too large",
-            Self::Forbidden => "Forbidden",
-            Self::RouteNotFound => "Route not found",
-            Self::ItemNotFound(_) => "Item not found",
-            Self::CartNotFound => "Cart not found",
-            Self::ItemNotInCart(_) => "Item not in cart",
-            Self::OrderNotFound => "Order not found",
-            Self::InsufficientStock(_) => "Insufficient stock",
-            Self::CartFull { .. } => "Cart full",
-            Self::CartEmpty => "Cart empty",
-            Self::PriceChanged(_) => "Price changed",
-            Self::RequestInProgress => "Request in progress",
-            Self::IdempotencyKeyReused => "Idempotency key reused",
-            Self::ServiceUnavailable(_) => "Service unavailable",
-            Self::Internal(_) => "Internal error",
-        }
+        self.facts().title
     }
 
     /// Seconds a client should wait before retrying, for the errors where retrying helps.
     pub fn retry_after(&self) -> Option<u32> {
-        match self {
-            Self::ServiceUnavailable(_) | Self::RequestInProgress => Some(1),
-            _ => None,
+        self.facts().retry_after
+    }
+
+    /// Every variant's facts in one table: its code, status, title and retry hint.
+    fn facts(&self) -> Facts {
+        let (code, status, title) = match self {
+            Self::InvalidRequest { .. } | Self::MalformedBody(_) => {
+                ("invalid_request", 400, "Invalid request")
+            }
+            Self::PayloadTooLarge { .. } => ("payload_too_large", 413, "Request body too large"),
+            Self::Forbidden => ("forbidden", 403, "Forbidden"),
+            Self::RouteNotFound => ("route_not_found", 404, "Route not found"),
+            Self::ItemNotFound(_) => ("item_not_found", 404, "Item not found"),
+            Self::CartNotFound => ("cart_not_found", 404, "Cart not found"),
+            Self::ItemNotInCart(_) => ("item_not_in_cart", 404, "Item not in cart"),
+            Self::OrderNotFound => ("order_not_found", 404, "Order not found"),
+            Self::InsufficientStock(_) => ("insufficient_stock", 409, "Insufficient stock"),
+            Self::CartFull { .. } => ("cart_full", 409, "Cart full"),
+            Self::CartEmpty => ("cart_empty", 409, "Cart empty"),
+            Self::PriceChanged(_) => ("price_changed", 409, "Price changed"),
+            Self::RequestInProgress => ("request_in_progress", 409, "Request in progress"),
+            Self::IdempotencyKeyReused => ("idempotency_key_reused", 422, "Idempotency key reused"),
+            Self::ServiceUnavailable(_) => ("service_unavailable", 503, "Service unavailable"),
+            Self::Internal(_) => ("internal_error", 500, "Internal error"),
+        };
+        let retry_after =
+            matches!(self, Self::ServiceUnavailable(_) | Self::RequestInProgress).then_some(1);
+        Facts {
+            code,
+            status,
+            title,
+            retry_after,
+        }
+    }
+}
+
+struct Facts {
+    code: &'static str,
+    status: u16,
+    title: &'static str,
+    retry_after: Option<u32>,
+}
+
+/// Storage knows nothing of the API: "try again later" becomes a 503, anything else a 500.
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => ApiError::ServiceUnavailable(Box::new(err)),
+            StoreError::Unexpected(_) => ApiError::Internal(Box::new(err)),
         }
     }
 }

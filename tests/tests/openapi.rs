@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value as Yaml;
 use shared::domain::{CartId, ItemId, OrderId};
-use shared::error::{PriceChange, Shortfall};
+use shared::domain::{PriceChange, Shortfall};
 use shared::ApiError;
 
 const HTTP_METHODS: [&str; 8] = [

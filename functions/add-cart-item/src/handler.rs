@@ -3,8 +3,8 @@
 
 use lambda_http::Request;
 use serde_json::json;
+use shared::domain::Shortfall;
 use shared::domain::{CartId, ItemId, Quantity, UserId, MAX_CART_LINES};
-use shared::error::Shortfall;
 use shared::http::{
     json, json_object, path_param, required_field, AppState, Endpoint, HandlerResult,
 };

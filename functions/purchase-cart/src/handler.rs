@@ -8,21 +8,19 @@
 use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use shared::domain::{
-    now_rfc3339, Cart, CartId, IdempotencyKey, ItemId, Order, OrderId, OrderLine, Price, UserId,
+use shared::domain::purchase::{
+    first_look, order_for, verdict, FirstLook, Verdict, KEY_LIFETIME_SECS,
 };
-use shared::error::{PriceChange, Shortfall};
+use shared::domain::{now_rfc3339, CartId, IdempotencyKey, OrderId, Receipt, UserId};
 use shared::http::{
     json_object, json_text, optional_field, path_param, required_field, AppState, Endpoint, Fields,
     HandlerResult,
 };
-use shared::store::{IdempotencyRecord, PurchasePlan, PurchaseRejection, PurchaseResult};
+use shared::store::PurchasePlan;
 use shared::ApiError;
 
 pub struct PurchaseCart;
 
-/// How long a key stays bound to its purchase.
-pub const KEY_LIFETIME_SECS: i64 = 24 * 60 * 60;
 /// Reads of the cart when it keeps changing between the read and the transaction.
 const CART_ATTEMPTS: u32 = 3;
 
@@ -59,35 +57,29 @@ fn idempotency_key(req: &Request, body: &Fields) -> Result<IdempotencyKey, ApiEr
     })
 }
 
+/// Parse, loop, answer: the rule's steps are `first_look` and `verdict` (domain::purchase).
 async fn purchase(
     state: &AppState,
     cart_id: CartId,
     user: UserId,
     key: &IdempotencyKey,
 ) -> HandlerResult {
+    let store = &state.store;
     for _ in 0..CART_ATTEMPTS {
         let now = unix_now();
-        let snapshot = state.store.load_purchase(user, key, now).await?;
-        // The user's key is resolved first: it may answer a purchase already made.
-        if let Some(record) = snapshot.record {
-            return replay(&record, &cart_id);
-        }
-        if cart_id.owner() != user {
-            return Err(ApiError::CartNotFound);
-        }
-        let cart = snapshot
-            .cart
-            .filter(|cart| cart.id == cart_id)
-            .ok_or(ApiError::CartNotFound)?;
-        if cart.is_empty() {
-            // Emptied by a purchase with this very key that committed between the two reads?
-            return match state.store.get_idempotency_record(user, key, now).await? {
-                Some(record) => replay(&record, &cart_id),
-                None => Err(ApiError::CartEmpty),
-            };
-        }
-
-        let order = order_for(&cart);
+        let snapshot = store.load_purchase(user, key, now).await?;
+        let cart = match first_look(snapshot.receipt, snapshot.cart, &cart_id, user) {
+            FirstLook::Replay(receipt) => return replay(&receipt, &cart_id),
+            FirstLook::CartNotFound => return Err(ApiError::CartNotFound),
+            FirstLook::CartEmpty => {
+                return match store.get_receipt(user, key, now).await? {
+                    Some(receipt) => replay(&receipt, &cart_id),
+                    None => Err(ApiError::CartEmpty),
+                }
+            }
+            FirstLook::Buy(cart) => cart,
+        };
+        let order = order_for(&cart, OrderId::generate(), now_rfc3339());
         let body = json!({
             "response": order.lines.iter()
                 .map(|l| json!({ "item": l.item_id, "quantity": l.quantity }))
@@ -95,112 +87,49 @@ async fn purchase(
             "order": order,
         })
         .to_string();
-        let record =
-            IdempotencyRecord::new(user, key, &order, body.clone(), now + KEY_LIFETIME_SECS);
         let plan = PurchasePlan {
+            user,
+            key,
             cart: &cart,
             order: &order,
-            record: &record,
+            body: &body,
             now,
+            expires_at: now + KEY_LIFETIME_SECS,
         };
-        match state.store.commit_purchase(&plan).await? {
-            PurchaseResult::Committed => return json_text(200, body),
-            PurchaseResult::Rejected(rejection) => {
-                if let Some(answer) = explain(state, &cart, &cart_id, rejection).await? {
-                    return answer;
+        let Some(rejection) = store.commit_purchase(&plan).await? else {
+            return json_text(200, body);
+        };
+        match verdict(rejection) {
+            Verdict::Replay(receipt) => return replay(&receipt, &cart_id),
+            Verdict::ReadCartAgain => {}
+            Verdict::Reprice(changed) => {
+                // Tell the user, and let the cart hold the prices they were told. If the cart
+                // changed meanwhile, what it holds now decides the answer.
+                if store.refresh_cart_prices(&cart, &changed).await? {
+                    return Err(ApiError::PriceChanged(changed));
                 }
-                // The cart changed between the read and the transaction: read it again.
+            }
+            Verdict::InsufficientStock(short) => return Err(ApiError::InsufficientStock(short)),
+            Verdict::Unexplained => {
+                return Err(ApiError::Internal(
+                    "the purchase transaction was cancelled for no known reason".into(),
+                ))
             }
         }
     }
     Err(ApiError::RequestInProgress)
 }
 
-/// Turns a cancelled transaction into the answer it calls for, or `None` to try again.
-async fn explain(
-    state: &AppState,
-    cart: &Cart,
-    cart_id: &CartId,
-    rejection: PurchaseRejection,
-) -> Result<Option<HandlerResult>, ApiError> {
-    if let Some(record) = rejection.taken_by {
-        // A concurrent submit with this key won: answer what it answered.
-        return Ok(Some(replay(&record, cart_id)));
-    }
-    if rejection.cart_changed {
-        return Ok(None);
-    }
-    let changed: Vec<PriceChange> = rejection
-        .lines
-        .iter()
-        .filter_map(|line| {
-            let (price, _) = line.current?;
-            (price != line.cart_price).then_some(PriceChange {
-                item_id: line.item_id,
-                cart_price: line.cart_price,
-                current_price: price,
-            })
-        })
-        .collect();
-    if !changed.is_empty() {
-        // Tell the user, and let the cart hold the prices they were told.
-        let prices: Vec<(ItemId, Price)> = changed
-            .iter()
-            .filter_map(|c| Some((c.item_id, Price::new(c.current_price)?)))
-            .collect();
-        if !state.store.refresh_cart_prices(cart, &prices).await? {
-            // The cart changed meanwhile: what it holds now decides the answer.
-            return Ok(None);
-        }
-        return Ok(Some(Err(ApiError::PriceChanged(changed))));
-    }
-    let short: Vec<Shortfall> = rejection
-        .lines
-        .iter()
-        .map(|line| Shortfall {
-            item_id: line.item_id,
-            requested: line.requested,
-            available: line.current.map_or(0, |(_, stock)| stock),
-        })
-        .collect();
-    if !short.is_empty() {
-        return Ok(Some(Err(ApiError::InsufficientStock(short))));
-    }
-    Err(ApiError::Internal(
-        "the purchase transaction was cancelled for no known reason".into(),
-    ))
-}
-
 /// The first success again, byte for byte, or `422` when the key bought another cart.
-fn replay(record: &IdempotencyRecord, cart_id: &CartId) -> HandlerResult {
-    if record.cart_id != cart_id.to_string() {
+fn replay(receipt: &Receipt, cart_id: &CartId) -> HandlerResult {
+    if !receipt.is_for(cart_id) {
         return Err(ApiError::IdempotencyKeyReused);
     }
-    let mut response: Response<Body> = json_text(record.status, record.body.clone())?;
+    let mut response: Response<Body> = json_text(receipt.status, receipt.body.clone())?;
     response
         .headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
     Ok(response)
-}
-
-fn order_for(cart: &Cart) -> Order {
-    Order {
-        id: OrderId::generate(),
-        cart_id: cart.id,
-        user_id: cart.user_id(),
-        lines: cart
-            .lines
-            .iter()
-            .map(|l| OrderLine {
-                item_id: l.item_id,
-                name: l.name.clone(),
-                quantity: l.quantity,
-                unit_price: l.unit_price,
-            })
-            .collect(),
-        total: cart.total(),
-        created_at: now_rfc3339(),
-    }
 }
 
 fn unix_now() -> i64 {

@@ -5,12 +5,14 @@ pub mod catalog;
 pub mod ids;
 pub mod listing;
 pub mod order;
+pub mod purchase;
 
 pub use cart::{Cart, CartLine, MAX_CART_LINES};
 pub use catalog::{Item, ItemChange, ItemName, NewItem, Price, Stock};
 pub use ids::{CartId, IdempotencyKey, ItemId, OrderId, Quantity, UserId};
 pub use listing::{Cursor, ListQuery, Page};
 pub use order::{Order, OrderLine};
+pub use purchase::{PriceChange, Receipt, Shortfall};
 
 /// The largest integer a JSON client can hold exactly (2^53 - 1): the upper bound of every id,
 /// price and filter value, so no client ever rounds one.

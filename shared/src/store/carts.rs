@@ -14,32 +14,33 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    Update,
 };
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Store, StoreError};
+use super::{built, n, s, Store, StoreError};
 use crate::domain::{
-    Cart, CartId, CartLine, Item, ItemId, Price, Quantity, UserId, MAX_CART_LINES,
+    Cart, CartId, CartLine, Item, ItemId, Price, PriceChange, Quantity, UserId, MAX_CART_LINES,
 };
 
 type Raw = HashMap<String, AttributeValue>;
 
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct CartRecord {
-    pub(crate) user_id: u64,
-    pub(crate) cart_token: String,
-    pub(crate) version: u64,
-    pub(crate) created_at: String,
+struct CartRecord {
+    user_id: u64,
+    cart_token: String,
+    version: u64,
+    created_at: String,
     #[serde(default)]
-    pub(crate) qty: HashMap<String, u64>,
+    qty: HashMap<String, u64>,
     #[serde(default)]
-    pub(crate) price: HashMap<String, u64>,
+    price: HashMap<String, u64>,
     #[serde(default)]
-    pub(crate) name: HashMap<String, String>,
+    name: HashMap<String, String>,
     #[serde(default)]
-    pub(crate) added: HashMap<String, u64>,
+    added: HashMap<String, u64>,
 }
 
 impl CartRecord {
@@ -57,7 +58,7 @@ impl CartRecord {
     }
 
     /// The record behind `id`: present, and its token is the id's.
-    pub(crate) fn owned(raw: Option<&Raw>, id: &CartId) -> Result<Option<Self>, StoreError> {
+    fn owned(raw: Option<&Raw>, id: &CartId) -> Result<Option<Self>, StoreError> {
         let Some(raw) = raw else { return Ok(None) };
         let record: Self = serde_dynamo::from_item(raw.clone()).map_err(StoreError::mapping)?;
         Ok(
@@ -71,7 +72,7 @@ impl CartRecord {
         serde_dynamo::from_item(raw.clone()).map_err(StoreError::mapping)
     }
 
-    pub(crate) fn into_cart(self) -> Result<Cart, StoreError> {
+    fn into_cart(self) -> Result<Cart, StoreError> {
         let corrupt =
             || StoreError::Unexpected(format!("cart of user {} is malformed", self.user_id).into());
         let owner = UserId::new(self.user_id).ok_or_else(corrupt)?;
@@ -126,12 +127,41 @@ pub enum CartChange {
     LineNotFound,
 }
 
-fn n(value: u64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
+/// The key of `user`'s cart (one per user).
+pub(crate) fn cart_key(user: UserId) -> Raw {
+    HashMap::from([("user_id".to_owned(), n(user.get()))])
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
+/// Whatever cart a read of `cart_key` found.
+pub(crate) fn decode_cart(raw: &Raw) -> Result<Cart, StoreError> {
+    CartRecord::any(raw)?.into_cart()
+}
+
+/// The purchase's last action: the cart emptied, if it is still the cart and the version that
+/// the purchase read (any change since then cancels the purchase).
+pub(crate) fn clear_cart(table: &str, cart: &Cart) -> Result<Update, StoreError> {
+    let empty = AttributeValue::M(HashMap::new());
+    built(
+        Update::builder()
+            .table_name(table)
+            .set_key(Some(cart_key(cart.user_id())))
+            .update_expression(
+                "SET #qty = :empty, #price = :empty, #name = :empty, #added = :empty, \
+                 #version = #version + :one",
+            )
+            .condition_expression("#token = :token AND #version = :version")
+            .expression_attribute_names("#qty", "qty")
+            .expression_attribute_names("#price", "price")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_names("#added", "added")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#token", "cart_token")
+            .expression_attribute_values(":empty", empty)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":token", s(cart.id.token().to_string()))
+            .expression_attribute_values(":version", n(cart.version))
+            .build(),
+    )
 }
 
 type UpdateError = SdkError<UpdateItemError, HttpResponse>;
@@ -198,7 +228,7 @@ impl Store {
             .client()
             .get_item()
             .table_name(&self.tables().carts)
-            .key("user_id", n(id.owner().get()))
+            .set_key(Some(cart_key(id.owner())))
             .consistent_read(true)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
@@ -239,7 +269,7 @@ impl Store {
             .client()
             .update_item()
             .table_name(&self.tables().carts)
-            .key("user_id", n(id.owner().get()))
+            .set_key(Some(cart_key(id.owner())))
             .update_expression(
                 "SET #qty.#item = if_not_exists(#qty.#item, :zero) + :quantity, \
                  #price.#item = :price, #name.#item = :name, \
@@ -309,7 +339,7 @@ impl Store {
             .client()
             .update_item()
             .table_name(&self.tables().carts)
-            .key("user_id", n(id.owner().get()))
+            .set_key(Some(cart_key(id.owner())))
             .update_expression(
                 "REMOVE #qty.#item, #price.#item, #name.#item, #added.#item \
                  SET #version = #version + :one",
@@ -353,7 +383,7 @@ impl Store {
     pub async fn refresh_cart_prices(
         &self,
         cart: &Cart,
-        prices: &[(ItemId, Price)],
+        prices: &[PriceChange],
     ) -> Result<bool, StoreError> {
         if prices.is_empty() {
             return Ok(true);
@@ -363,7 +393,7 @@ impl Store {
             .client()
             .update_item()
             .table_name(&self.tables().carts)
-            .key("user_id", n(cart.user_id().get()))
+            .set_key(Some(cart_key(cart.user_id())))
             .condition_expression("#token = :token AND #version = :version")
             .expression_attribute_names("#token", "cart_token")
             .expression_attribute_names("#version", "version")
@@ -371,11 +401,11 @@ impl Store {
             .expression_attribute_values(":token", s(cart.id.token().to_string()))
             .expression_attribute_values(":version", n(cart.version))
             .expression_attribute_values(":one", n(1));
-        for (i, (item, price)) in prices.iter().enumerate() {
+        for (i, change) in prices.iter().enumerate() {
             sets.push(format!("#price.#i{i} = :p{i}"));
             request = request
-                .expression_attribute_names(format!("#i{i}"), item.get().to_string())
-                .expression_attribute_values(format!(":p{i}"), n(price.get()));
+                .expression_attribute_names(format!("#i{i}"), change.item_id.get().to_string())
+                .expression_attribute_values(format!(":p{i}"), n(change.current_price));
         }
         let result = request
             .update_expression(format!("SET {}", sets.join(", ")))

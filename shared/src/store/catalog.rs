@@ -7,18 +7,19 @@
 //! items; it has no `list_pk`, so it is never listed.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, PutRequest, ReturnConsumedCapacity, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, WriteRequest,
+    ReturnValuesOnConditionCheckFailure, Update, WriteRequest,
 };
 use serde::{Deserialize, Serialize};
 
 use super::schema::CATALOG_BY_PRICE_INDEX;
-use super::{Store, StoreError};
-use crate::domain::{Cursor, Item, ItemChange, ItemId, ListQuery, NewItem, Page, Price, Stock};
+use super::{backoff, built, n, s, Store, StoreError};
+use crate::domain::{
+    CartLine, Cursor, Item, ItemChange, ItemId, ListQuery, NewItem, Page, Price, Stock,
+};
 
 /// Ids from here up are handed out by `create_item`; the seeded dataset uses ids below it.
 pub const ADMIN_ID_FLOOR: u64 = 1_000_000;
@@ -76,18 +77,11 @@ fn cursor_from_price_key(key: &str) -> Option<Cursor> {
     })
 }
 
-fn parse_item(raw: &HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
+/// An item as DynamoDB returned it (a read, or the old item of a failed condition).
+pub(crate) fn decode_item(raw: &HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
     serde_dynamo::from_item::<_, ItemRecord>(raw.clone())
         .map_err(StoreError::mapping)?
         .into_item()
-}
-
-fn n(value: u64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
 }
 
 /// What an admin's change came to.
@@ -122,7 +116,7 @@ impl Store {
             .await
             .map_err(StoreError::from_sdk)?;
         self.metrics().reads(out.consumed_capacity());
-        out.item().map(parse_item).transpose()
+        out.item().map(decode_item).transpose()
     }
 
     /// Upserts items with `BatchWriteItem`, 25 at a time, re-sending unprocessed items with
@@ -225,7 +219,7 @@ impl Store {
             scanned += read;
             budget = budget.saturating_sub(read);
             for raw in out.items() {
-                items.push(parse_item(raw)?);
+                items.push(decode_item(raw)?);
             }
             let more_in_index = out.last_evaluated_key().is_some();
             if items.len() > limit || (items.len() == limit && more_in_index) {
@@ -366,7 +360,7 @@ impl Store {
         match result {
             Ok(out) => {
                 self.metrics().writes(out.consumed_capacity());
-                let item = out.attributes().map(parse_item).transpose()?;
+                let item = out.attributes().map(decode_item).transpose()?;
                 Ok(item.map_or(ItemUpdate::NotFound, ItemUpdate::Updated))
             }
             Err(e) => match e.as_service_error() {
@@ -384,6 +378,25 @@ impl Store {
     }
 }
 
+/// A purchase line's stock decrement, one action of the purchase transaction: it applies only
+/// while the stock covers the quantity and the price is still the one the cart holds. When it
+/// fails, the item comes back as it is now (`ALL_OLD`, read with `decode_item`).
+pub(crate) fn take_stock(table: &str, line: &CartLine) -> Result<Update, StoreError> {
+    built(
+        Update::builder()
+            .table_name(table)
+            .key("id", n(line.item_id.get()))
+            .update_expression("SET #stock = #stock - :quantity")
+            .condition_expression("#stock >= :quantity AND #price = :seen_price")
+            .expression_attribute_names("#stock", "stock")
+            .expression_attribute_names("#price", "price")
+            .expression_attribute_values(":quantity", n(line.quantity))
+            .expression_attribute_values(":seen_price", n(line.unit_price.get()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build(),
+    )
+}
+
 fn exclusive_start_key(cursor: Cursor) -> HashMap<String, AttributeValue> {
     HashMap::from([
         ("id".to_owned(), n(cursor.id.get())),
@@ -393,10 +406,4 @@ fn exclusive_start_key(cursor: Cursor) -> HashMap<String, AttributeValue> {
             s(price_key(cursor.price, cursor.id)),
         ),
     ])
-}
-
-/// Jittered exponential backoff: about 25 ms, 50 ms, 100 ms, ... capped at 1 s.
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    let ceiling = 25u64.saturating_mul(1 << attempt.min(6)).min(1_000);
-    Duration::from_millis(ceiling / 2 + fastrand::u64(0..=ceiling / 2))
 }

@@ -3,8 +3,6 @@
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 
-use crate::ApiError;
-
 type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,14 +52,5 @@ impl StoreError {
 
     pub(crate) fn mapping(err: serde_dynamo::Error) -> Self {
         Self::Unexpected(Box::new(err))
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::Unavailable(_) => ApiError::ServiceUnavailable(Box::new(err)),
-            StoreError::Unexpected(_) => ApiError::Internal(Box::new(err)),
-        }
     }
 }

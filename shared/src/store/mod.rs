@@ -15,16 +15,14 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
 pub use carts::{AddLine, CartChange};
 pub use catalog::{CatalogWrite, ItemUpdate, ADMIN_ID_FLOOR};
 pub use error::StoreError;
 pub use metrics::{CountRequests, DbMetrics, MetricsSnapshot};
-pub use purchase::{
-    IdempotencyRecord, LineRejection, PurchasePlan, PurchaseRejection, PurchaseResult,
-    PurchaseSnapshot,
-};
+pub use purchase::{PurchasePlan, PurchaseSnapshot};
 
 use crate::Tables;
 
@@ -95,3 +93,26 @@ pub fn sdk_config_loader() -> ConfigLoader {
 }
 
 pub(crate) use crate::domain::now_rfc3339;
+
+/// A number attribute.
+pub(crate) fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// A string attribute.
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+/// A request builder's `build()`, whose only failure is a missing required field: a bug.
+pub(crate) fn built<T, E: std::error::Error + Send + Sync + 'static>(
+    r: Result<T, E>,
+) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Unexpected(Box::new(e)))
+}
+
+/// Jittered exponential backoff: about 25 ms, 50 ms, 100 ms, ... capped at 1 s.
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    let ceiling = 25u64.saturating_mul(1 << attempt.min(6)).min(1_000);
+    Duration::from_millis(ceiling / 2 + fastrand::u64(0..=ceiling / 2))
+}

@@ -1,13 +1,13 @@
 //! The orders table: one item per order, keyed by `order_id`, written only by a purchase.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::{Put, ReturnConsumedCapacity};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError};
+use super::{built, s, Store, StoreError};
 use crate::domain::{CartId, ItemId, Order, OrderId, OrderLine, Price, UserId};
 
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct OrderRecord {
+struct OrderRecord {
     order_id: String,
     user_id: u64,
     cart_id: String,
@@ -25,7 +25,7 @@ struct OrderLineRecord {
 }
 
 impl OrderRecord {
-    pub(crate) fn from_order(order: &Order) -> Self {
+    fn from_order(order: &Order) -> Self {
         Self {
             order_id: order.id.to_string(),
             user_id: order.user_id.get(),
@@ -71,13 +71,26 @@ impl OrderRecord {
     }
 }
 
+/// The purchase's order, one action of its transaction; an order id is never reused.
+pub(crate) fn put_order(table: &str, order: &Order) -> Result<Put, StoreError> {
+    let item =
+        serde_dynamo::to_item(OrderRecord::from_order(order)).map_err(StoreError::mapping)?;
+    built(
+        Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(order_id)")
+            .build(),
+    )
+}
+
 impl Store {
     pub async fn get_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         let out = self
             .client()
             .get_item()
             .table_name(&self.tables().orders)
-            .key("order_id", AttributeValue::S(id.to_string()))
+            .key("order_id", s(id.to_string()))
             .consistent_read(true)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()

@@ -1,23 +1,30 @@
-//! The purchase: one read of the idempotency record and the cart, then ONE `TransactWriteItems`
-//! that decrements every line's stock (if it is still enough and the price is still the cart's),
-//! puts the idempotency record (if the key is unused or expired), puts the order and empties the
-//! cart (if it is still the version that was read). All of it or nothing.
+//! The purchase's I/O: one read of the key's receipt and the cart, then ONE `TransactWriteItems`
+//! assembled from the actions each table's module exports (a stock decrement per line from
+//! `catalog`, the order from `orders`, the emptied cart from `carts`) and the key's record,
+//! whose table lives here. All of it or nothing. What a cancellation means is decided by
+//! `domain::purchase::verdict`; this module only decodes the reasons into a `Rejection`.
+//!
+//! The idempotency table: `pk` (`{user}#{key}`: keys are scoped per user), the receipt
+//! (`cart_id`, `order_id`, `status`, `body`), `created_at`, and `expires_at` (Unix seconds;
+//! DynamoDB's TTL attribute, but the conditions treat an expired record as absent, whenever TTL
+//! gets to delete it).
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnConsumedCapacity,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, CancellationReason, KeysAndAttributes, Put, ReturnConsumedCapacity,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::carts::CartRecord;
-use super::catalog::backoff;
-use super::orders::OrderRecord;
-use super::{Store, StoreError};
-use crate::domain::{Cart, IdempotencyKey, ItemId, Order, UserId};
+use super::carts::{cart_key, clear_cart, decode_cart};
+use super::catalog::{decode_item, take_stock};
+use super::orders::put_order;
+use super::{backoff, built, s, Store, StoreError};
+use crate::domain::purchase::{LineRejection, Receipt, Rejection};
+use crate::domain::{Cart, IdempotencyKey, Order, UserId};
 
 type Raw = HashMap<String, AttributeValue>;
 
@@ -32,94 +39,57 @@ const TRANSIENT_REASONS: &[&str] = &[
     "ProvisionedThroughputExceeded",
 ];
 
-/// A successful purchase as stored under its key, so a replay answers the same bytes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdempotencyRecord {
+/// The idempotency table's item.
+#[derive(Debug, Serialize, Deserialize)]
+struct KeyRecord {
     pk: String,
-    pub user_id: u64,
-    pub cart_id: String,
-    pub order_id: String,
-    pub status: u16,
-    pub body: String,
-    pub created_at: String,
-    /// Unix seconds after which the key is free again (DynamoDB's TTL attribute; the
-    /// conditions treat an expired record as absent, whenever TTL gets to delete it).
-    pub expires_at: i64,
+    user_id: u64,
+    cart_id: String,
+    order_id: String,
+    status: u16,
+    body: String,
+    created_at: String,
+    expires_at: i64,
 }
 
-impl IdempotencyRecord {
-    pub fn new(
-        user: UserId,
-        key: &IdempotencyKey,
-        order: &Order,
-        body: String,
-        expires_at: i64,
-    ) -> Self {
-        Self {
-            pk: record_key(user, key),
-            user_id: user.get(),
-            cart_id: order.cart_id.to_string(),
-            order_id: order.id.to_string(),
-            status: 200,
-            body,
-            created_at: order.created_at.clone(),
-            expires_at,
-        }
-    }
-
-    fn live(raw: Option<&Raw>, now: i64) -> Result<Option<Self>, StoreError> {
+impl KeyRecord {
+    /// The receipt of a record that is still live at `now`.
+    fn live(raw: Option<&Raw>, now: i64) -> Result<Option<Receipt>, StoreError> {
         let Some(raw) = raw else { return Ok(None) };
         let record: Self = serde_dynamo::from_item(raw.clone()).map_err(StoreError::mapping)?;
-        Ok((record.expires_at >= now).then_some(record))
+        Ok((record.expires_at >= now).then_some(Receipt {
+            cart_id: record.cart_id,
+            order_id: record.order_id,
+            status: record.status,
+            body: record.body,
+        }))
     }
 }
 
-/// Keys are scoped per user: the same string from two users is two keys.
 fn record_key(user: UserId, key: &IdempotencyKey) -> String {
     format!("{}#{}", user.get(), key.as_str())
 }
 
-/// What the first read found: the key's live record and the user's cart.
+/// What the first read found: the key's live receipt and the user's cart.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PurchaseSnapshot {
-    pub record: Option<IdempotencyRecord>,
+    pub receipt: Option<Receipt>,
     pub cart: Option<Cart>,
 }
 
 /// Everything the transaction writes.
 #[derive(Clone, Debug)]
 pub struct PurchasePlan<'a> {
+    pub user: UserId,
+    pub key: &'a IdempotencyKey,
     pub cart: &'a Cart,
     pub order: &'a Order,
-    pub record: &'a IdempotencyRecord,
+    /// The success body, kept under the key so a replay answers the same bytes.
+    pub body: &'a str,
     /// Unix seconds: records that expired before this are free to overwrite.
     pub now: i64,
-}
-
-/// Why a line could not be bought: its item as the failed condition saw it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LineRejection {
-    pub item_id: ItemId,
-    pub requested: u64,
-    pub cart_price: u64,
-    /// `(price, stock)` now, or `None` when the item no longer exists.
-    pub current: Option<(u64, u64)>,
-}
-
-/// Why the transaction was cancelled, from its `CancellationReasons`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PurchaseRejection {
-    pub lines: Vec<LineRejection>,
-    /// The key was taken meanwhile (a concurrent submit won): its record.
-    pub taken_by: Option<IdempotencyRecord>,
-    /// The cart changed since it was read.
-    pub cart_changed: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PurchaseResult {
-    Committed,
-    Rejected(PurchaseRejection),
+    /// Unix seconds after which the key is free again.
+    pub expires_at: i64,
 }
 
 impl Store {
@@ -131,14 +101,9 @@ impl Store {
         now: i64,
     ) -> Result<PurchaseSnapshot, StoreError> {
         let tables = self.tables();
-        let cart_key = HashMap::from([(
-            "user_id".to_owned(),
-            AttributeValue::N(user.get().to_string()),
-        )]);
-        let record_key =
-            HashMap::from([("pk".to_owned(), AttributeValue::S(record_key(user, key)))]);
+        let record_key = HashMap::from([("pk".to_owned(), s(record_key(user, key)))]);
         let mut wanted = HashMap::from([
-            (tables.carts.clone(), keys(cart_key)?),
+            (tables.carts.clone(), keys(cart_key(user))?),
             (tables.idempotency.clone(), keys(record_key)?),
         ]);
         let mut found: HashMap<String, Vec<Raw>> = HashMap::new();
@@ -160,22 +125,11 @@ impl Store {
             }
             wanted = out.unprocessed_keys().cloned().unwrap_or_default();
             if wanted.is_empty() {
-                let cart = found
-                    .get(&tables.carts)
-                    .and_then(|items| items.first())
-                    .map(|raw| {
-                        serde_dynamo::from_item::<_, CartRecord>(raw.clone())
-                            .map_err(StoreError::mapping)?
-                            .into_cart()
-                    })
-                    .transpose()?;
-                let record = IdempotencyRecord::live(
-                    found
-                        .get(&tables.idempotency)
-                        .and_then(|items| items.first()),
-                    now,
-                )?;
-                return Ok(PurchaseSnapshot { record, cart });
+                let first = |table: &String| found.get(table).and_then(|items| items.first());
+                return Ok(PurchaseSnapshot {
+                    receipt: KeyRecord::live(first(&tables.idempotency), now)?,
+                    cart: first(&tables.carts).map(decode_cart).transpose()?,
+                });
             }
         }
         Err(StoreError::Unavailable(
@@ -183,36 +137,34 @@ impl Store {
         ))
     }
 
-    /// The key's live record alone, read strongly consistent. A purchase that found the cart
-    /// empty asks again: `BatchGetItem` reads its two items one after the other, so a concurrent
-    /// submit of the same key may have committed between them.
-    pub async fn get_idempotency_record(
+    /// The key's live receipt alone, read strongly consistent.
+    pub async fn get_receipt(
         &self,
         user: UserId,
         key: &IdempotencyKey,
         now: i64,
-    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+    ) -> Result<Option<Receipt>, StoreError> {
         let out = self
             .client()
             .get_item()
             .table_name(&self.tables().idempotency)
-            .key("pk", AttributeValue::S(record_key(user, key)))
+            .key("pk", s(record_key(user, key)))
             .consistent_read(true)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
         self.metrics().reads(out.consumed_capacity());
-        IdempotencyRecord::live(out.item(), now)
+        KeyRecord::live(out.item(), now)
     }
 
-    /// Runs the purchase transaction. A conflict with another transaction is retried with
-    /// jittered backoff and the same client request token (so a retry can never apply twice),
-    /// then reported as unavailable.
+    /// Runs the purchase transaction: `None` when it committed, else why it was cancelled. A
+    /// conflict with another transaction is retried with jittered backoff and the same client
+    /// request token (so a retry can never apply twice), then reported as unavailable.
     pub async fn commit_purchase(
         &self,
         plan: &PurchasePlan<'_>,
-    ) -> Result<PurchaseResult, StoreError> {
+    ) -> Result<Option<Rejection>, StoreError> {
         let items = transaction_items(self, plan)?;
         let token = Uuid::new_v4().to_string();
         for attempt in 0..TRANSACTION_ATTEMPTS {
@@ -230,7 +182,7 @@ impl Store {
             let err = match result {
                 Ok(out) => {
                     self.metrics().writes(out.consumed_capacity());
-                    return Ok(PurchaseResult::Committed);
+                    return Ok(None);
                 }
                 Err(err) => err,
             };
@@ -248,36 +200,23 @@ impl Store {
                 }
                 continue;
             }
-            return explain(plan, &reasons).map(PurchaseResult::Rejected);
+            return decode_reasons(plan, &reasons).map(Some);
         }
         unreachable!("the loop returns on its last attempt")
     }
 }
 
 fn keys(key: Raw) -> Result<KeysAndAttributes, StoreError> {
-    KeysAndAttributes::builder()
-        .keys(key)
-        .consistent_read(true)
-        .build()
-        .map_err(|e| StoreError::Unexpected(Box::new(e)))
+    built(
+        KeysAndAttributes::builder()
+            .keys(key)
+            .consistent_read(true)
+            .build(),
+    )
 }
 
-fn n(value: u64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn built<T, E: std::error::Error + Send + Sync + 'static>(
-    r: Result<T, E>,
-) -> Result<T, StoreError> {
-    r.map_err(|e| StoreError::Unexpected(Box::new(e)))
-}
-
-/// The transaction: one stock update per line, then the record, the order and the cart, in
-/// that order (the cancellation reasons come back in the same order).
+/// The transaction: one stock update per line, then the key's record, the order and the cart,
+/// in that order (the cancellation reasons come back in the same order).
 fn transaction_items(
     store: &Store,
     plan: &PurchasePlan<'_>,
@@ -285,95 +224,73 @@ fn transaction_items(
     let tables = store.tables();
     let mut items = Vec::with_capacity(plan.cart.lines.len() + 3);
     for line in &plan.cart.lines {
-        let update = Update::builder()
-            .table_name(&tables.catalog)
-            .key("id", n(line.item_id.get()))
-            .update_expression("SET #stock = #stock - :quantity")
-            .condition_expression("#stock >= :quantity AND #price = :seen_price")
-            .expression_attribute_names("#stock", "stock")
-            .expression_attribute_names("#price", "price")
-            .expression_attribute_values(":quantity", n(line.quantity))
-            .expression_attribute_values(":seen_price", n(line.unit_price.get()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        items.push(
-            TransactWriteItem::builder()
-                .update(built(update.build())?)
-                .build(),
-        );
+        let update = take_stock(&tables.catalog, line)?;
+        items.push(TransactWriteItem::builder().update(update).build());
     }
-    let record = serde_dynamo::to_item(plan.record).map_err(StoreError::mapping)?;
-    let put_record = Put::builder()
-        .table_name(&tables.idempotency)
-        .set_item(Some(record))
-        .condition_expression("attribute_not_exists(#pk) OR #expires_at < :now")
-        .expression_attribute_names("#pk", "pk")
-        .expression_attribute_names("#expires_at", "expires_at")
-        .expression_attribute_values(":now", AttributeValue::N(plan.now.to_string()))
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
     items.push(
         TransactWriteItem::builder()
-            .put(built(put_record.build())?)
+            .put(put_record(&tables.idempotency, plan)?)
             .build(),
     );
-
-    let order =
-        serde_dynamo::to_item(OrderRecord::from_order(plan.order)).map_err(StoreError::mapping)?;
-    let put_order = Put::builder()
-        .table_name(&tables.orders)
-        .set_item(Some(order))
-        .condition_expression("attribute_not_exists(order_id)");
     items.push(
         TransactWriteItem::builder()
-            .put(built(put_order.build())?)
+            .put(put_order(&tables.orders, plan.order)?)
             .build(),
     );
-
-    let empty = AttributeValue::M(HashMap::new());
-    let clear_cart = Update::builder()
-        .table_name(&tables.carts)
-        .key("user_id", n(plan.cart.user_id().get()))
-        .update_expression(
-            "SET #qty = :empty, #price = :empty, #name = :empty, #added = :empty, \
-             #version = #version + :one",
-        )
-        .condition_expression("#token = :token AND #version = :version")
-        .expression_attribute_names("#qty", "qty")
-        .expression_attribute_names("#price", "price")
-        .expression_attribute_names("#name", "name")
-        .expression_attribute_names("#added", "added")
-        .expression_attribute_names("#version", "version")
-        .expression_attribute_names("#token", "cart_token")
-        .expression_attribute_values(":empty", empty)
-        .expression_attribute_values(":one", n(1))
-        .expression_attribute_values(":token", s(plan.cart.id.token().to_string()))
-        .expression_attribute_values(":version", n(plan.cart.version));
     items.push(
         TransactWriteItem::builder()
-            .update(built(clear_cart.build())?)
+            .update(clear_cart(&tables.carts, plan.cart)?)
             .build(),
     );
     Ok(items)
 }
 
-/// Reads a cancelled transaction's reasons: which lines failed (with the item as it is now),
-/// whether the key was taken, whether the cart changed. No extra reads.
-fn explain(
+/// The key's record, if the key is unused or its record expired.
+fn put_record(table: &str, plan: &PurchasePlan<'_>) -> Result<Put, StoreError> {
+    let record = KeyRecord {
+        pk: record_key(plan.user, plan.key),
+        user_id: plan.user.get(),
+        cart_id: plan.order.cart_id.to_string(),
+        order_id: plan.order.id.to_string(),
+        status: 200,
+        body: plan.body.to_owned(),
+        created_at: plan.order.created_at.clone(),
+        expires_at: plan.expires_at,
+    };
+    let item = serde_dynamo::to_item(record).map_err(StoreError::mapping)?;
+    built(
+        Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk) OR #expires_at < :now")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#expires_at", "expires_at")
+            .expression_attribute_values(":now", AttributeValue::N(plan.now.to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build(),
+    )
+}
+
+/// Decodes a cancelled transaction's reasons (in the order of `transaction_items`): which lines
+/// failed, with their item as it is now; the key's record if it was taken; whether the cart
+/// changed. No extra reads.
+fn decode_reasons(
     plan: &PurchasePlan<'_>,
-    reasons: &[aws_sdk_dynamodb::types::CancellationReason],
-) -> Result<PurchaseRejection, StoreError> {
-    let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-    let mut rejection = PurchaseRejection::default();
+    reasons: &[CancellationReason],
+) -> Result<Rejection, StoreError> {
+    let failed = |i: usize| {
+        reasons
+            .get(i)
+            .filter(|r| r.code() == Some("ConditionalCheckFailed"))
+    };
+    let mut rejection = Rejection::default();
     for (i, line) in plan.cart.lines.iter().enumerate() {
-        if !failed(i) {
-            continue;
-        }
-        let old = reasons[i].item();
-        let number = |name: &str| {
-            old.and_then(|item| item.get(name))
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-        };
-        let current = number("price").zip(number("stock"));
+        let Some(reason) = failed(i) else { continue };
+        let current = reason
+            .item()
+            .map(decode_item)
+            .transpose()?
+            .map(|item| (item.price.get(), item.stock.get()));
         rejection.lines.push(LineRejection {
             item_id: line.item_id,
             requested: line.quantity,
@@ -382,9 +299,10 @@ fn explain(
         });
     }
     let record_at = plan.cart.lines.len();
-    if failed(record_at) {
-        rejection.taken_by = IdempotencyRecord::live(reasons[record_at].item(), i64::MIN)?;
+    if let Some(reason) = failed(record_at) {
+        // Whatever its age: it was live when the condition refused it.
+        rejection.taken_by = KeyRecord::live(reason.item(), i64::MIN)?;
     }
-    rejection.cart_changed = failed(record_at + 2);
+    rejection.cart_changed = failed(record_at + 2).is_some();
     Ok(rejection)
 }

@@ -1,0 +1,418 @@
+//! The purchase rule, in one place and without I/O: what a first read of the key and the cart
+//! leads to, the order a cart becomes, how long a key stays bound, and the verdict on a
+//! cancelled purchase transaction.
+//!
+//! The I/O around it lives in `store::purchase` (one read, one `TransactWriteItems`, decoding
+//! the cancellation reasons into a [`Rejection`]) and in the `purchase-cart` handler, which
+//! loops over [`first_look`] and [`verdict`] and maps each step to an answer.
+
+use serde::Serialize;
+
+use super::{Cart, CartId, ItemId, Order, OrderId, OrderLine, UserId};
+
+/// How long a key stays bound to its purchase, in seconds.
+pub const KEY_LIFETIME_SECS: i64 = 24 * 60 * 60;
+
+/// A line that cannot be bought in the quantity asked for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Shortfall {
+    pub item_id: ItemId,
+    pub requested: u64,
+    pub available: u64,
+}
+
+/// A line whose price changed since it was added to the cart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PriceChange {
+    pub item_id: ItemId,
+    pub cart_price: u64,
+    pub current_price: u64,
+}
+
+/// A purchase made under a key, as a replay needs it: which cart it bought and what it
+/// answered, byte for byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub cart_id: String,
+    pub order_id: String,
+    pub status: u16,
+    pub body: String,
+}
+
+impl Receipt {
+    /// A key answers only for the cart it bought; the same key on another cart is a reuse.
+    pub fn is_for(&self, cart_id: &CartId) -> bool {
+        self.cart_id == cart_id.to_string()
+    }
+}
+
+/// What the first read (the key's live receipt and the user's cart) leads to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FirstLook {
+    /// The key already bought something: answer what it answered (or 422 for another cart).
+    Replay(Receipt),
+    /// No such cart for this user.
+    CartNotFound,
+    /// The cart is empty. A purchase with this very key may have committed between the two
+    /// reads of the one `BatchGetItem` (it is not a snapshot): read the key again before
+    /// answering `cart_empty`.
+    CartEmpty,
+    /// Buy this cart.
+    Buy(Cart),
+}
+
+/// The key is resolved first (it may answer a purchase already made), then the cart must be
+/// the user's, be the one named, and hold something.
+pub fn first_look(
+    receipt: Option<Receipt>,
+    cart: Option<Cart>,
+    cart_id: &CartId,
+    user: UserId,
+) -> FirstLook {
+    if let Some(receipt) = receipt {
+        return FirstLook::Replay(receipt);
+    }
+    if cart_id.owner() != user {
+        return FirstLook::CartNotFound;
+    }
+    match cart.filter(|cart| cart.id == *cart_id) {
+        None => FirstLook::CartNotFound,
+        Some(cart) if cart.is_empty() => FirstLook::CartEmpty,
+        Some(cart) => FirstLook::Buy(cart),
+    }
+}
+
+/// The order a cart becomes: every line at the cart's price.
+pub fn order_for(cart: &Cart, id: OrderId, created_at: String) -> Order {
+    Order {
+        id,
+        cart_id: cart.id,
+        user_id: cart.user_id(),
+        lines: cart
+            .lines
+            .iter()
+            .map(|l| OrderLine {
+                item_id: l.item_id,
+                name: l.name.clone(),
+                quantity: l.quantity,
+                unit_price: l.unit_price,
+            })
+            .collect(),
+        total: cart.total(),
+        created_at,
+    }
+}
+
+/// Why a line could not be bought: its item as the failed condition saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineRejection {
+    pub item_id: ItemId,
+    pub requested: u64,
+    pub cart_price: u64,
+    /// `(price, stock)` now, or `None` when the item no longer exists.
+    pub current: Option<(u64, u64)>,
+}
+
+/// Why the purchase transaction was cancelled, as its cancellation reasons tell it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rejection {
+    /// The lines whose stock or price condition failed.
+    pub lines: Vec<LineRejection>,
+    /// The key was taken meanwhile (a concurrent submit won): its receipt.
+    pub taken_by: Option<Receipt>,
+    /// The cart changed since it was read.
+    pub cart_changed: bool,
+}
+
+/// What a cancelled purchase calls for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A concurrent submit with this key won: answer what it answered.
+    Replay(Receipt),
+    /// The cart changed between the read and the transaction: read it again.
+    ReadCartAgain,
+    /// Prices changed: put the current prices into the cart and answer `price_changed`.
+    Reprice(Vec<PriceChange>),
+    /// Not enough stock (or the item is gone): answer `insufficient_stock`.
+    InsufficientStock(Vec<Shortfall>),
+    /// Cancelled, but no reason names a line, the key or the cart: a bug.
+    Unexplained,
+}
+
+/// The verdict, in order of precedence: the key's winner, then a changed cart, then changed
+/// prices (a price change is told even when the stock is short too: the user decides again at
+/// the new price), then short stock.
+pub fn verdict(rejection: Rejection) -> Verdict {
+    if let Some(receipt) = rejection.taken_by {
+        return Verdict::Replay(receipt);
+    }
+    if rejection.cart_changed {
+        return Verdict::ReadCartAgain;
+    }
+    let changed: Vec<PriceChange> = rejection
+        .lines
+        .iter()
+        .filter_map(|line| {
+            let (price, _) = line.current?;
+            (price != line.cart_price).then_some(PriceChange {
+                item_id: line.item_id,
+                cart_price: line.cart_price,
+                current_price: price,
+            })
+        })
+        .collect();
+    if !changed.is_empty() {
+        return Verdict::Reprice(changed);
+    }
+    let short: Vec<Shortfall> = rejection
+        .lines
+        .iter()
+        .map(|line| Shortfall {
+            item_id: line.item_id,
+            requested: line.requested,
+            available: line.current.map_or(0, |(_, stock)| stock),
+        })
+        .collect();
+    if short.is_empty() {
+        Verdict::Unexplained
+    } else {
+        Verdict::InsufficientStock(short)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CartLine, Price};
+
+    fn item(n: u64) -> ItemId {
+        ItemId::new(n).unwrap()
+    }
+
+    fn receipt(cart_id: &str) -> Receipt {
+        Receipt {
+            cart_id: cart_id.to_owned(),
+            order_id: "order".to_owned(),
+            status: 200,
+            body: "{}".to_owned(),
+        }
+    }
+
+    /// A line of `requested` units of item `id` at `cart_price`, seen now at `current`.
+    fn line(
+        id: u64,
+        requested: u64,
+        cart_price: u64,
+        current: Option<(u64, u64)>,
+    ) -> LineRejection {
+        LineRejection {
+            item_id: item(id),
+            requested,
+            cart_price,
+            current,
+        }
+    }
+
+    fn short(id: u64, requested: u64, available: u64) -> Shortfall {
+        Shortfall {
+            item_id: item(id),
+            requested,
+            available,
+        }
+    }
+
+    fn change(id: u64, cart_price: u64, current_price: u64) -> PriceChange {
+        PriceChange {
+            item_id: item(id),
+            cart_price,
+            current_price,
+        }
+    }
+
+    #[test]
+    fn the_verdict_on_every_kind_of_cancellation() {
+        let rows: Vec<(&str, Rejection, Verdict)> = vec![
+            (
+                "a concurrent submit with the key won",
+                Rejection {
+                    taken_by: Some(receipt("c")),
+                    cart_changed: true,
+                    lines: vec![line(1, 1, 10, Some((10, 0)))],
+                },
+                Verdict::Replay(receipt("c")),
+            ),
+            (
+                "the cart changed since it was read",
+                Rejection {
+                    cart_changed: true,
+                    lines: vec![line(1, 1, 10, Some((12, 5)))],
+                    ..Rejection::default()
+                },
+                Verdict::ReadCartAgain,
+            ),
+            (
+                "one price changed",
+                Rejection {
+                    lines: vec![line(1, 2, 10, Some((12, 5)))],
+                    ..Rejection::default()
+                },
+                Verdict::Reprice(vec![change(1, 10, 12)]),
+            ),
+            (
+                "a price changed and another line is short: the price change is told",
+                Rejection {
+                    lines: vec![line(1, 2, 10, Some((12, 5))), line(2, 9, 7, Some((7, 3)))],
+                    ..Rejection::default()
+                },
+                Verdict::Reprice(vec![change(1, 10, 12)]),
+            ),
+            (
+                "stock too low at the same price",
+                Rejection {
+                    lines: vec![line(1, 5, 10, Some((10, 3)))],
+                    ..Rejection::default()
+                },
+                Verdict::InsufficientStock(vec![short(1, 5, 3)]),
+            ),
+            (
+                "the item no longer exists",
+                Rejection {
+                    lines: vec![line(4, 1, 10, None)],
+                    ..Rejection::default()
+                },
+                Verdict::InsufficientStock(vec![short(4, 1, 0)]),
+            ),
+            (
+                "two lines short",
+                Rejection {
+                    lines: vec![line(1, 5, 10, Some((10, 0))), line(2, 2, 3, Some((3, 1)))],
+                    ..Rejection::default()
+                },
+                Verdict::InsufficientStock(vec![short(1, 5, 0), short(2, 2, 1)]),
+            ),
+            (
+                "no reason at all",
+                Rejection::default(),
+                Verdict::Unexplained,
+            ),
+        ];
+        for (case, rejection, expected) in rows {
+            assert_eq!(verdict(rejection), expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn the_first_look_resolves_the_key_then_the_cart() {
+        let alice = UserId::new(1).unwrap();
+        let bob = UserId::new(2).unwrap();
+        let id = CartId::generate(alice);
+        let other = CartId::generate(alice);
+        let empty = Cart {
+            id,
+            lines: vec![],
+            version: 3,
+        };
+        let full = Cart {
+            lines: vec![CartLine {
+                item_id: item(1),
+                name: "x".to_owned(),
+                quantity: 2,
+                unit_price: Price::new(5).unwrap(),
+            }],
+            ..empty.clone()
+        };
+        type Row = (
+            &'static str,
+            Option<Receipt>,
+            Option<Cart>,
+            UserId,
+            FirstLook,
+        );
+        let rows: Vec<Row> = vec![
+            (
+                "a live receipt answers before anything else",
+                Some(receipt("c")),
+                None,
+                bob,
+                FirstLook::Replay(receipt("c")),
+            ),
+            (
+                "another user's cart is not found",
+                None,
+                Some(full.clone()),
+                bob,
+                FirstLook::CartNotFound,
+            ),
+            ("no cart", None, None, alice, FirstLook::CartNotFound),
+            (
+                "the user's cart under another id",
+                None,
+                Some(Cart {
+                    id: other,
+                    ..full.clone()
+                }),
+                alice,
+                FirstLook::CartNotFound,
+            ),
+            (
+                "an empty cart",
+                None,
+                Some(empty),
+                alice,
+                FirstLook::CartEmpty,
+            ),
+            (
+                "a cart to buy",
+                None,
+                Some(full.clone()),
+                alice,
+                FirstLook::Buy(full),
+            ),
+        ];
+        for (case, receipt, cart, user, expected) in rows {
+            assert_eq!(first_look(receipt, cart, &id, user), expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn a_receipt_answers_only_for_the_cart_it_bought() {
+        let id = CartId::generate(UserId::new(1).unwrap());
+        let other = CartId::generate(UserId::new(1).unwrap());
+        let r = receipt(&id.to_string());
+        assert!(r.is_for(&id));
+        assert!(!r.is_for(&other));
+    }
+
+    #[test]
+    fn an_order_holds_every_line_at_the_cart_price() {
+        let id = CartId::generate(UserId::new(7).unwrap());
+        let cart = Cart {
+            id,
+            lines: vec![
+                CartLine {
+                    item_id: item(1),
+                    name: "a".to_owned(),
+                    quantity: 2,
+                    unit_price: Price::new(150).unwrap(),
+                },
+                CartLine {
+                    item_id: item(2),
+                    name: "b".to_owned(),
+                    quantity: 1,
+                    unit_price: Price::new(99).unwrap(),
+                },
+            ],
+            version: 1,
+        };
+        let order = order_for(
+            &cart,
+            OrderId::generate(),
+            "2026-01-01T00:00:00Z".to_owned(),
+        );
+        assert_eq!(order.cart_id, id);
+        assert_eq!(order.user_id, cart.user_id());
+        assert_eq!(order.total, 399);
+        assert_eq!(order.lines.len(), 2);
+        assert_eq!(order.lines[0].unit_price.get(), 150);
+    }
+}

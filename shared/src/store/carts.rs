@@ -9,23 +9,15 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    Update,
-};
-use aws_smithy_runtime_api::http::Response as HttpResponse;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{built, n, s, Store, StoreError};
+use super::{built, n, names, s, Raw, Store, StoreError, Written};
 use crate::domain::{
     Cart, CartId, CartLine, Item, ItemId, Price, PriceChange, Quantity, UserId, MAX_CART_LINES,
 };
-
-type Raw = HashMap<String, AttributeValue>;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct CartRecord {
@@ -149,13 +141,15 @@ pub(crate) fn clear_cart(table: &str, cart: &Cart) -> Result<Update, StoreError>
                 "SET #qty = :empty, #price = :empty, #name = :empty, #added = :empty, \
                  #version = #version + :one",
             )
-            .condition_expression("#token = :token AND #version = :version")
-            .expression_attribute_names("#qty", "qty")
-            .expression_attribute_names("#price", "price")
-            .expression_attribute_names("#name", "name")
-            .expression_attribute_names("#added", "added")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_names("#token", "cart_token")
+            .condition_expression(UNCHANGED)
+            .set_expression_attribute_names(Some(names(&[
+                "cart_token",
+                "qty",
+                "price",
+                "name",
+                "added",
+                "version",
+            ])))
             .expression_attribute_values(":empty", empty)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":token", s(cart.id.token().to_string()))
@@ -164,22 +158,8 @@ pub(crate) fn clear_cart(table: &str, cart: &Cart) -> Result<Update, StoreError>
     )
 }
 
-type UpdateError = SdkError<UpdateItemError, HttpResponse>;
-
-fn is_condition_failure(err: &UpdateError) -> bool {
-    matches!(
-        err.as_service_error(),
-        Some(UpdateItemError::ConditionalCheckFailedException(_))
-    )
-}
-
-/// The item as a failed condition saw it (`ReturnValuesOnConditionCheckFailure = ALL_OLD`).
-fn old_item(err: &UpdateError) -> Option<&Raw> {
-    match err.as_service_error() {
-        Some(UpdateItemError::ConditionalCheckFailedException(ccf)) => ccf.item(),
-        _ => None,
-    }
-}
+/// The cart is still the one that was read, at the version that was read.
+const UNCHANGED: &str = "#cart_token = :token AND #version = :version";
 
 impl Store {
     /// The user's cart, created if they have none: one conditional put that either writes a new
@@ -189,53 +169,21 @@ impl Store {
         let id = CartId::generate(user);
         let record = CartRecord::empty(&id);
         let item = serde_dynamo::to_item(&record).map_err(StoreError::mapping)?;
-        let result = self
-            .client()
-            .put_item()
-            .table_name(&self.tables().carts)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(user_id)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                self.metrics().writes(out.consumed_capacity());
-                Ok((record.into_cart()?, true))
-            }
-            Err(e) => {
-                let existing = match e.as_service_error() {
-                    Some(PutItemError::ConditionalCheckFailedException(ccf)) => {
-                        Some(ccf.item().cloned())
-                    }
-                    _ => None,
-                };
-                match existing {
-                    Some(Some(raw)) => Ok((CartRecord::any(&raw)?.into_cart()?, false)),
-                    Some(None) => Err(StoreError::Unexpected(
-                        "the failed cart put returned no item".into(),
-                    )),
-                    None => Err(StoreError::from_sdk(e)),
-                }
-            }
+        match self.put_new(&self.tables().carts, item, "user_id").await? {
+            Written::Done(_) => Ok((record.into_cart()?, true)),
+            Written::Refused(Some(existing)) => Ok((decode_cart(&existing)?, false)),
+            Written::Refused(None) => Err(StoreError::Unexpected(
+                "the failed cart put returned no item".into(),
+            )),
         }
     }
 
     /// The cart with this id, read strongly consistent.
     pub async fn get_cart(&self, id: &CartId) -> Result<Option<Cart>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(&self.tables().carts)
-            .set_key(Some(cart_key(id.owner())))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        self.metrics().reads(out.consumed_capacity());
-        CartRecord::owned(out.item(), id)?
+        let raw = self
+            .get_raw(&self.tables().carts, cart_key(id.owner()))
+            .await?;
+        CartRecord::owned(raw.as_ref(), id)?
             .map(CartRecord::into_cart)
             .transpose()
     }
@@ -265,11 +213,8 @@ impl Store {
             });
         };
         let added_at = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
-        let result = self
-            .client()
-            .update_item()
-            .table_name(&self.tables().carts)
-            .set_key(Some(cart_key(id.owner())))
+        let request = self
+            .update_cart(id.owner())
             .update_expression(
                 "SET #qty.#item = if_not_exists(#qty.#item, :zero) + :quantity, \
                  #price.#item = :price, #name.#item = :name, \
@@ -277,17 +222,11 @@ impl Store {
                  #version = #version + :one",
             )
             .condition_expression(
-                "#token = :token \
+                "#cart_token = :token \
                  AND (attribute_exists(#qty.#item) OR size(#qty) < :max_lines) \
                  AND (attribute_not_exists(#qty.#item) OR #qty.#item <= :room)",
             )
-            .expression_attribute_names("#token", "cart_token")
-            .expression_attribute_names("#qty", "qty")
-            .expression_attribute_names("#price", "price")
-            .expression_attribute_names("#name", "name")
-            .expression_attribute_names("#added", "added")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_names("#item", item.id.get().to_string())
+            .set_expression_attribute_names(Some(line_names(item.id)))
             .expression_attribute_values(":token", s(id.token().to_string()))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
@@ -296,37 +235,22 @@ impl Store {
             .expression_attribute_values(":name", s(item.name.as_str()))
             .expression_attribute_values(":now", n(added_at.max(0) as u64))
             .expression_attribute_values(":max_lines", n(MAX_CART_LINES as u64))
-            .expression_attribute_values(":room", n(room))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                self.metrics().writes(out.consumed_capacity());
-                let record = CartRecord::owned(out.attributes(), id)?.ok_or_else(|| {
-                    StoreError::Unexpected("the cart update returned no cart".into())
-                })?;
-                Ok(AddLine::Added(record.into_cart()?))
-            }
-            Err(e) if is_condition_failure(&e) => {
-                let old = old_item(&e);
-                Ok(match CartRecord::owned(old, id)? {
-                    None => AddLine::CartNotFound,
-                    Some(cart) => match cart.quantity_of(item.id) {
-                        Some(in_cart) if in_cart > room => AddLine::InsufficientStock { in_cart },
-                        None if cart.qty.len() >= MAX_CART_LINES => AddLine::CartFull,
-                        _ => {
-                            return Err(StoreError::Unexpected(
-                                "the cart update was refused for no known reason".into(),
-                            ))
-                        }
-                    },
-                })
-            }
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+            .expression_attribute_values(":room", n(room));
+        Ok(match self.update(request).await? {
+            Written::Done(new) => AddLine::Added(owned_cart(new, id)?),
+            Written::Refused(old) => match CartRecord::owned(old.as_ref(), id)? {
+                None => AddLine::CartNotFound,
+                Some(cart) => match cart.quantity_of(item.id) {
+                    Some(in_cart) if in_cart > room => AddLine::InsufficientStock { in_cart },
+                    None if cart.qty.len() >= MAX_CART_LINES => AddLine::CartFull,
+                    _ => {
+                        return Err(StoreError::Unexpected(
+                            "the cart update was refused for no known reason".into(),
+                        ))
+                    }
+                },
+            },
+        })
     }
 
     /// Removes a line in one conditional update (the cart must be this id's and hold the item).
@@ -335,47 +259,23 @@ impl Store {
         id: &CartId,
         item: ItemId,
     ) -> Result<CartChange, StoreError> {
-        let result = self
-            .client()
-            .update_item()
-            .table_name(&self.tables().carts)
-            .set_key(Some(cart_key(id.owner())))
+        let request = self
+            .update_cart(id.owner())
             .update_expression(
                 "REMOVE #qty.#item, #price.#item, #name.#item, #added.#item \
                  SET #version = #version + :one",
             )
-            .condition_expression("#token = :token AND attribute_exists(#qty.#item)")
-            .expression_attribute_names("#token", "cart_token")
-            .expression_attribute_names("#qty", "qty")
-            .expression_attribute_names("#price", "price")
-            .expression_attribute_names("#name", "name")
-            .expression_attribute_names("#added", "added")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_names("#item", item.get().to_string())
+            .condition_expression("#cart_token = :token AND attribute_exists(#qty.#item)")
+            .set_expression_attribute_names(Some(line_names(item)))
             .expression_attribute_values(":token", s(id.token().to_string()))
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                self.metrics().writes(out.consumed_capacity());
-                let record = CartRecord::owned(out.attributes(), id)?.ok_or_else(|| {
-                    StoreError::Unexpected("the cart update returned no cart".into())
-                })?;
-                Ok(CartChange::Changed(record.into_cart()?))
-            }
-            Err(e) if is_condition_failure(&e) => {
-                let old = old_item(&e);
-                Ok(match CartRecord::owned(old, id)? {
-                    None => CartChange::CartNotFound,
-                    Some(_) => CartChange::LineNotFound,
-                })
-            }
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+            .expression_attribute_values(":one", n(1));
+        Ok(match self.update(request).await? {
+            Written::Done(new) => CartChange::Changed(owned_cart(new, id)?),
+            Written::Refused(old) => match CartRecord::owned(old.as_ref(), id)? {
+                None => CartChange::CartNotFound,
+                Some(_) => CartChange::LineNotFound,
+            },
+        })
     }
 
     /// Sets the unit prices of some lines to the items' current prices, if the cart is still at
@@ -390,14 +290,9 @@ impl Store {
         }
         let mut sets = vec!["#version = #version + :one".to_owned()];
         let mut request = self
-            .client()
-            .update_item()
-            .table_name(&self.tables().carts)
-            .set_key(Some(cart_key(cart.user_id())))
-            .condition_expression("#token = :token AND #version = :version")
-            .expression_attribute_names("#token", "cart_token")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_names("#price", "price")
+            .update_cart(cart.user_id())
+            .condition_expression(UNCHANGED)
+            .set_expression_attribute_names(Some(names(&["cart_token", "version", "price"])))
             .expression_attribute_values(":token", s(cart.id.token().to_string()))
             .expression_attribute_values(":version", n(cart.version))
             .expression_attribute_values(":one", n(1));
@@ -407,18 +302,31 @@ impl Store {
                 .expression_attribute_names(format!("#i{i}"), change.item_id.get().to_string())
                 .expression_attribute_values(format!(":p{i}"), n(change.current_price));
         }
-        let result = request
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                self.metrics().writes(out.consumed_capacity());
-                Ok(true)
-            }
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        let request = request.update_expression(format!("SET {}", sets.join(", ")));
+        Ok(matches!(self.update(request).await?, Written::Done(_)))
     }
+}
+
+impl Store {
+    /// An `UpdateItem` of `user`'s cart, to be given its expressions.
+    fn update_cart(&self, user: UserId) -> UpdateItemFluentBuilder {
+        self.client()
+            .update_item()
+            .table_name(&self.tables().carts)
+            .set_key(Some(cart_key(user)))
+    }
+}
+
+/// The placeholders of an update to one line: every map, the token, the version, and `#item`.
+fn line_names(item: ItemId) -> HashMap<String, String> {
+    let mut names = names(&["cart_token", "qty", "price", "name", "added", "version"]);
+    names.insert("#item".to_owned(), item.get().to_string());
+    names
+}
+
+/// The cart an update returned, which must be `id`'s.
+fn owned_cart(raw: Raw, id: &CartId) -> Result<Cart, StoreError> {
+    CartRecord::owned(Some(&raw), id)?
+        .ok_or_else(|| StoreError::Unexpected("the cart update returned no cart".into()))?
+        .into_cart()
 }

@@ -8,15 +8,14 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, PutRequest, ReturnConsumedCapacity, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, Update, WriteRequest,
+    AttributeValue, PutRequest, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+    Update, WriteRequest,
 };
 use serde::{Deserialize, Serialize};
 
 use super::schema::CATALOG_BY_PRICE_INDEX;
-use super::{backoff, built, n, s, Store, StoreError};
+use super::{built, n, names, pause, s, Store, StoreError, Written};
 use crate::domain::{
     CartLine, Cursor, Item, ItemChange, ItemId, ListQuery, NewItem, Page, Price, Stock,
 };
@@ -25,7 +24,7 @@ use crate::domain::{
 pub const ADMIN_ID_FLOOR: u64 = 1_000_000;
 
 const LIST_PARTITION: &str = "ITEM";
-const COUNTER_ID: &str = "0";
+const COUNTER_ID: u64 = 0;
 const BATCH_SIZE: usize = 25;
 const BATCH_ATTEMPTS: u32 = 8;
 
@@ -105,18 +104,9 @@ pub struct CatalogWrite {
 impl Store {
     /// One item, read strongly consistent (an add to a cart checks the stock of this moment).
     pub async fn get_item(&self, id: ItemId) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(&self.tables().catalog)
-            .key("id", n(id.get()))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        self.metrics().reads(out.consumed_capacity());
-        out.item().map(decode_item).transpose()
+        let key = HashMap::from([("id".to_owned(), n(id.get()))]);
+        let raw = self.get_raw(&self.tables().catalog, key).await?;
+        raw.as_ref().map(decode_item).transpose()
     }
 
     /// Upserts items with `BatchWriteItem`, 25 at a time, re-sending unprocessed items with
@@ -144,8 +134,8 @@ impl Store {
             while !requests.is_empty() {
                 if attempt > 0 {
                     report.retried_batches += 1;
-                    tokio::time::sleep(backoff(attempt)).await;
                 }
+                pause(attempt).await;
                 if attempt == BATCH_ATTEMPTS {
                     return Err(StoreError::Unavailable(
                         format!("{} catalog items stayed unprocessed", requests.len()).into(),
@@ -261,24 +251,22 @@ impl Store {
     /// Creates an item with the next free id (`ADMIN_ID_FLOOR` and up): two requests, the id
     /// counter's atomic increment and a put that never overwrites.
     pub async fn create_item(&self, new: &NewItem) -> Result<Item, StoreError> {
-        let out = self
+        let counter = self
             .client()
             .update_item()
             .table_name(&self.tables().catalog)
-            .key("id", AttributeValue::N(COUNTER_ID.to_owned()))
-            .update_expression("SET #next = if_not_exists(#next, :floor) + :one")
-            .expression_attribute_names("#next", "next_id")
+            .key("id", n(COUNTER_ID))
+            .update_expression("SET #next_id = if_not_exists(#next_id, :floor) + :one")
+            .set_expression_attribute_names(Some(names(&["next_id"])))
             .expression_attribute_values(":floor", n(ADMIN_ID_FLOOR - 1))
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedNew)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        self.metrics().writes(out.consumed_capacity());
-        let id = out
-            .attributes()
-            .and_then(|a| a.get("next_id"))
+            .expression_attribute_values(":one", n(1));
+        let Written::Done(counter) = self.update(counter).await? else {
+            return Err(StoreError::Unexpected(
+                "the id counter has no condition".into(),
+            ));
+        };
+        let id = counter
+            .get("next_id")
             .and_then(|v| v.as_n().ok())
             .and_then(|v| v.parse().ok())
             .and_then(ItemId::new)
@@ -291,18 +279,12 @@ impl Store {
         };
         let record =
             serde_dynamo::to_item(ItemRecord::from_item(&item)).map_err(StoreError::mapping)?;
-        let out = self
-            .client()
-            .put_item()
-            .table_name(&self.tables().catalog)
-            .set_item(Some(record))
-            .condition_expression("attribute_not_exists(id)")
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        self.metrics().writes(out.consumed_capacity());
-        Ok(item)
+        match self.put_new(&self.tables().catalog, record, "id").await? {
+            Written::Done(_) => Ok(item),
+            Written::Refused(_) => Err(StoreError::Unexpected(
+                format!("the new item id {} is taken", item.id.get()).into(),
+            )),
+        }
     }
 
     /// Applies an admin's change to an existing item in one conditional update.
@@ -349,32 +331,15 @@ impl Store {
                 .expression_attribute_values(":restock", n(restock.get()))
                 .expression_attribute_values(":room", n(Stock::MAX - restock.get()));
         }
-        let result = request
+        let request = request
             .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression(condition)
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                self.metrics().writes(out.consumed_capacity());
-                let item = out.attributes().map(decode_item).transpose()?;
-                Ok(item.map_or(ItemUpdate::NotFound, ItemUpdate::Updated))
-            }
-            Err(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(ccf)) => {
-                    let exists = ccf.item().is_some_and(|old| old.contains_key("list_pk"));
-                    Ok(if exists {
-                        ItemUpdate::StockFull
-                    } else {
-                        ItemUpdate::NotFound
-                    })
-                }
-                _ => Err(StoreError::from_sdk(e)),
-            },
-        }
+            .condition_expression(condition);
+        Ok(match self.update(request).await? {
+            Written::Done(new) => ItemUpdate::Updated(decode_item(&new)?),
+            // The item exists (it has its `list_pk`): the restock would pass the limit.
+            Written::Refused(Some(old)) if old.contains_key("list_pk") => ItemUpdate::StockFull,
+            Written::Refused(_) => ItemUpdate::NotFound,
+        })
     }
 }
 
@@ -388,8 +353,7 @@ pub(crate) fn take_stock(table: &str, line: &CartLine) -> Result<Update, StoreEr
             .key("id", n(line.item_id.get()))
             .update_expression("SET #stock = #stock - :quantity")
             .condition_expression("#stock >= :quantity AND #price = :seen_price")
-            .expression_attribute_names("#stock", "stock")
-            .expression_attribute_names("#price", "price")
+            .set_expression_attribute_names(Some(names(&["stock", "price"])))
             .expression_attribute_values(":quantity", n(line.quantity))
             .expression_attribute_values(":seen_price", n(line.unit_price.get()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)

@@ -4,7 +4,6 @@
 mod carts;
 mod catalog;
 mod error;
-mod metrics;
 mod orders;
 mod purchase;
 pub mod schema;
@@ -15,13 +14,23 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
-use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
 
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConsumedCapacity, ReturnConsumedCapacity, ReturnValue,
+    ReturnValuesOnConditionCheckFailure,
+};
+use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+
+pub use crate::telemetry::{CountRequests, DbMetrics, MetricsSnapshot};
 pub use carts::{AddLine, CartChange};
 pub use catalog::{CatalogWrite, ItemUpdate, ADMIN_ID_FLOOR};
 pub use error::StoreError;
-pub use metrics::{CountRequests, DbMetrics, MetricsSnapshot};
 pub use purchase::{PurchasePlan, PurchaseSnapshot};
 
 use crate::Tables;
@@ -67,6 +76,145 @@ impl Store {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// One item, read strongly consistent.
+    pub(crate) async fn get_raw(&self, table: &str, key: Raw) -> Result<Option<Raw>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        self.metrics.reads(out.consumed_capacity());
+        Ok(out.item)
+    }
+
+    /// Puts `item` unless an item with its key (attribute `key`) exists: done, or the item
+    /// that holds the key.
+    pub(crate) async fn put_new(
+        &self,
+        table: &str,
+        item: Raw,
+        key: &str,
+    ) -> Result<Written, StoreError> {
+        let sent = self
+            .client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#key)")
+            .expression_attribute_names("#key", key)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        self.written(sent)
+    }
+
+    /// Sends an `UpdateItem` (whose condition, if any, is its whole rule): the item as it is
+    /// after the update, or, when the condition failed, as the condition saw it.
+    pub(crate) async fn update(
+        &self,
+        request: UpdateItemFluentBuilder,
+    ) -> Result<Written, StoreError> {
+        let sent = request
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        self.written(sent)
+    }
+
+    fn written<O, E>(
+        &self,
+        sent: Result<O, SdkError<E, HttpResponse>>,
+    ) -> Result<Written, StoreError>
+    where
+        O: WriteOutput,
+        E: WriteError + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match sent {
+            Ok(out) => {
+                self.metrics.writes(out.consumed());
+                Ok(Written::Done(out.into_item()))
+            }
+            Err(err) => match err.as_service_error().and_then(WriteError::old_item) {
+                Some(old) => Ok(Written::Refused(old)),
+                None => Err(StoreError::from_sdk(err)),
+            },
+        }
+    }
+}
+
+/// A conditional write's answer: its capacity, and the item it returned.
+trait WriteOutput {
+    fn consumed(&self) -> Option<&ConsumedCapacity>;
+    fn into_item(self) -> Raw;
+}
+
+impl WriteOutput for PutItemOutput {
+    fn consumed(&self) -> Option<&ConsumedCapacity> {
+        self.consumed_capacity()
+    }
+    fn into_item(self) -> Raw {
+        self.attributes.unwrap_or_default()
+    }
+}
+
+impl WriteOutput for UpdateItemOutput {
+    fn consumed(&self) -> Option<&ConsumedCapacity> {
+        self.consumed_capacity()
+    }
+    fn into_item(self) -> Raw {
+        self.attributes.unwrap_or_default()
+    }
+}
+
+/// A conditional write's error: `Some(old item)` when its condition failed.
+trait WriteError {
+    fn old_item(&self) -> Option<Option<Raw>>;
+}
+
+impl WriteError for PutItemError {
+    fn old_item(&self) -> Option<Option<Raw>> {
+        match self {
+            Self::ConditionalCheckFailedException(ccf) => Some(ccf.item().cloned()),
+            _ => None,
+        }
+    }
+}
+
+impl WriteError for UpdateItemError {
+    fn old_item(&self) -> Option<Option<Raw>> {
+        match self {
+            Self::ConditionalCheckFailedException(ccf) => Some(ccf.item().cloned()),
+            _ => None,
+        }
+    }
+}
+
+/// An item as DynamoDB sends it.
+pub(crate) type Raw = HashMap<String, AttributeValue>;
+
+/// What a conditional write came to.
+pub(crate) enum Written {
+    /// Applied: the item after an update (nothing, after a put).
+    Done(Raw),
+    /// The condition failed: the item as it was, or `None` when there was none.
+    Refused(Option<Raw>),
+}
+
+/// `#name` placeholders for attributes, each named after its attribute (`#qty` is `qty`).
+pub(crate) fn names(attributes: &[&str]) -> HashMap<String, String> {
+    attributes
+        .iter()
+        .map(|a| (format!("#{a}"), (*a).to_owned()))
+        .collect()
 }
 
 /// The SDK configuration every function uses.
@@ -111,8 +259,12 @@ pub(crate) fn built<T, E: std::error::Error + Send + Sync + 'static>(
     r.map_err(|e| StoreError::Unexpected(Box::new(e)))
 }
 
-/// Jittered exponential backoff: about 25 ms, 50 ms, 100 ms, ... capped at 1 s.
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    let ceiling = 25u64.saturating_mul(1 << attempt.min(6)).min(1_000);
-    Duration::from_millis(ceiling / 2 + fastrand::u64(0..=ceiling / 2))
+/// Before a retry: a jittered exponential backoff of about 25 ms, 50 ms, 100 ms, ... capped at
+/// 1 s. Attempt 0 goes at once.
+pub(crate) async fn pause(attempt: u32) {
+    if attempt > 0 {
+        let ceiling = 25u64.saturating_mul(1 << attempt.min(6)).min(1_000);
+        let millis = ceiling / 2 + fastrand::u64(0..=ceiling / 2);
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+    }
 }

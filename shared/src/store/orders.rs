@@ -1,6 +1,8 @@
 //! The orders table: one item per order, keyed by `order_id`, written only by a purchase.
 
-use aws_sdk_dynamodb::types::{Put, ReturnConsumedCapacity};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::Put;
 use serde::{Deserialize, Serialize};
 
 use super::{built, s, Store, StoreError};
@@ -86,23 +88,13 @@ pub(crate) fn put_order(table: &str, order: &Order) -> Result<Put, StoreError> {
 
 impl Store {
     pub async fn get_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(&self.tables().orders)
-            .key("order_id", s(id.to_string()))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        self.metrics().reads(out.consumed_capacity());
-        out.item()
-            .map(|raw| {
-                serde_dynamo::from_item::<_, OrderRecord>(raw.clone())
-                    .map_err(StoreError::mapping)?
-                    .into_order()
-            })
-            .transpose()
+        let key = HashMap::from([("order_id".to_owned(), s(id.to_string()))]);
+        let raw = self.get_raw(&self.tables().orders, key).await?;
+        raw.map(|raw| {
+            serde_dynamo::from_item::<_, OrderRecord>(raw)
+                .map_err(StoreError::mapping)?
+                .into_order()
+        })
+        .transpose()
     }
 }

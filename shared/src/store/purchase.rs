@@ -22,11 +22,9 @@ use uuid::Uuid;
 use super::carts::{cart_key, clear_cart, decode_cart};
 use super::catalog::{decode_item, take_stock};
 use super::orders::put_order;
-use super::{backoff, built, s, Store, StoreError};
+use super::{built, pause, s, Raw, Store, StoreError};
 use crate::domain::purchase::{LineRejection, Receipt, Rejection};
 use crate::domain::{Cart, IdempotencyKey, Order, UserId};
-
-type Raw = HashMap<String, AttributeValue>;
 
 /// Attempts of one transaction when DynamoDB reports a conflict with another transaction.
 const TRANSACTION_ATTEMPTS: u32 = 4;
@@ -108,9 +106,7 @@ impl Store {
         ]);
         let mut found: HashMap<String, Vec<Raw>> = HashMap::new();
         for attempt in 0..READ_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(backoff(attempt)).await;
-            }
+            pause(attempt).await;
             let out = self
                 .client()
                 .batch_get_item()
@@ -144,18 +140,9 @@ impl Store {
         key: &IdempotencyKey,
         now: i64,
     ) -> Result<Option<Receipt>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(&self.tables().idempotency)
-            .key("pk", s(record_key(user, key)))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        self.metrics().reads(out.consumed_capacity());
-        KeyRecord::live(out.item(), now)
+        let key = HashMap::from([("pk".to_owned(), s(record_key(user, key)))]);
+        let raw = self.get_raw(&self.tables().idempotency, key).await?;
+        KeyRecord::live(raw.as_ref(), now)
     }
 
     /// Runs the purchase transaction: `None` when it committed, else why it was cancelled. A
@@ -168,9 +155,7 @@ impl Store {
         let items = transaction_items(self, plan)?;
         let token = Uuid::new_v4().to_string();
         for attempt in 0..TRANSACTION_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(backoff(attempt)).await;
-            }
+            pause(attempt).await;
             let result = self
                 .client()
                 .transact_write_items()

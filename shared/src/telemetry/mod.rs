@@ -1,4 +1,9 @@
-//! Structured JSON logs through `tracing`.
+//! Structured JSON logs through `tracing`, and what each invocation costs in DynamoDB
+//! requests, time and capacity (`metrics`).
+
+mod metrics;
+
+pub use metrics::{CountRequests, DbMetrics, MetricsSnapshot};
 
 use std::error::Error;
 

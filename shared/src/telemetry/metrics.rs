@@ -9,8 +9,7 @@ use aws_sdk_dynamodb::config::{Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::ConsumedCapacity;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
-    FinalizerInterceptorContextRef,
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
@@ -79,7 +78,7 @@ fn milli<'a>(consumed: impl IntoIterator<Item = &'a ConsumedCapacity>) -> u64 {
 }
 
 /// An SDK interceptor that counts every request put on the wire, retries included, and the
-/// time from handing each to the HTTP client to receiving its response headers.
+/// time from handing each to the HTTP client to the end of its attempt.
 #[derive(Debug)]
 pub struct CountRequests(Arc<DbMetrics>);
 
@@ -123,18 +122,7 @@ impl Intercept for CountRequests {
         Ok(())
     }
 
-    fn read_after_transmit(
-        &self,
-        _context: &BeforeDeserializationInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.transmitted(cfg);
-        Ok(())
-    }
-
-    /// An attempt that failed on the wire (timeout, refused connection) never reaches
-    /// `read_after_transmit`; its time is counted here.
+    /// Every attempt ends here, answered or failed on the wire (timeout, refused connection).
     fn read_after_attempt(
         &self,
         _context: &FinalizerInterceptorContextRef<'_>,

@@ -7,13 +7,11 @@
 //! Prices are in minor units (cents).
 
 pub mod cli;
-mod names;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
-
-use names::CATEGORIES;
 
 /// One product of the catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,13 +87,13 @@ fn unused_name(rng: &mut fastrand::Rng, used: &mut HashSet<String>) -> String {
 /// "Category - Product", then optionally ", Style" and ", Pack".
 fn random_name(rng: &mut fastrand::Rng) -> String {
     let category = &CATEGORIES[rng.usize(..CATEGORIES.len())];
-    let product = pick(rng, category.products);
+    let product = pick(rng, &category.products);
     let mut name = format!("{} - {}", category.name, product);
     if rng.u8(..100) < STYLE_PERCENT {
-        append_descriptor(&mut name, product, pick(rng, category.group.styles));
+        append_descriptor(&mut name, product, pick(rng, &category.styles));
     }
     if rng.u8(..100) < PACK_PERCENT {
-        append_descriptor(&mut name, product, pick(rng, category.group.packs));
+        append_descriptor(&mut name, product, pick(rng, &category.packs));
     }
     name
 }
@@ -139,10 +137,58 @@ fn random_quantity(rng: &mut fastrand::Rng) -> u64 {
     }
 }
 
+/// A category with its products and the styles and packs of its group (similar categories
+/// share a group, so a name never reads like "Wine - Merlot, Boneless").
+struct Category {
+    name: &'static str,
+    products: Vec<&'static str>,
+    styles: Vec<&'static str>,
+    packs: Vec<&'static str>,
+}
+
+/// The categories names are drawn from, in the order of `data/categories.txt`, where each
+/// `[Category: group]` line is followed by the category's products; `data/styles.txt` and
+/// `data/packs.txt` list each group's styles and packs under `[group]`.
+static CATEGORIES: LazyLock<Vec<Category>> = LazyLock::new(|| {
+    let styles: HashMap<_, _> = sections(include_str!("../data/styles.txt"))
+        .into_iter()
+        .collect();
+    let packs: HashMap<_, _> = sections(include_str!("../data/packs.txt"))
+        .into_iter()
+        .collect();
+    sections(include_str!("../data/categories.txt"))
+        .into_iter()
+        .map(|(header, products)| {
+            let (name, group) = header.split_once(": ").expect("a [Category: group] header");
+            let (styles, packs) = (styles[group].clone(), packs[group].clone());
+            Category {
+                name,
+                products,
+                styles,
+                packs,
+            }
+        })
+        .collect()
+});
+
+/// The sections of a word list: a `[header]` line, then one word a line.
+fn sections(text: &'static str) -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut sections: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in text.lines().filter(|line| !line.is_empty()) {
+        match line
+            .strip_prefix('[')
+            .and_then(|line| line.strip_suffix(']'))
+        {
+            Some(header) => sections.push((header, Vec::new())),
+            None => sections.last_mut().expect("a [header] first").1.push(line),
+        }
+    }
+    sections
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::names::Category;
 
     /// Every name [`random_name`] can produce, for exhaustive checks in tests.
     fn all_possible_names() -> Vec<String> {
@@ -159,11 +205,11 @@ mod tests {
         }
         CATEGORIES
             .iter()
-            .flat_map(|category: &Category| {
+            .flat_map(|category| {
                 category.products.iter().flat_map(move |product| {
                     let base = vec![format!("{} - {}", category.name, product)];
-                    let styled = with_optional(base, product, category.group.styles);
-                    with_optional(styled, product, category.group.packs)
+                    let styled = with_optional(base, product, &category.styles);
+                    with_optional(styled, product, &category.packs)
                 })
             })
             .collect()
@@ -262,7 +308,7 @@ mod tests {
         assert!(CATEGORIES.len() > 40);
         let distinct: HashSet<_> = CATEGORIES.iter().map(|c| c.name).collect();
         assert_eq!(distinct.len(), CATEGORIES.len(), "category names repeat");
-        for category in CATEGORIES {
+        for category in CATEGORIES.iter() {
             assert!(category.products.len() >= 8, "{}", category.name);
         }
     }

@@ -6,8 +6,6 @@
 //! optionally with a style and/or a pack ("Cheese - Brie, Triple Creme, Sliced").
 //! Prices are in minor units (cents).
 
-pub mod cli;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 

@@ -193,11 +193,7 @@ mod tests {
     }
 
     fn distinct_names(items: &[CatalogItem]) -> usize {
-        items
-            .iter()
-            .map(|item| &item.name)
-            .collect::<HashSet<_>>()
-            .len()
+        HashSet::<&String>::from_iter(items.iter().map(|item| &item.name)).len()
     }
 
     #[test]
@@ -248,10 +244,7 @@ mod tests {
         let items = generate(1_000, 42);
         assert!(items.iter().all(|item| item.quantity <= MAX_QUANTITY));
         let out_of_stock = items.iter().filter(|item| item.quantity == 0).count();
-        assert!(
-            (1..=100).contains(&out_of_stock),
-            "{out_of_stock} out of stock"
-        );
+        assert!((1..=100).contains(&out_of_stock), "{out_of_stock}");
     }
 
     #[test]

@@ -6,14 +6,10 @@
 //! optionally with a style and/or a pack ("Cheese - Brie, Triple Creme, Sliced").
 //! Prices are in minor units (cents).
 
-pub mod cli;
-mod names;
-
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
-
-use names::CATEGORIES;
 
 /// One product of the catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,19 +54,14 @@ const NAME_ATTEMPTS: usize = 16;
 pub fn generate(count: usize, seed: u64) -> Vec<CatalogItem> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut used = HashSet::with_capacity(count);
-    (1..=count as u64)
-        .map(|id| {
-            let name = unused_name(&mut rng, &mut used);
-            let price = random_price(&mut rng);
-            let quantity = random_quantity(&mut rng);
-            CatalogItem {
-                id,
-                name,
-                price,
-                quantity,
-            }
-        })
-        .collect()
+    // Fields are evaluated in the order written, which fixes the order of the draws.
+    let item = |id| CatalogItem {
+        id,
+        name: unused_name(&mut rng, &mut used),
+        price: random_price(&mut rng),
+        quantity: random_quantity(&mut rng),
+    };
+    (1..=count as u64).map(item).collect()
 }
 
 /// Draws names until one is not in `used` (or attempts run out), records it and returns it.
@@ -86,29 +77,27 @@ fn unused_name(rng: &mut fastrand::Rng, used: &mut HashSet<String>) -> String {
     name
 }
 
-/// "Category - Product", then optionally ", Style" and ", Pack".
+/// A random "Category - Product", optionally with ", Style" and ", Pack".
 fn random_name(rng: &mut fastrand::Rng) -> String {
     let category = &CATEGORIES[rng.usize(..CATEGORIES.len())];
-    let product = pick(rng, category.products);
-    let mut name = format!("{} - {}", category.name, product);
-    if rng.u8(..100) < STYLE_PERCENT {
-        append_descriptor(&mut name, product, pick(rng, category.group.styles));
-    }
-    if rng.u8(..100) < PACK_PERCENT {
-        append_descriptor(&mut name, product, pick(rng, category.group.packs));
-    }
-    name
+    let product = pick(rng, &category.products);
+    let style = (rng.u8(..100) < STYLE_PERCENT).then(|| pick(rng, &category.styles));
+    let pack = (rng.u8(..100) < PACK_PERCENT).then(|| pick(rng, &category.packs));
+    name(category.name, product, [style, pack])
 }
 
-/// Appends ", {descriptor}" unless the product already says it ("Mussels - Frozen, Frozen").
-fn append_descriptor(name: &mut String, product: &str, descriptor: &str) {
-    if !product
-        .to_ascii_lowercase()
-        .contains(&descriptor.to_ascii_lowercase())
-    {
-        name.push_str(", ");
-        name.push_str(descriptor);
+/// "Category - Product", then ", {descriptor}" for each descriptor the product does not
+/// already say ("Mussels - Frozen", not "Mussels - Frozen, Frozen").
+fn name(category: &str, product: &str, descriptors: [Option<&str>; 2]) -> String {
+    let mut name = format!("{category} - {product}");
+    let lowercase_product = product.to_ascii_lowercase();
+    for descriptor in descriptors.into_iter().flatten() {
+        if !lowercase_product.contains(&descriptor.to_ascii_lowercase()) {
+            name.push_str(", ");
+            name.push_str(descriptor);
+        }
     }
+    name
 }
 
 fn pick(rng: &mut fastrand::Rng, words: &[&'static str]) -> &'static str {
@@ -139,34 +128,72 @@ fn random_quantity(rng: &mut fastrand::Rng) -> u64 {
     }
 }
 
+/// A category with its products and the styles and packs of its group (similar categories
+/// share a group, so a name never reads like "Wine - Merlot, Boneless").
+struct Category {
+    name: &'static str,
+    products: Vec<&'static str>,
+    styles: Vec<&'static str>,
+    packs: Vec<&'static str>,
+}
+
+/// The categories names are drawn from, in the order of `data/categories.txt`, where each
+/// `[Category: group]` line is followed by the category's products; `data/styles.txt` and
+/// `data/packs.txt` list each group's styles and packs under `[group]`.
+static CATEGORIES: LazyLock<Vec<Category>> = LazyLock::new(|| {
+    let styles = HashMap::<_, _>::from_iter(sections(include_str!("../data/styles.txt")));
+    let packs = HashMap::<_, _>::from_iter(sections(include_str!("../data/packs.txt")));
+    sections(include_str!("../data/categories.txt"))
+        .into_iter()
+        .map(|(header, products)| {
+            let (name, group) = header.split_once(": ").expect("a [Category: group] header");
+            Category {
+                name,
+                products,
+                styles: styles[group].clone(),
+                packs: packs[group].clone(),
+            }
+        })
+        .collect()
+});
+
+/// The sections of a word list: a `[header]` line, then one word a line.
+fn sections(text: &'static str) -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut sections: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in text.lines().filter(|line| !line.is_empty()) {
+        if let Some(header) = line.strip_prefix('[') {
+            sections.push((header.trim_end_matches(']'), Vec::new()));
+        } else {
+            sections.last_mut().expect("a [header] first").1.push(line);
+        }
+    }
+    sections
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::names::Category;
 
     /// Every name [`random_name`] can produce, for exhaustive checks in tests.
     fn all_possible_names() -> Vec<String> {
-        fn with_optional(names: Vec<String>, product: &str, extra: &[&str]) -> Vec<String> {
-            let mut out = names.clone();
-            for name in &names {
-                for descriptor in extra {
-                    let mut longer = name.clone();
-                    append_descriptor(&mut longer, product, descriptor);
-                    out.push(longer);
+        fn optional<'a>(words: &'a [&'a str]) -> impl Iterator<Item = Option<&'a str>> {
+            [None].into_iter().chain(words.iter().copied().map(Some))
+        }
+        let mut names = Vec::new();
+        for category in CATEGORIES.iter() {
+            for product in &category.products {
+                for style in optional(&category.styles) {
+                    for pack in optional(&category.packs) {
+                        names.push(name(category.name, product, [style, pack]));
+                    }
                 }
             }
-            out
         }
-        CATEGORIES
-            .iter()
-            .flat_map(|category: &Category| {
-                category.products.iter().flat_map(move |product| {
-                    let base = vec![format!("{} - {}", category.name, product)];
-                    let styled = with_optional(base, product, category.group.styles);
-                    with_optional(styled, product, category.group.packs)
-                })
-            })
-            .collect()
+        names
+    }
+
+    fn distinct_names(items: &[CatalogItem]) -> usize {
+        HashSet::<&String>::from_iter(items.iter().map(|item| &item.name)).len()
     }
 
     #[test]
@@ -192,10 +219,7 @@ mod tests {
 
     #[test]
     fn ids_run_from_one_to_count_without_gaps_or_repeats() {
-        let items = generate(1_000, 42);
-        let ids: Vec<u64> = items.iter().map(|item| item.id).collect();
-        let expected: Vec<u64> = (1..=1_000).collect();
-        assert_eq!(ids, expected);
+        assert!(generate(1_000, 42).iter().map(|item| item.id).eq(1..=1_000));
     }
 
     #[test]
@@ -220,10 +244,7 @@ mod tests {
         let items = generate(1_000, 42);
         assert!(items.iter().all(|item| item.quantity <= MAX_QUANTITY));
         let out_of_stock = items.iter().filter(|item| item.quantity == 0).count();
-        assert!(
-            (1..=100).contains(&out_of_stock),
-            "{out_of_stock} of 1000 out of stock"
-        );
+        assert!((1..=100).contains(&out_of_stock), "{out_of_stock}");
     }
 
     #[test]
@@ -262,7 +283,7 @@ mod tests {
         assert!(CATEGORIES.len() > 40);
         let distinct: HashSet<_> = CATEGORIES.iter().map(|c| c.name).collect();
         assert_eq!(distinct.len(), CATEGORIES.len(), "category names repeat");
-        for category in CATEGORIES {
+        for category in CATEGORIES.iter() {
             assert!(category.products.len() >= 8, "{}", category.name);
         }
     }
@@ -270,21 +291,16 @@ mod tests {
     #[test]
     fn the_first_thousand_names_are_mostly_distinct() {
         for seed in [42, 0, 1, 7, u64::MAX] {
-            let items = generate(1_000, seed);
-            let distinct: HashSet<&str> = items.iter().map(|item| item.name.as_str()).collect();
-            assert!(
-                distinct.len() >= 950,
-                "seed {seed}: {} distinct",
-                distinct.len()
-            );
+            let distinct = distinct_names(&generate(1_000, seed));
+            assert!(distinct >= 950, "seed {seed}: {distinct} distinct");
         }
     }
 
     #[test]
     fn a_hundred_thousand_items_still_look_varied() {
         let items = generate(100_000, 42);
-        let distinct: HashSet<&str> = items.iter().map(|item| item.name.as_str()).collect();
-        assert!(distinct.len() >= 20_000, "{} distinct", distinct.len());
+        let distinct = distinct_names(&items);
+        assert!(distinct >= 20_000, "{distinct} distinct");
         let categories: HashSet<&str> = items
             .iter()
             .filter_map(|item| item.name.split_once(" - ").map(|(c, _)| c))
@@ -294,9 +310,8 @@ mod tests {
 
     #[test]
     fn items_round_trip_through_json() {
-        let catalog = Catalog {
-            items: generate(20, 42),
-        };
+        let items = generate(20, 42);
+        let catalog = Catalog { items };
         let json = serde_json::to_string(&catalog).unwrap();
         assert!(json.starts_with(r#"{"items":[{"id":1,"name":""#), "{json}");
         let back: Catalog = serde_json::from_str(&json).unwrap();

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make test`, stopping at the first failure: formatting, clippy, the SAM template lint, the Rust
 # tests (against DynamoDB Local), the local API served by `cargo lambda watch` (its Rust tests,
-# then schemathesis against openapi.yaml). Installs missing tools first. Reuses a DynamoDB Local
-# that is already running (e.g. make dev's); one started here is stopped on exit. Logs: .local/logs/.
+# then schemathesis against openapi.yaml), and scripts/test-dev.sh (`make dev` stops what it
+# started). Installs missing tools first. Reuses a DynamoDB Local that is already running (e.g.
+# make dev's); one started here is stopped on exit. Logs: .local/logs/.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -49,6 +50,10 @@ if ! HYPOTHESIS_STORAGE_DIRECTORY="$ROOT/.local/hypothesis" st --config-file tes
     die "schemathesis found failures (reproduce each with the curl command above; the last lines of $WATCH_LOG are above)"
 fi
 
-# One closing line for every test that ran (cargo prints one `test result:` per binary), kept in .local/test-summary so that .ci/run can repeat it at the very end.
+step "make dev stops what it started (scripts/test-dev.sh)"
+bash scripts/test-dev.sh 2>&1 | tee -a "$TEST_LOG"
+
+# One closing line for every test that ran (cargo prints one `test result:` per binary, and so
+# does test-dev.sh), kept in .local/test-summary so that .ci/run can repeat it at the very end.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "%d passed, %d failed\n", p, f }' "$TEST_LOG" | tee .local/test-summary

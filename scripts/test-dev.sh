@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# `make dev` stops everything it started, however it is stopped. Run by `make test` once the
-# workspace is built (or alone). Starts `make dev` as a supervisor does (`setsid make dev`: its
-# own session and process group, no terminal) on free ports of its own, so that it starts its own
-# DynamoDB Local; once it is serving, stops it, and checks that make exits within 30 s, that both
-# ports are free, and that no process is left whose environment carries that API_PORT (every
-# process make dev starts inherits it: DynamoDB Local, cargo lambda watch, the function instances).
-# Once per way to stop it: Ctrl-C (SIGINT to its process group), SIGTERM and SIGHUP to its process
-# group, SIGTERM to make alone. The first run also checks that a second `make dev` on the same
-# port names the running one. Ends with a line in the form of cargo's `test result:`, which
-# test.sh's tally counts. About 15 s per way on a warm build. Logs: .local/logs/test-dev-*.log.
+# `make dev` stops everything it started, however it is stopped: run by `make test` once the
+# workspace is built (or alone). Starts `make dev` as a supervisor does (`setsid make dev`: a
+# session and process group of its own, no terminal) on free ports of its own, so that it starts
+# its own DynamoDB Local, and once it serves, stops it one way: Ctrl-C (SIGINT to its process
+# group), SIGTERM or SIGHUP to its process group, SIGTERM to make alone. Then make must exit
+# within 30 s, both ports be free, and no process be left whose environment carries that
+# API_PORT (every process make dev starts inherits it: DynamoDB Local, cargo lambda watch, the
+# function instances). The first run also checks that a second `make dev` on the same port names
+# the running one. Ends with a line in the form of cargo's `test result:`, which test.sh's tally
+# counts. About 20 s a way on a warm build. Logs: .local/logs/test-dev-*.log.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set +e # every failure is reported as a test's
@@ -30,13 +30,8 @@ kill_all() {
 on_exit() { [[ -z "$MAKE_PID" ]] || kill_all; }
 
 result() {
-    if [[ -z "$2" ]]; then
-        PASSED=$((PASSED + 1))
-        echo "test make_dev::$1 ... ok"
-    else
-        FAILED=$((FAILED + 1))
-        echo "test make_dev::$1 ... FAILED: $2"
-    fi
+    if [[ -z "$2" ]]; then PASSED=$((PASSED + 1)) && echo "test make_dev::$1 ... ok"
+    else FAILED=$((FAILED + 1)) && echo "test make_dev::$1 ... FAILED: $2"; fi
 }
 
 # check NAME SIGNAL TARGET: make dev started, then stopped with SIGNAL sent to TARGET, `group` or

@@ -38,6 +38,7 @@ result() {
 # `make`.
 check() {
     local log=".local/logs/test-dev-$1.log" why='' left
+    : >"$log" # now: the background make opens it later, and the last run's must not be read
     (exec "${DEV_ENV[@]}" setsid make --no-print-directory dev </dev/null >"$log" 2>&1) &
     MAKE_PID=$! # its own process group and session: setsid execs make
     if ! wait_until 120 "$MAKE_PID" grep -qs 'Ctrl-C to stop' "$log"; then

@@ -9,8 +9,8 @@
 # script traps INT, TERM and HUP, and on exit, however it ends, sends SIGTERM to its children,
 # waits for them, and sends SIGKILL to any still there after 10 s. `make` passes a SIGTERM sent to
 # it alone on to the recipe, that is to the script. cargo lambda watch runs each function
-# instance in a process group of its own and stops it on SIGTERM or SIGINT; an instance outliving
-# a killed watch exits when its long poll of watch's runtime API fails.
+# instance in a session of its own and stops it on SIGTERM or SIGINT; an instance outliving a
+# killed watch exits when its long poll of watch's runtime API fails (seen within 2 s).
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"

@@ -13,31 +13,21 @@ help: ## List the targets
 tools: ## Install missing tools (.venv with cargo-lambda/SAM/zig, DynamoDB Local)
 	bash scripts/tools.sh
 
-test: ## fmt check, clippy, sam validate, cargo test, local API smoke test
+test: ## fmt check, clippy, sam validate, cargo test, local API tests, make dev's stop test
 	bash scripts/test.sh
 
+# One command per recipe: the recipe's shell execs it, so the script is make's child, and gets
+# the SIGTERM that make passes on when it is sent one itself.
 dev: ## Local API with hot reload on API_URL (default http://127.0.0.1:9000)
 	bash scripts/dev.sh
 
 package: ## sam build (ARCHITECTURE=x86_64|arm64) and show binary sizes
 	bash scripts/package.sh
 
-# Real AWS: CART_API_REAL_AWS=1 keeps env.sh from setting the local dummy credentials, region
-# and DynamoDB endpoint. Deploys the last `make package` output, passing the architecture it
-# was built for (a binary deployed under the other architecture could not start).
-deploy: ## sam deploy --guided (run make package first)
-	export CART_API_REAL_AWS=1; source scripts/env.sh; \
-	if [[ ! -f .aws-sam/build/template.yaml || ! -f .aws-sam/build/architecture ]]; then \
-		echo "deploy: nothing built yet; run: make package" >&2; exit 1; \
-	fi; \
-	arch="$$(cat .aws-sam/build/architecture)"; \
-	if [[ -n "$${ARCHITECTURE:-}" && "$$ARCHITECTURE" != "$$arch" ]]; then \
-		echo "deploy: the build is for $$arch; run: make package ARCHITECTURE=$$ARCHITECTURE" >&2; exit 1; \
-	fi; \
-	sam deploy --guided --parameter-overrides "Architecture=$$arch"
+deploy: ## sam deploy --guided of the last make package (your own AWS credentials)
+	bash scripts/deploy.sh
 
-bench: ## Load benchmark (scripts/bench.sh)
-	@if [[ ! -f scripts/bench.sh ]]; then echo "bench: scripts/bench.sh does not exist yet" >&2; exit 1; fi
+bench: ## Load benchmark (scripts/bench.sh; QUICK=1 for a smaller run)
 	bash scripts/bench.sh
 
 fmt: ## Format the Rust code
@@ -51,8 +41,7 @@ lint: ## Format check, clippy, shellcheck (if installed)
 	else echo "lint: shellcheck not installed; skipping shell scripts" >&2; fi
 
 dynamodb-start: ## Start DynamoDB Local in the background (or reuse a running one)
-	bash scripts/tools.sh dynamodb
-	bash scripts/dynamodb-local.sh start >/dev/null
+	bash scripts/dynamodb-local.sh start
 
 dynamodb-stop: ## Stop the DynamoDB Local started by dynamodb-start
 	bash scripts/dynamodb-local.sh stop

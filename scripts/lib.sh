@@ -1,190 +1,157 @@
 # shellcheck shell=bash
-# Helpers shared by test.sh and dev.sh (sourced after env.sh). Process handling:
+# Sourced first by every script: strict mode, the environment (env.sh), the repository root as
+# working directory, messages, DynamoDB Local, `cargo lambda watch`, and the children a script
+# starts and stops on exit.
 #
-# - Long-running helpers (cargo lambda watch) are started with `setsid`, in their own session
-#   and process group, so they can be stopped as a group and a Ctrl-C in the terminal reaches
-#   only the script, whose trap then stops them in order.
-# - cargo lambda watch runs each function instance in a process group of its own; on SIGTERM it
-#   stops them itself. Anything still alive a few seconds later is killed explicitly.
+# Process handling. What a script starts in the background (DynamoDB Local, cargo lambda watch)
+# stays in the script's process group, which is its caller's: no setsid. A signal sent to that
+# group (Ctrl-C, a supervisor's SIGTERM, SIGHUP, even SIGKILL) reaches the children as well. The
+# script traps INT, TERM and HUP, and on exit, however it ends, sends SIGTERM to its children,
+# waits for them, and sends SIGKILL to any still there after 10 s. `make` passes a SIGTERM sent to
+# it alone on to the recipe, that is to the script. cargo lambda watch runs each function
+# instance in a session of its own and stops it on SIGTERM or SIGINT; an instance outliving a
+# killed watch exits when its long poll of watch's runtime API fails (seen within 2 s).
+set -euo pipefail
+# shellcheck source=scripts/env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$ROOT"
+mkdir -p .local/logs
+SCRIPT_NAME="$(basename "$0" .sh)"
 
-# Colours only on a terminal (and not with NO_COLOR set). Used by the sourcing scripts too.
-# shellcheck disable=SC2034
+# shellcheck disable=SC2034 # colours, used by the sourcing scripts too
 if [[ -t 2 && -z "${NO_COLOR:-}" ]]; then
     C_BOLD=$'\033[1m' C_GREEN=$'\033[1;32m' C_RED=$'\033[1;31m' C_OFF=$'\033[0m'
 else
     C_BOLD='' C_GREEN='' C_RED='' C_OFF=''
 fi
-
 step() { printf '\n%s==> %s%s\n' "$C_BOLD" "$*" "$C_OFF" >&2; }
-info() { printf '%s: %s\n' "${SCRIPT_NAME:-script}" "$*" >&2; }
-warn() { printf '%s: warning: %s\n' "${SCRIPT_NAME:-script}" "$*" >&2; }
+info() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; }
+warn() { printf '%s: warning: %s\n' "$SCRIPT_NAME" "$*" >&2; }
 die() {
-    printf '%s: error: %s\n' "${SCRIPT_NAME:-script}" "$*" >&2
+    printf '%s: error: %s\n' "$SCRIPT_NAME" "$*" >&2
     exit 1
 }
-
-# Something accepts TCP connections at host:port.
-port_open() {
-    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+fmt_duration() { if (($1 >= 60)); then printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); else printf '%ds' "$1"; fi; }
+# finish_line STATUS MESSAGE: the closing line of a long script, with the time it took.
+finish_line() {
+    if (($1 == 0)); then printf '\n%s%s: %s in %s%s\n' "$C_GREEN" "$SCRIPT_NAME" "$2" "$(fmt_duration $SECONDS)" "$C_OFF" >&2
+    else printf '\n%s%s: FAILED (exit %s) after %s%s\n' "$C_RED" "$SCRIPT_NAME" "$1" "$(fmt_duration $SECONDS)" "$C_OFF" >&2; fi
 }
 
-# Process exists and is not a zombie (kill -0 alone succeeds on an unreaped child).
-alive() {
-    local pid="$1" stat
-    if [[ -r "/proc/$pid/stat" ]]; then
-        stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
-        stat="${stat##*) }"
-        [[ "${stat%% *}" != Z ]]
-    elif command -v ps >/dev/null 2>&1; then
-        stat="$(ps -o stat= -p "$pid" 2>/dev/null)" || return 1
-        [[ -n "$stat" && "$stat" != Z* ]]
+# Something accepts TCP connections on 127.0.0.1:PORT.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# None of the PIDs runs any more.
+gone() { ! kill -0 "$@" 2>/dev/null; }
+
+# wait_until SECONDS PID|"" COMMAND...: until COMMAND succeeds; fails after SECONDS, or as soon as
+# PID (the process expected to make it succeed) has exited.
+wait_until() {
+    local deadline=$((SECONDS + $1)) pid="$2"
+    shift 2
+    until "$@"; do
+        ((SECONDS < deadline)) || return 1
+        [[ -z "$pid" ]] || kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.25
+    done
+}
+
+# --- children ----------------------------------------------------------------------------------
+CHILDREN=()
+# [CWD=DIR] start_child LOG|- COMMAND...: COMMAND in the background (in DIR), output to LOG (or
+# inherited); sets CHILD. (A subshell that execs: CHILD is the command's own PID, and SIGINT is
+# not ignored in it as bash does for a plain `COMMAND &`.)
+start_child() {
+    if [[ "$1" == - ]]; then
+        (cd "${CWD:-.}" && exec "${@:2}") </dev/null &
     else
-        kill -0 "$pid" 2>/dev/null
+        (cd "${CWD:-.}" && exec "${@:2}") </dev/null >"$1" 2>&1 &
     fi
+    CHILD=$!
+    CHILDREN+=("$CHILD")
 }
-
-# "pid ppid" lines for every process. (Explicit return statuses throughout: this runs from EXIT
-# traps, where a bare `return` would return the status the script was exiting with.)
-_pid_ppid_table() {
-    if command -v ps >/dev/null 2>&1; then
-        ps -e -o pid= -o ppid= || true
-        return 0
-    fi
-    local f stat
-    for f in /proc/[0-9]*/stat; do
-        stat="$(cat "$f" 2>/dev/null)" || continue
-        stat="${stat##*) }" # "S ppid pgid ..."
-        stat="${stat#* }"
-        printf '%s %s\n' "${f//[^0-9]/}" "${stat%% *}"
-    done
-    return 0
+stop_children() {
+    ((${#CHILDREN[@]})) || return 0
+    kill -TERM "${CHILDREN[@]}" 2>/dev/null
+    wait_until 10 "" gone "${CHILDREN[@]}" ||
+        { warn "killing what still runs 10 s after SIGTERM"; kill -KILL "${CHILDREN[@]}" 2>/dev/null; }
+    wait "${CHILDREN[@]}" 2>/dev/null
+    CHILDREN=()
 }
-
-# All descendants of a PID (children, grandchildren, ...), one per line.
-descendants() {
-    _pid_ppid_table | awk -v root="$1" '
-        { parent[$1] = $2 }
-        END {
-            found[root] = 1
-            do {
-                added = 0
-                for (p in parent) if (!(p in found) && (parent[p] in found)) { found[p] = 1; added = 1 }
-            } while (added)
-            for (p in found) if (p != root) print p
-        }' || true
+# A sourcing script may define on_exit STATUS, run last.
+cleanup() {
+    local status=$?
+    trap '' INT TERM HUP PIPE # nothing cuts the cleanup short (make forwards its SIGTERM, too)
+    set +e
+    stop_children
+    declare -F on_exit >/dev/null && on_exit "$status"
+    exit "$status"
 }
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 
-SETSID=()
-command -v setsid >/dev/null 2>&1 && SETSID=(setsid)
+# --- DynamoDB Local ----------------------------------------------------------------------------
+DDB_URL="http://127.0.0.1:$DYNAMODB_LOCAL_PORT"
+DDB_LOG=".local/logs/dynamodb-local-$DYNAMODB_LOCAL_PORT.log"
+# Run in .local/dynamodb-local, where it writes a metadata file.
+# shellcheck disable=SC2206 # the user's JVM flags are split on purpose
+DDB_CMD=(java ${DYNAMODB_LOCAL_JAVA_OPTS:-} -Djava.library.path=DynamoDBLocal_lib -jar DynamoDBLocal.jar
+    -inMemory -sharedDb -port "$DYNAMODB_LOCAL_PORT")
 
-# start_in_session LOGFILE|- COMMAND...: runs COMMAND in the background in a new session
-# (output to LOGFILE, or inherited with "-") and sets BG_PID. Both bash's subshell and setsid
-# exec, so BG_PID is the command's own PID and its process group ID.
-start_in_session() {
-    local out="$1"
-    shift
-    if [[ "$out" == - ]]; then
-        (exec "${SETSID[@]}" "$@" </dev/null) &
-    else
-        mkdir -p "$(dirname "$out")"
-        (exec "${SETSID[@]}" "$@" </dev/null >"$out" 2>&1) &
-    fi
-    # shellcheck disable=SC2034 # read by the caller
-    BG_PID=$!
+# A DynamoDB API call succeeds. DynamoDB Local rejects unsigned requests but does not check
+# signatures, so a dummy SigV4-shaped Authorization header is enough.
+ddb_answers() {
+    [[ "$(curl -s --max-time 2 -X POST -H 'Content-Type: application/x-amz-json-1.0' \
+        -H 'X-Amz-Target: DynamoDB_20120810.ListTables' -d '{}' "$DDB_URL" \
+        -H 'Authorization: AWS4-HMAC-SHA256 Credential=local/20000101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0')" == *'"TableNames"'* ]]
 }
-
-# stop_tree PID NAME: SIGTERM to PID's process group, SIGKILL after 15 s, then make sure no
-# descendant (e.g. a function instance in its own process group) outlives it.
-stop_tree() {
-    local pid="$1" name="${2:-process $1}" kids i k
-    if ! alive "$pid"; then
-        wait "$pid" 2>/dev/null || true
-        return 0
-    fi
-    kids="$(descendants "$pid")"
-    info "stopping $name (pid $pid)"
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 60; i++)); do
-        alive "$pid" || break
-        sleep 0.25
-    done
-    if alive "$pid"; then
-        warn "$name did not exit within 15s; killing it"
-        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-    for k in $kids; do
-        alive "$k" && kill -TERM "$k" 2>/dev/null
-    done
-    for ((i = 0; i < 20; i++)); do
-        local left=0
-        for k in $kids; do alive "$k" && left=1; done
-        ((left)) || break
-        sleep 0.25
-    done
-    for k in $kids; do
-        alive "$k" && kill -KILL "$k" 2>/dev/null
-    done
-    return 0
-}
-
-# wait_for_port HOST PORT TIMEOUT [PID]: until something accepts connections; fails early if
-# PID (the process expected to open the port) exits.
-wait_for_port() {
-    local host="$1" port="$2" pid="${4:-}" deadline=$((SECONDS + $3))
-    while ((SECONDS < deadline)); do
-        port_open "$host" "$port" && return 0
-        if [[ -n "$pid" ]] && ! alive "$pid"; then
-            return 1
-        fi
-        sleep 0.25
-    done
-    return 1
-}
-
-# DynamoDB Local: start it unless something already answers. DDB_STARTED_HERE=1 only when
-# this process launched it, so that only then does ddb_down stop it.
-DDB_STARTED_HERE=0
+# Reuses the DynamoDB answering on $DYNAMODB_LOCAL_PORT (and leaves it running), else starts
+# DynamoDB Local there as a child of this script.
 ddb_up() {
-    local state
-    state="$(bash "$ROOT/scripts/dynamodb-local.sh" start)"
-    [[ "$state" == started ]] && DDB_STARTED_HERE=1
-    return 0
-}
-ddb_down() {
-    if ((DDB_STARTED_HERE)); then
-        bash "$ROOT/scripts/dynamodb-local.sh" stop || true
-        DDB_STARTED_HERE=0
+    if port_open "$DYNAMODB_LOCAL_PORT"; then
+        wait_until 30 "" ddb_answers ||
+            die "port $DYNAMODB_LOCAL_PORT is in use by something that does not answer DynamoDB requests; set DYNAMODB_LOCAL_PORT to another port"
+        info "reusing the DynamoDB at $DDB_URL (left running)"
+        return 0
     fi
+    CWD=.local/dynamodb-local start_child "$DDB_LOG" "${DDB_CMD[@]}"
+    info "starting DynamoDB Local on $DDB_URL (pid $CHILD, log $DDB_LOG)"
+    wait_until 30 "$CHILD" ddb_answers || { tail -n 20 "$DDB_LOG" >&2; die "DynamoDB Local did not start"; }
 }
 
-# workspace_has_bin NAME: some workspace package has a binary target NAME.
-workspace_has_bin() {
-    cargo metadata --no-deps --format-version 1 2>/dev/null | python3 -c '
-import json, sys
-name = sys.argv[1]
-meta = json.load(sys.stdin)
-sys.exit(0 if any(t["name"] == name and "bin" in t["kind"]
-                  for p in meta["packages"] for t in p["targets"]) else 1)
-' "$1"
+# --- the local API -----------------------------------------------------------------------------
+# Fails if $API_PORT is taken, saying by what when it is a `make dev` of this checkout (its pid
+# is in .local/dev-PORT.pid, even before it listens) or a cargo lambda watch.
+check_api_port() {
+    local pid
+    pid="$(cat ".local/dev-$API_PORT.pid" 2>/dev/null)" || true
+    if [[ -n "$pid" && "$pid" != "$$" ]] && ps -p "$pid" -o args= 2>/dev/null | grep -q 'scripts/dev\.sh'; then
+        die "a \`make dev\` of this checkout is running on port $API_PORT (pid $pid); stop it with Ctrl-C in its terminal or: kill $pid"
+    fi
+    port_open "$API_PORT" || return 0
+    pid="$(pgrep -f -- "lambda watch .*--invoke-port $API_PORT( |\$)" | head -n 1)" || true
+    [[ -z "$pid" ]] || die "port $API_PORT is held by cargo lambda watch (pid $pid; stop it with: kill $pid)"
+    die "port $API_PORT is already in use; stop what listens there or run with API_PORT=<free port>"
 }
 
-# The command line for `cargo lambda watch` on 127.0.0.1:$API_PORT (extra flags appended).
+# start_watch LOG|- [FLAGS]: cargo lambda watch on $API_URL as a child (WATCH_PID), once it listens.
 # RUST_LOG is meant for the functions, but cargo-lambda reads it too, and at `info` it logs every
 # file event in full. So watch runs without it and hands it to the functions in an env file
 # (`--env-var` would split a value like `info,shared=debug` at the comma; the file needs the
 # value quoted). Everything else in this environment is inherited by the functions as is.
-watch_cmd() {
-    local env_file="$ROOT/.local/watch.env"
-    mkdir -p "$ROOT/.local"
+start_watch() {
+    local out="$1" env_file="$ROOT/.local/watch-$API_PORT.env"
+    shift
+    check_api_port
     printf "RUST_LOG='%s'\n" "$RUST_LOG" >"$env_file"
-    # shellcheck disable=SC2034 # read by the caller
-    WATCH_CMD=(env -u RUST_LOG cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT"
+    local cmd=(env -u RUST_LOG cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT"
         --env-file "$env_file" "$@")
-}
-
-# Human-readable duration of N seconds.
-fmt_duration() {
-    local s="$1"
-    if ((s >= 60)); then printf '%dm%02ds' $((s / 60)) $((s % 60)); else printf '%ds' "$s"; fi
+    info "${cmd[*]}"
+    start_child "$out" "${cmd[@]}"
+    WATCH_PID=$CHILD
+    if ! wait_until 60 "$WATCH_PID" port_open "$API_PORT"; then
+        [[ "$out" == - ]] || tail -n 30 "$out" >&2
+        die "cargo lambda watch did not start listening on $API_URL"
+    fi
 }

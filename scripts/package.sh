@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Builds the deployment artifacts with `sam build` (which runs `cargo lambda build --release`
-# for each function) and prints the size of every function's bootstrap binary.
-#
+# `make package`: the deployment artifacts, built with `sam build` (which runs `cargo lambda build
+# --release` for each function), and the size of every function's bootstrap binary.
 #   ARCHITECTURE=x86_64|arm64   Lambda architecture (default x86_64), passed to the template's
 #                               Architecture parameter. Deploy with the same value (`make
 #                               deploy` reads it back from .aws-sam/build/architecture).
@@ -9,19 +8,10 @@
 #                               cargo-zigbuild, which uses zig from the ziglang package in .venv
 #                               (cargo-lambda runs `python3 -m ziglang`, hence .venv first on PATH).
 # Extra arguments are passed to `sam build` (e.g. --cached, --debug).
-set -euo pipefail
-
-SCRIPT_NAME="package"
-# shellcheck source=scripts/env.sh
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 # shellcheck source=scripts/lib.sh
-source "$ROOT/scripts/lib.sh"
-cd "$ROOT"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-STARTED_AT=$SECONDS
-
-bash "$ROOT/scripts/tools.sh" python
-[[ -f template.yaml ]] || die "template.yaml not found"
+bash scripts/tools.sh python
 
 # Default x86_64: arm64 (Graviton) is cheaper per ms, but cross-compiling needs the Rust
 # standard library for aarch64 (`rustup target add aarch64-unknown-linux-gnu`), which isn't
@@ -49,18 +39,9 @@ sam build --parameter-overrides "Architecture=$ARCH" "$@"
 printf '%s\n' "$ARCH" >.aws-sam/build/architecture
 
 step "function binaries ($ARCH)"
-shopt -s nullglob
 binaries=(.aws-sam/build/*/bootstrap)
-shopt -u nullglob
-((${#binaries[@]})) || die "no .aws-sam/build/*/bootstrap found after sam build"
+[[ -f "${binaries[0]}" ]] || die "no .aws-sam/build/*/bootstrap found after sam build"
 printf '%-32s %12s %10s\n' FUNCTION BYTES SIZE
-total=0
-for bin in "${binaries[@]}"; do
-    fn="${bin#.aws-sam/build/}"
-    fn="${fn%/bootstrap}"
-    bytes="$(wc -c <"$bin" | tr -d ' ')"
-    total=$((total + bytes))
-    printf '%-32s %12s %10s\n' "$fn" "$bytes" "$(awk -v b="$bytes" 'BEGIN { printf "%.2f MiB", b / 1048576 }')"
-done
-printf '%-32s %12s %10s\n' TOTAL "$total" "$(awk -v b="$total" 'BEGIN { printf "%.2f MiB", b / 1048576 }')"
-info "built in $(fmt_duration $((SECONDS - STARTED_AT))); deploy with: make deploy"
+wc -c "${binaries[@]}" | awk '$2 != "total" { split($2, p, "/"); t += $1; printf "%-32s %12s %6.2f MiB\n", p[3], $1, $1 / 1048576 }
+    END { printf "%-32s %12s %6.2f MiB\n", "TOTAL", t, t / 1048576 }'
+info "built in $(fmt_duration $SECONDS); deploy with: make deploy"

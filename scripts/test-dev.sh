@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# `make dev` stops everything it started, however it is stopped: run by `make test` once the
+# workspace is built (or alone). Starts `make dev` as a supervisor does (`setsid make dev`: a
+# session and process group of its own, no terminal) on free ports of its own, so that it starts
+# its own DynamoDB Local, and once it serves, stops it one way: Ctrl-C (SIGINT to its process
+# group), SIGTERM or SIGHUP to its process group, SIGTERM to make alone. Then make must exit
+# within 30 s, both ports be free, and no process be left whose environment carries that
+# API_PORT (every process make dev starts inherits it: DynamoDB Local, cargo lambda watch, the
+# function instances). The first run also checks that a second `make dev` on the same port names
+# the running one. Ends with a line in the form of cargo's `test result:`, which test.sh's tally
+# counts. About 20 s a way on a warm build. Logs: .local/logs/test-dev-*.log.
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+set +e # every failure is reported as a test's
+
+free_port() { local p="$1"; while port_open "$p"; do p=$((p + 1)); done; echo "$p"; }
+PORT="$(free_port $((API_PORT + 1)))"
+DDB_PORT="$(free_port $((DYNAMODB_LOCAL_PORT + 1)))"
+DEV_ENV=(env -u API_URL -u AWS_ENDPOINT_URL_DYNAMODB API_PORT="$PORT" DYNAMODB_LOCAL_PORT="$DDB_PORT")
+MAKE_PID='' PASSED=0 FAILED=0
+
+leftovers() { grep -lsxz "API_PORT=$PORT" /proc/[0-9]*/environ | cut -d/ -f3; }
+none_left() { [[ -z "$(leftovers)" ]] && ! port_open "$PORT" && ! port_open "$DDB_PORT"; }
+kill_all() {
+    kill -KILL -- "-$MAKE_PID" 2>/dev/null
+    # shellcheck disable=SC2046 # one pid a line
+    kill -KILL $(leftovers) 2>/dev/null
+    wait_until 10 "" none_left
+}
+on_exit() { [[ -z "$MAKE_PID" ]] || kill_all; }
+
+result() {
+    if [[ -z "$2" ]]; then PASSED=$((PASSED + 1)) && echo "test make_dev::$1 ... ok"
+    else FAILED=$((FAILED + 1)) && echo "test make_dev::$1 ... FAILED: $2"; fi
+}
+
+# check NAME SIGNAL TARGET: make dev started, then stopped with SIGNAL sent to TARGET, `group` or
+# `make`.
+check() {
+    local log=".local/logs/test-dev-$1.log" why='' left
+    : >"$log" # now: the background make opens it later, and the last run's must not be read
+    (exec "${DEV_ENV[@]}" setsid make --no-print-directory dev </dev/null >"$log" 2>&1) &
+    MAKE_PID=$! # its own process group and session: setsid execs make
+    if ! wait_until 120 "$MAKE_PID" grep -qs 'Ctrl-C to stop' "$log"; then
+        why="make dev did not start serving within 120 s (see $log)"
+    else
+        if [[ "$1" == sigint_to_its_group ]]; then
+            local out said=''
+            out="$(timeout 30 "${DEV_ENV[@]}" make --no-print-directory dev 2>&1 </dev/null)" || true
+            [[ "$out" == *"make dev\` of this checkout is running on port $PORT (pid "[0-9]*"); stop it with"* ]] ||
+                said="it said: $out"
+            result second_make_dev_names_the_running_one "$said"
+        fi
+        kill "-$2" -- "$([[ $3 == group ]] && echo -)$MAKE_PID"
+        wait_until 30 "" gone "$MAKE_PID" || why="make still runs 30 s after SIG$2"
+    fi
+    # Given 5 s: the function instances exit after cargo lambda watch has.
+    if ! wait_until 5 "" none_left; then
+        left="$(leftovers)"
+        why="${why:+$why; }still running: ${left:+$(ps -o pid=,args= -p "${left//$'\n'/,}" | cut -c1-100 | paste -sd';')}"
+        port_open "$PORT" && why="$why; port $PORT still taken"
+        port_open "$DDB_PORT" && why="$why; port $DDB_PORT still taken"
+    fi
+    [[ -z "$why" ]] || { kill_all; tail -n 15 "$log"; }
+    MAKE_PID=''
+    result "$1" "$why"
+}
+
+info "make dev on API_PORT=$PORT DYNAMODB_LOCAL_PORT=$DDB_PORT, stopped 4 ways"
+check sigint_to_its_group INT group
+check sigterm_to_its_group TERM group
+check sighup_to_its_group HUP group
+check sigterm_to_make_alone TERM make
+echo "test result: $( ((FAILED)) && echo FAILED || echo ok). $PASSED passed; $FAILED failed; 0 ignored; 0 measured; 0 filtered out; finished in ${SECONDS}s"
+((FAILED == 0))

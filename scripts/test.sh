@@ -68,8 +68,8 @@ mkdir -p "$(dirname "$TEST_LOG")"
 cargo test --workspace 2>&1 | tee "$TEST_LOG"
 
 # --- local API smoke test --------------------------------------------------------------------
-if [[ ! -f tests/tests/local_api.rs ]]; then
-    warn "tests/tests/local_api.rs not found; skipping the local API smoke test"
+if [[ ! -f tests/tests/api/local_api.rs ]]; then
+    warn "tests/tests/api/local_api.rs not found; skipping the local API smoke test"
     exit 0
 fi
 
@@ -92,7 +92,7 @@ if ! wait_for_port 127.0.0.1 "$API_PORT" 60 "$WATCH_PID"; then
     tail -n 30 "$WATCH_LOG" >&2 || true
     die "cargo lambda watch did not start listening on 127.0.0.1:$API_PORT"
 fi
-if ! cargo test --workspace --test local_api -- --ignored 2>&1 | tee -a "$TEST_LOG"; then
+if ! cargo test --workspace --test api -- --ignored local_api:: 2>&1 | tee -a "$TEST_LOG"; then
     warn "local API tests failed; last lines of .local/logs/watch.log:"
     tail -n 40 "$WATCH_LOG" >&2 || true
     exit 1

@@ -4,29 +4,17 @@
 //! overhead can be told apart.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
-use purchase_cart::PurchaseCart;
 use serde::Serialize;
 use serde_json::{json, Value};
 use shared::domain::{Item, Stock};
 use shared::Tables;
+use testkit::{dynamodb_endpoint, item, ApiRequest, TestApp};
 
-use crate::app::{cart_id, concurrently, item, App};
-use crate::event::Call;
-use crate::requests::{add, admin_create, admin_update, order, purchase, remove};
 use crate::stats::Summary;
-
-pub struct Settings {
-    pub api_url: String,
-    pub watch_log: PathBuf,
-    pub warmup: usize,
-    pub sequential: usize,
-    pub concurrent: usize,
-}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
@@ -54,6 +42,8 @@ pub struct Row {
     pub dynamodb_requests_per_call: f64,
     /// Log lines found for this phase (should equal `requests`).
     pub logged: usize,
+    /// Answers other than the expected one, and log lines missing (`0` when none).
+    pub other_answers: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -66,20 +56,26 @@ pub struct Report {
 struct Plan {
     endpoint: &'static str,
     expected: u16,
-    calls: Vec<Call>,
+    calls: Vec<ApiRequest>,
 }
 
 const BENCH_ITEMS: u64 = 64;
 const BENCH_ITEM_FLOOR: u64 = 900_000;
 
-pub async fn run(settings: &Settings) -> Report {
+/// `warmup` calls per endpoint, then `sequential` one at a time and `concurrent` 32 at a time.
+pub async fn run(
+    api_url: &str,
+    watch_log: &Path,
+    warmup: usize,
+    sequential: usize,
+    concurrent: usize,
+) -> Report {
     // The functions behind the local API use the tables named in this environment.
-    let app = App::fresh(Tables::from_env(), None).await;
-    let per_endpoint = settings.warmup + settings.sequential + settings.concurrent;
+    let app = TestApp::spawn_on(Tables::from_env(), &dynamodb_endpoint()).await;
+    let n = warmup + sequential + concurrent;
     let bench_items = seed(&app).await;
-    eprintln!("bench: latency: preparing carts and orders for {per_endpoint} calls per endpoint");
-    let plans = prepare(&app, &bench_items, per_endpoint).await;
-
+    eprintln!("bench: latency: preparing carts and orders for {n} calls per endpoint");
+    let plans = prepare(&app, &bench_items, n).await;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .timeout(Duration::from_secs(300))
@@ -87,197 +83,138 @@ pub async fn run(settings: &Settings) -> Report {
         .expect("an HTTP client");
     let mut rows = Vec::new();
     for plan in plans {
-        let (warm, rest) = plan.calls.split_at(settings.warmup);
-        let (seq, conc) = rest.split_at(settings.sequential);
+        let (warm, rest) = plan.calls.split_at(warmup);
+        let (seq, conc) = rest.split_at(sequential);
         eprintln!("bench: latency: {}", plan.endpoint);
         // The first call may build and start the function.
-        fire(&client, &settings.api_url, warm, 1).await;
+        fire(&client, api_url, warm, 1).await;
         for (concurrency, calls) in [(1, seq), (32, conc)] {
-            let offset = file_len(&settings.watch_log);
+            let offset = std::fs::metadata(watch_log).map_or(0, |m| m.len());
             let started = Instant::now();
-            let answers = fire(&client, &settings.api_url, calls, concurrency).await;
+            let answers = fire(&client, api_url, calls, concurrency).await;
             let wall = started.elapsed();
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let logged = read_log(&settings.watch_log, offset, plan.endpoint);
+            let logged = read_log(watch_log, offset, plan.endpoint);
             rows.push(row(&plan, concurrency, &answers, wall, &logged));
         }
     }
     app.drop_tables().await;
-    Report {
-        api_url: settings.api_url.clone(),
-        rows,
-    }
+    let api_url = api_url.to_owned();
+    Report { api_url, rows }
 }
 
 /// The bundled dataset plus items with stock enough for every add and purchase.
-async fn seed(app: &App) -> Vec<Item> {
+async fn seed(app: &TestApp) -> Vec<Item> {
     let mut items = seed_catalog::parse_dataset(seed_catalog::DATASET).expect("dataset parses");
     let bench: Vec<Item> = (1..=BENCH_ITEMS)
         .map(|i| {
-            item(
-                BENCH_ITEM_FLOOR + i,
-                &format!("Bench Stock Item {i}"),
-                500,
-                Stock::MAX,
-            )
+            let name = format!("Bench Stock Item {i}");
+            item(BENCH_ITEM_FLOOR + i, &name, 500, Stock::MAX)
         })
         .collect();
     items.extend(bench.iter().cloned());
-    app.store().put_items(&items).await.expect("catalog seeded");
+    app.direct()
+        .put_items(&items)
+        .await
+        .expect("catalog seeded");
     bench
 }
 
-async fn prepare(app: &App, items: &[Item], n: usize) -> Vec<Plan> {
-    let pick = |k: usize| &items[k % items.len()];
-    let users = |base: u64| {
-        (0..n)
-            .map(move |k| (k, base + k as u64))
-            .collect::<Vec<_>>()
-    };
+/// Runs `f` on `0..n`, 16 at a time; results in order.
+async fn each<T, F: std::future::Future<Output = T>>(n: usize, f: impl Fn(usize) -> F) -> Vec<T> {
+    stream::iter((0..n).map(f)).buffered(16).collect().await
+}
+
+async fn prepare(app: &TestApp, items: &[Item], n: usize) -> Vec<Plan> {
+    let pick = |k: usize| std::slice::from_ref(&items[k % items.len()]);
+    let id = |k: usize| items[k % items.len()].id.get();
+    let user = |base: u64, k: usize| base + k as u64;
 
     // Carts: empty ones for adds, one-line ones for removes and purchases, a few to view.
-    let empty = concurrently(users(12_000_000), 16, |(_, user)| async move {
-        cart_id(&app.cart_with(user, &[], 1).await)
-    })
-    .await;
-    let for_remove = concurrently(users(13_000_000), 16, |(k, user)| async move {
-        cart_id(&app.cart_with(user, std::slice::from_ref(pick(k)), 1).await)
-    })
-    .await;
-    let for_purchase = concurrently(users(14_000_000), 16, |(k, user)| async move {
-        cart_id(&app.cart_with(user, std::slice::from_ref(pick(k)), 1).await)
-    })
-    .await;
-    let to_view = concurrently((0..32u64).collect(), 16, |j| async move {
-        cart_id(&app.cart_with(11_000_000 + j, &items[..3], 1).await)
-    })
-    .await;
-    let orders = concurrently((0..32u64).collect(), 16, |j| async move {
-        let user = 15_000_000 + j;
-        let cart = cart_id(&app.cart_with(user, &items[..2], 1).await);
-        let key = uuid::Uuid::new_v4().to_string();
-        let answer = app.call::<PurchaseCart>(&purchase(&cart, user, &key)).await;
-        let id = answer.body["order"]["id"]
+    let empty = each(n, |k| app.fill_cart(user(12_000_000, k), &[], 1)).await;
+    let for_remove = each(n, |k| app.fill_cart(user(13_000_000, k), pick(k), 1)).await;
+    let for_purchase = each(n, |k| app.fill_cart(user(14_000_000, k), pick(k), 1)).await;
+    let to_view = each(32, |k| app.fill_cart(user(11_000_000, k), &items[..3], 1)).await;
+    let orders = each(32, |k| async move {
+        let user = user(15_000_000, k);
+        let cart = app.fill_cart(user, &items[..2], 1).await;
+        let answer = app
+            .purchase(&cart, user, &uuid::Uuid::new_v4().to_string())
+            .await;
+        let order = answer.body["order"]["id"]
             .as_str()
-            .expect("an order for get-order")
-            .to_owned();
-        (id, user)
+            .expect("an order for get-order");
+        (order.to_owned(), user)
     })
     .await;
 
-    let each = |f: &dyn Fn(usize) -> Call| (0..n).map(f).collect::<Vec<_>>();
+    let plan = |endpoint, expected, call: &dyn Fn(usize) -> ApiRequest| Plan {
+        endpoint,
+        expected,
+        calls: (0..n).map(call).collect(),
+    };
     vec![
-        Plan {
-            endpoint: "list-items",
-            expected: 200,
-            calls: each(&|_| Call::new("GET", "/api/v1/items", "/api/v1/items")),
-        },
-        Plan {
-            endpoint: "get-cart",
-            expected: 200,
-            calls: each(&|k| {
-                let cart = &to_view[k % to_view.len()];
-                Call::new(
-                    "GET",
-                    "/api/v1/cart/{cart_id}",
-                    format!("/api/v1/cart/{cart}"),
-                )
-                .path_param("cart_id", cart)
-            }),
-        },
-        Plan {
-            endpoint: "create-cart",
-            expected: 201,
-            calls: each(&|k| {
-                Call::new("POST", "/api/v1/cart/", "/api/v1/cart/")
-                    .json(json!({ "user_id": 10_000_000 + k as u64 }))
-            }),
-        },
-        Plan {
-            endpoint: "add-cart-item",
-            expected: 200,
-            calls: each(&|k| add(&empty[k], 12_000_000 + k as u64, pick(k).id.get(), 1)),
-        },
-        Plan {
-            endpoint: "remove-cart-item",
-            expected: 200,
-            calls: each(&|k| remove(&for_remove[k], 13_000_000 + k as u64, pick(k).id.get())),
-        },
-        Plan {
-            endpoint: "purchase-cart",
-            expected: 200,
-            calls: each(&|k| {
-                purchase(
-                    &for_purchase[k],
-                    14_000_000 + k as u64,
-                    &uuid::Uuid::new_v4().to_string(),
-                )
-            }),
-        },
-        Plan {
-            endpoint: "get-order",
-            expected: 200,
-            calls: each(&|k| {
-                let (id, user) = &orders[k % orders.len()];
-                order(id, *user)
-            }),
-        },
-        Plan {
-            endpoint: "admin-create-item",
-            expected: 201,
-            calls: each(&|k| admin_create(&format!("Bench Created Item {k}"))),
-        },
-        Plan {
-            endpoint: "admin-update-item",
-            expected: 200,
-            calls: each(&|k| admin_update(pick(k).id.get(), json!({ "price": 500 }))),
-        },
+        plan("list-items", 200, &|_| ApiRequest::list_items()),
+        plan("get-cart", 200, &|k| {
+            ApiRequest::get_cart(&to_view[k % to_view.len()])
+        }),
+        plan("create-cart", 201, &|k| {
+            ApiRequest::create_cart_for(user(10_000_000, k))
+        }),
+        plan("add-cart-item", 200, &|k| {
+            ApiRequest::add(&empty[k], user(12_000_000, k), id(k), 1)
+        }),
+        plan("remove-cart-item", 200, &|k| {
+            ApiRequest::remove(&for_remove[k], user(13_000_000, k), id(k))
+        }),
+        plan("purchase-cart", 200, &|k| {
+            let key = uuid::Uuid::new_v4().to_string();
+            ApiRequest::purchase(&for_purchase[k], user(14_000_000, k), &key)
+        }),
+        plan("get-order", 200, &|k| {
+            let (order, user) = &orders[k % orders.len()];
+            ApiRequest::order(order, *user)
+        }),
+        plan("admin-create-item", 201, &|k| {
+            let name = format!("Bench Created Item {k}");
+            ApiRequest::admin_create_item()
+                .json(json!({ "name": name, "price": 1299, "quantity": 10 }))
+        }),
+        plan("admin-update-item", 200, &|k| {
+            ApiRequest::admin_update(id(k), json!({ "price": 500 }))
+        }),
     ]
 }
 
-/// Sends `calls` with at most `concurrency` in flight: (status, milliseconds) of each.
+/// Sends `calls` with at most `concurrency` in flight: (status, outcome, milliseconds) of each.
 async fn fire(
     client: &reqwest::Client,
     base: &str,
-    calls: &[Call],
+    calls: &[ApiRequest],
     concurrency: usize,
 ) -> Vec<(u16, String, f64)> {
-    let base = Arc::new(base.trim_end_matches('/').to_owned());
-    stream::iter(calls.iter().cloned())
-        .map(|call| {
-            let client = client.clone();
-            let base = base.clone();
-            async move {
-                let method = reqwest::Method::from_bytes(call.method.as_bytes()).expect("method");
-                let mut request =
-                    client.request(method, format!("{base}{}", call.path_and_query()));
-                for (name, value) in &call.headers {
-                    request = request.header(name, value);
+    stream::iter(calls)
+        .map(|call| async move {
+            let started = Instant::now();
+            match call.to_http(client, base).send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let body = response.bytes().await.unwrap_or_default();
+                    let took = started.elapsed().as_secs_f64() * 1000.0;
+                    let code = serde_json::from_slice::<Value>(&body)
+                        .ok()
+                        .and_then(|v| v["code"].as_str().map(str::to_owned));
+                    let outcome = match code {
+                        Some(code) => format!("{status} {code}"),
+                        None => status.to_string(),
+                    };
+                    (status, outcome, took)
                 }
-                if let Some(body) = &call.body {
-                    request = request.body(body.to_string());
+                Err(e) => {
+                    eprintln!("bench: {} {}: {e}", call.method, call.path);
+                    let took = started.elapsed().as_secs_f64() * 1000.0;
+                    (0, format!("error: {e}"), took)
                 }
-                let started = Instant::now();
-                let (status, outcome) = match request.send().await {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        let body = response.bytes().await.unwrap_or_default();
-                        let took = started.elapsed();
-                        let code = serde_json::from_slice::<Value>(&body)
-                            .ok()
-                            .and_then(|v| v["code"].as_str().map(str::to_owned));
-                        let outcome = match code {
-                            Some(code) => format!("{status} {code}"),
-                            None => status.to_string(),
-                        };
-                        return (status, outcome, took.as_secs_f64() * 1000.0);
-                    }
-                    Err(e) => {
-                        eprintln!("bench: {} {}: {e}", call.method, call.path);
-                        (0, format!("error: {e}"))
-                    }
-                };
-                (status, outcome, started.elapsed().as_secs_f64() * 1000.0)
             }
         })
         .buffer_unordered(concurrency)
@@ -311,7 +248,21 @@ fn row(
         .map(|l| l.latency_us.saturating_sub(l.dynamodb_us))
         .collect();
     let requests: u64 = logged.iter().map(|l| l.dynamodb_requests).sum();
+    let expected = plan.expected.to_string();
+    let mut other: Vec<String> = statuses
+        .iter()
+        .filter(|(outcome, _)| !outcome.starts_with(&expected))
+        .map(|(outcome, n)| format!("{n} × {outcome}"))
+        .collect();
+    if logged.len() < answers.len() {
+        other.push(format!("{} not logged", answers.len() - logged.len()));
+    }
     Row {
+        other_answers: if other.is_empty() {
+            "0".to_owned()
+        } else {
+            other.join(", ")
+        },
         endpoint: plan.endpoint,
         concurrency,
         requests: answers.len(),
@@ -337,10 +288,6 @@ struct Logged {
     latency_us: u64,
     dynamodb_us: u64,
     dynamodb_requests: u64,
-}
-
-fn file_len(path: &Path) -> u64 {
-    std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
 /// The functions' "request handled" lines for `function` written after `offset`.

@@ -310,26 +310,7 @@ impl TestApp {
 
     /// How many items `table` holds, read strongly consistent.
     pub async fn count_items(&self, table: &str) -> usize {
-        let mut count = 0;
-        let mut start = None;
-        loop {
-            let out = self
-                .direct
-                .client()
-                .scan()
-                .table_name(table)
-                .select(aws_sdk_dynamodb::types::Select::Count)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .unwrap();
-            count += out.count() as usize;
-            match out.last_evaluated_key() {
-                Some(key) => start = Some(key.clone()),
-                None => return count,
-            }
-        }
+        self.scan(table).await.len()
     }
 
     pub async fn order_count(&self) -> usize {

@@ -23,22 +23,9 @@ use tokio::sync::Notify;
 
 use crate::stats::Summary;
 
-pub const FUNCTIONS: [&str; 10] = [
-    "list-items",
-    "admin-create-item",
-    "admin-update-item",
-    "create-cart",
-    "get-cart",
-    "add-cart-item",
-    "remove-cart-item",
-    "purchase-cart",
-    "get-order",
-    "seed-catalog",
-];
-
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
-    pub function: &'static str,
+    pub function: String,
     pub binary_bytes: u64,
     pub runs: usize,
     /// Spawn to the first `GET .../invocation/next`: the runtime's init.
@@ -79,8 +66,15 @@ pub async fn run(release_dir: &Path, runs: usize, memory_mb: u64) -> Report {
     let scheduled = std::fs::read_to_string("events/seed-catalog.json")
         .expect("events/seed-catalog.json (bench runs at the repository root)");
 
+    // Every function crate, in name order.
+    let mut functions: Vec<String> = std::fs::read_dir("functions")
+        .expect("functions/ (bench runs at the repository root)")
+        .filter_map(|entry| Some(entry.ok()?.file_name().into_string().ok()?))
+        .collect();
+    functions.sort();
     let mut rows = Vec::new();
-    for function in FUNCTIONS {
+    for function in functions {
+        let function = function.as_str();
         let binary = release_dir.join(function);
         let binary_bytes = std::fs::metadata(&binary).map_or(0, |m| m.len());
         if binary_bytes == 0 {
@@ -133,7 +127,7 @@ pub async fn run(release_dir: &Path, runs: usize, memory_mb: u64) -> Report {
         let first: Vec<f64> = done.iter().map(|r| r.first_response_ms).collect();
         let (init, first) = (Summary::of_ms(&init), Summary::of_ms(&first));
         rows.push(Row {
-            function,
+            function: function.to_owned(),
             binary_bytes,
             runs: done.len(),
             init_ms_median: init.p50_ms,

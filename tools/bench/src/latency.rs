@@ -21,10 +21,6 @@ pub struct Row {
     pub endpoint: &'static str,
     pub concurrency: usize,
     pub requests: usize,
-    /// The status every call should get.
-    pub expected: u16,
-    /// Answers with another status than expected (none expected).
-    pub unexpected: usize,
     /// Answers by status and problem code (`200`, `409 price_changed`).
     pub statuses: BTreeMap<String, usize>,
     /// Log lines of this function during the phase that are not from these calls (another
@@ -193,33 +189,26 @@ async fn fire(
     calls: &[ApiRequest],
     concurrency: usize,
 ) -> Vec<(u16, String, f64)> {
-    stream::iter(calls)
-        .map(|call| async move {
-            let started = Instant::now();
-            match call.to_http(client, base).send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let body = response.bytes().await.unwrap_or_default();
-                    let took = started.elapsed().as_secs_f64() * 1000.0;
-                    let code = serde_json::from_slice::<Value>(&body)
-                        .ok()
-                        .and_then(|v| v["code"].as_str().map(str::to_owned));
-                    let outcome = match code {
-                        Some(code) => format!("{status} {code}"),
-                        None => status.to_string(),
-                    };
-                    (status, outcome, took)
-                }
-                Err(e) => {
-                    eprintln!("bench: {} {}: {e}", call.method, call.path);
-                    let took = started.elapsed().as_secs_f64() * 1000.0;
-                    (0, format!("error: {e}"), took)
-                }
+    let answers = stream::iter(calls).map(|call| async move {
+        let started = Instant::now();
+        let (status, body) = match call.to_http(client, base).send().await {
+            Ok(response) => (response.status().as_u16(), response.bytes().await.ok()),
+            Err(e) => {
+                eprintln!("bench: {} {}: {e}", call.method, call.path);
+                (0, None)
             }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await
+        };
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let body: Value = body
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let outcome = match body["code"].as_str() {
+            Some(code) => format!("{status} {code}"),
+            None => status.to_string(),
+        };
+        (status, outcome, ms)
+    });
+    answers.buffer_unordered(concurrency).collect().await
 }
 
 fn row(
@@ -227,87 +216,64 @@ fn row(
     concurrency: usize,
     answers: &[(u16, String, f64)],
     wall: Duration,
-    logged: &[Logged],
+    logged: &[Value],
 ) -> Row {
     let mut statuses = BTreeMap::new();
     for (_, outcome, _) in answers {
         *statuses.entry(outcome.clone()).or_insert(0) += 1;
     }
     // Lines with the status these calls got are theirs; others come from another client.
-    let ours: Vec<&Logged> = logged
+    let (ours, foreign): (Vec<&Value>, Vec<&Value>) = logged
         .iter()
-        .filter(|l| answers.iter().any(|(status, _, _)| *status == l.status))
-        .collect();
-    let foreign_log_lines = logged.len() - ours.len();
-    let logged = ours;
-    let http: Vec<f64> = answers.iter().map(|(_, _, ms)| *ms).collect();
-    let function: Vec<u64> = logged.iter().map(|l| l.latency_us).collect();
-    let dynamodb: Vec<u64> = logged.iter().map(|l| l.dynamodb_us).collect();
-    let overhead: Vec<u64> = logged
+        .partition(|l| answers.iter().any(|(status, _, _)| l["status"] == *status));
+    let field =
+        |name: &str| -> Vec<u64> { ours.iter().map(|l| l[name].as_u64().unwrap_or(0)).collect() };
+    let (function, dynamodb) = (field("latency_us"), field("dynamodb_us"));
+    let overhead: Vec<u64> = function
         .iter()
-        .map(|l| l.latency_us.saturating_sub(l.dynamodb_us))
+        .zip(&dynamodb)
+        .map(|(f, d)| f.saturating_sub(*d))
         .collect();
-    let requests: u64 = logged.iter().map(|l| l.dynamodb_requests).sum();
+    let requests: u64 = field("dynamodb_requests").iter().sum();
     let expected = plan.expected.to_string();
     let mut other: Vec<String> = statuses
         .iter()
         .filter(|(outcome, _)| !outcome.starts_with(&expected))
         .map(|(outcome, n)| format!("{n} × {outcome}"))
         .collect();
-    if logged.len() < answers.len() {
-        other.push(format!("{} not logged", answers.len() - logged.len()));
+    if ours.len() < answers.len() {
+        other.push(format!("{} not logged", answers.len() - ours.len()));
     }
+    let http: Vec<f64> = answers.iter().map(|(_, _, ms)| *ms).collect();
     Row {
+        endpoint: plan.endpoint,
+        concurrency,
+        requests: answers.len(),
+        statuses,
         other_answers: if other.is_empty() {
             "0".to_owned()
         } else {
             other.join(", ")
         },
-        endpoint: plan.endpoint,
-        concurrency,
-        requests: answers.len(),
-        expected: plan.expected,
-        unexpected: answers
-            .iter()
-            .filter(|(status, _, _)| *status != plan.expected)
-            .count(),
-        statuses,
-        foreign_log_lines,
+        foreign_log_lines: foreign.len(),
         http: Summary::of_ms(&http),
         throughput_rps: answers.len() as f64 / wall.as_secs_f64(),
         function: Summary::of_micros(&function),
         dynamodb: Summary::of_micros(&dynamodb),
         overhead: Summary::of_micros(&overhead),
-        dynamodb_requests_per_call: requests as f64 / logged.len().max(1) as f64,
-        logged: logged.len(),
+        dynamodb_requests_per_call: requests as f64 / ours.len().max(1) as f64,
+        logged: ours.len(),
     }
 }
 
-struct Logged {
-    status: u16,
-    latency_us: u64,
-    dynamodb_us: u64,
-    dynamodb_requests: u64,
-}
-
 /// The functions' "request handled" lines for `function` written after `offset`.
-fn read_log(path: &Path, offset: u64, function: &str) -> Vec<Logged> {
-    let Ok(bytes) = std::fs::read(path) else {
-        return Vec::new();
-    };
+fn read_log(path: &Path, offset: u64, function: &str) -> Vec<Value> {
+    let bytes = std::fs::read(path).unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes[(offset as usize).min(bytes.len())..]).into_owned();
-    text.lines()
-        .filter_map(|line| {
-            let start = line.find('{')?;
-            let value: Value = serde_json::from_str(line[start..].trim_end()).ok()?;
-            (value["message"] == "request handled" && value["function"] == function).then(|| {
-                Logged {
-                    status: value["status"].as_u64().unwrap_or(0) as u16,
-                    latency_us: value["latency_us"].as_u64().unwrap_or(0),
-                    dynamodb_us: value["dynamodb_us"].as_u64().unwrap_or(0),
-                    dynamodb_requests: value["dynamodb_requests"].as_u64().unwrap_or(0),
-                }
-            })
-        })
+    let lines = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(&line[line.find('{')?..]).ok());
+    lines
+        .filter(|v| v["message"] == "request handled" && v["function"] == function)
         .collect()
 }

@@ -1,7 +1,7 @@
 //! BENCHMARKS.md, from the template `tools/bench/report.md.j2` (the prose and the tables) and
 //! the results; only the summary's headlines are computed here.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use minijinja::{context, Environment};
 
@@ -42,9 +42,9 @@ fn compact(ops: Vec<String>) -> String {
     parts.join(", ")
 }
 
-/// The headline of each section, computed from its figures.
-fn summary(r: &Results) -> Vec<String> {
-    let mut lines = Vec::new();
+/// The headlines the template cannot compute itself, by section.
+fn summary(r: &Results) -> BTreeMap<&'static str, Vec<String>> {
+    let mut lines: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     if let Some(s) = &r.requests {
         let with_goal = s.rows.iter().filter(|row| row.goal.is_some()).count();
         let missed: Vec<String> = s
@@ -62,7 +62,7 @@ fn summary(r: &Results) -> Vec<String> {
             true => String::new(),
             false => format!(" (missed: {})", missed.join(", ")),
         };
-        lines.push(format!(
+        lines.entry("requests").or_default().push(format!(
             "**Requests per call**: {} of {with_goal} calls with a goal meet it{missed_list}; a \
              successful purchase takes {} requests and a replay {}, for carts of 1, 10 and 50 \
              lines.",
@@ -81,52 +81,10 @@ fn summary(r: &Results) -> Vec<String> {
             } else {
                 "**not met**"
             };
-            lines.push(format!(
+            lines.entry("latency").or_default().push(format!(
                 "**Own time per request** (function minus DynamoDB, p50, concurrency 1): at \
                  most {:.2} ms (`{}`); goal under 1 ms: {met}.",
                 worst.overhead.p50_ms, worst.endpoint
-            ));
-        }
-    }
-    if let Some(s) = &r.cold_start {
-        let http = s.rows.iter().filter(|row| row.function != "seed-catalog");
-        let inits: Vec<f64> = http.map(|row| row.init_ms_median).collect();
-        let size = s.rows.iter().map(|row| row.binary_bytes).max().unwrap_or(0);
-        lines.push(format!(
-            "**Cold start** (local, release): init {:.1} to {:.1} ms (median per function), \
-             binaries up to {:.1} MB.",
-            inits.iter().copied().fold(f64::INFINITY, f64::min),
-            inits.iter().copied().fold(0.0, f64::max),
-            size as f64 / 1_048_576.0
-        ));
-    }
-    if let Some(s) = &r.flash_sale {
-        let invariants = if s.invariants_hold {
-            "hold"
-        } else {
-            "**VIOLATED**"
-        };
-        lines.push(format!(
-            "**Flash sale**: {} buyers for {} units: invariants {invariants}; {:.0} purchase \
-             calls/s, p99 {:.0} ms.",
-            s.buyers, s.units, s.requests_per_s, s.latency.p99_ms
-        ));
-    }
-    if let Some(s) = &r.catalog_scale {
-        let read = |size: Option<&crate::catalog_scale::Size>| {
-            let size = size?;
-            let page = size
-                .pages
-                .iter()
-                .find(|p| p.page.starts_with("price range"))?;
-            Some((size.items, page.items_read))
-        };
-        if let (Some((small, a)), Some((large, b))) = (read(s.sizes.first()), read(s.sizes.last()))
-        {
-            lines.push(format!(
-                "**Catalog scale**: a price-range page reads {a} entries at {small} items and \
-                 {b} at {large} items (goal: the same); a name-filtered page reads up to {}.",
-                s.read_budget
             ));
         }
     }
@@ -145,7 +103,7 @@ fn summary(r: &Results) -> Vec<String> {
                 .into_iter()
                 .max_by(|a, b| a.1.total_cmp(&b.1))
                 .expect("four parts");
-            lines.push(format!(
+            lines.entry("cost").or_default().push(format!(
                 "**{}**: about ${:.2} on AWS, {:.0}% of it {name}.",
                 row.scenario,
                 row.total_usd,

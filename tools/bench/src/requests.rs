@@ -153,14 +153,6 @@ fn key() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
-
 pub async fn run() -> Report {
     let (app, proxy) = TestApp::spawn_behind_proxy().await;
     // Items 1..=60 with plenty of stock, 61 with one unit.
@@ -238,7 +230,8 @@ pub async fn run() -> Report {
         }
         let key = key();
         for what in ["success", "replay"] {
-            let call = format!("purchase, {what} ({lines} line{})", plural(lines));
+            let s = if lines == 1 { "" } else { "s" };
+            let call = format!("purchase, {what} ({lines} line{s})");
             let request = ApiRequest::purchase(&cart, user, &key);
             let bought = run.measure(call, request, "200", Some(2)).await;
             if let (Some(id), None) = (bought.body["order"]["id"].as_str(), &first_order) {

@@ -69,7 +69,7 @@ pub async fn run(release_dir: &Path, runs: usize, memory_mb: u64) -> Report {
     // Every function crate, in name order.
     let mut functions: Vec<String> = std::fs::read_dir("functions")
         .expect("functions/ (bench runs at the repository root)")
-        .filter_map(|entry| Some(entry.ok()?.file_name().into_string().ok()?))
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
         .collect();
     functions.sort();
     let mut rows = Vec::new();

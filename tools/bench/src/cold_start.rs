@@ -15,9 +15,8 @@ use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde_json::{json, Value};
-use shared::domain::Stock;
 use shared::Tables;
-use testkit::{item, ApiRequest, TestApp};
+use testkit::{ApiRequest, TestApp};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -49,14 +48,8 @@ pub struct Report {
 
 pub async fn run(release_dir: &Path, runs: usize, memory_mb: u64) -> Report {
     let app = TestApp::spawn().await;
-    let mut catalog = seed_catalog::parse_dataset(seed_catalog::DATASET).expect("dataset parses");
-    catalog.push(item(900_001, "Bench Stock Item", 500, Stock::MAX));
-    app.direct()
-        .put_items(&catalog)
-        .await
-        .expect("catalog seeded");
-    let stocked = &catalog[catalog.len() - 1..];
-    // One viewable cart and one order, shared by every run.
+    let stocked = &crate::latency::seed(&app).await[..1]; // item 900001, stock enough
+                                                          // One viewable cart and one order, shared by every run.
     let view_cart = app.fill_cart(30_000_000, stocked, 1).await;
     let order_cart = app.fill_cart(30_000_001, stocked, 1).await;
     let bought = app

@@ -100,7 +100,7 @@ pub async fn run(
 }
 
 /// The bundled dataset plus items with stock enough for every add and purchase.
-async fn seed(app: &TestApp) -> Vec<Item> {
+pub async fn seed(app: &TestApp) -> Vec<Item> {
     let mut items = seed_catalog::parse_dataset(seed_catalog::DATASET).expect("dataset parses");
     let bench: Vec<Item> = (1..=BENCH_ITEMS)
         .map(|i| {

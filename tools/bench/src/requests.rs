@@ -32,8 +32,6 @@ pub struct Row {
     pub goal: Option<u64>,
     /// Time in the handler, in this process (dev profile), against DynamoDB Local.
     pub handler_ms: f64,
-    /// Of which waiting for DynamoDB (the interceptor's `dynamodb_micros`).
-    pub dynamodb_ms: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -83,7 +81,6 @@ impl Run {
             aws_write_units,
             goal,
             handler_ms: took.as_secs_f64() * 1000.0,
-            dynamodb_ms: used.dynamodb_micros as f64 / 1000.0,
         });
         answer
     }

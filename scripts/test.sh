@@ -32,7 +32,7 @@ cargo build --workspace --bins
 cargo run -q --bin create-tables
 # --ignore-changes: no reloads while the tests run, even if sources are edited meanwhile.
 start_watch "$WATCH_LOG" --ignore-changes
-if ! cargo test --workspace --test local_api -- --ignored 2>&1 | tee -a "$TEST_LOG"; then
+if ! cargo test --workspace --test api -- --ignored local_api:: 2>&1 | tee -a "$TEST_LOG"; then
     tail -n 40 "$WATCH_LOG" >&2
     die "local API tests failed (the last lines of $WATCH_LOG are above)"
 fi

@@ -2,13 +2,14 @@
 //! 100,000 generated items (`tools/gen-catalog`); at each size three kinds of page are read
 //! through `Store::list_items` (what the list-items handler calls), with what each read.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 use shared::config::DEFAULT_LIST_READ_BUDGET;
 use shared::domain::{Item, ListQuery, Price};
 
-use crate::app::{item, put_items_in_parallel, unique_tables, App};
+use testkit::{item, TestApp};
+
 use crate::stats::Summary;
 
 /// The name filter: about 5% of generated names contain it.
@@ -48,7 +49,7 @@ pub struct Report {
 }
 
 pub async fn run(sizes: &[usize], repeats: usize) -> Report {
-    let app = App::fresh(unique_tables("scale"), None).await;
+    let app = TestApp::spawn().await;
     let largest = sizes.iter().copied().max().unwrap_or(0);
     let catalog: Vec<Item> = gen_catalog::generate(largest, 20_261_123)
         .into_iter()
@@ -63,30 +64,38 @@ pub async fn run(sizes: &[usize], repeats: usize) -> Report {
     let mut seeded = 0;
     for &size in sizes {
         eprintln!("bench: catalog scale: seeding up to {size} items");
-        let took = put_items_in_parallel(app.store(), &catalog[seeded..size], 4).await;
+        // Four BatchWriteItem streams at once.
+        let started = Instant::now();
+        let new = &catalog[seeded..size];
+        let streams = new
+            .chunks(new.len().div_ceil(4).max(1))
+            .map(|c| app.direct().put_items(c));
+        for written in futures::future::join_all(streams).await {
+            written.expect("catalog items written");
+        }
+        let took = started.elapsed().as_secs_f64();
         let added = size - seeded;
         seeded = size;
-        let pages = vec![
-            page(&app, "first page, no filter", query(None, None), repeats).await,
-            page(
-                &app,
-                "price range 10.00-20.00",
-                query(Some(PRICE_RANGE), None),
-                repeats,
-            )
-            .await,
-            page(
-                &app,
-                &format!("name contains \"{NAME_FILTER}\""),
-                query(None, Some(NAME_FILTER)),
-                repeats,
-            )
-            .await,
-        ];
+        let name = format!("name contains \"{NAME_FILTER}\"");
+        let mut pages = Vec::new();
+        for (label, range, name) in [
+            ("first page, no filter", (0, Price::MAX), None),
+            ("price range 10.00-20.00", PRICE_RANGE, None),
+            (name.as_str(), (0, Price::MAX), Some(NAME_FILTER)),
+        ] {
+            let query = ListQuery {
+                min_price: Price::new(range.0).expect("valid"),
+                max_price: Price::new(range.1).expect("valid"),
+                name: name.map(str::to_owned),
+                limit: ListQuery::DEFAULT_LIMIT,
+                after: None,
+            };
+            pages.push(page(&app, label, query, repeats).await);
+        }
         out.push(Size {
             items: size,
-            seed_ms: ms(took),
-            seed_items_per_s: added as f64 / took.as_secs_f64().max(1e-9),
+            seed_ms: took * 1000.0,
+            seed_items_per_s: added as f64 / took.max(1e-9),
             pages,
         });
     }
@@ -101,18 +110,7 @@ pub async fn run(sizes: &[usize], repeats: usize) -> Report {
     }
 }
 
-fn query(range: Option<(u64, u64)>, name: Option<&str>) -> ListQuery {
-    let (min, max) = range.unwrap_or((0, Price::MAX));
-    ListQuery {
-        min_price: Price::new(min).expect("valid"),
-        max_price: Price::new(max).expect("valid"),
-        name: name.map(str::to_owned),
-        limit: ListQuery::DEFAULT_LIMIT,
-        after: None,
-    }
-}
-
-async fn page(app: &App, label: &str, query: ListQuery, repeats: usize) -> PageRow {
+async fn page(app: &TestApp, label: &str, query: ListQuery, repeats: usize) -> PageRow {
     let store = app.store();
     let mut latencies = Vec::with_capacity(repeats);
     let mut last = None;
@@ -137,8 +135,4 @@ async fn page(app: &App, label: &str, query: ListQuery, repeats: usize) -> PageR
         read_units: used.read_units() / repeats as f64,
         has_next: page.next.is_some(),
     }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }

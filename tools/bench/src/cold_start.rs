@@ -2,47 +2,29 @@
 //! API served here: the time from spawning the process to its first `next` request (init) and
 //! to the response of its first event, the binary's size and the process's peak memory.
 
-use std::path::{Path, PathBuf};
+use std::convert::Infallible;
+use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use purchase_cart::PurchaseCart;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response};
+use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde_json::{json, Value};
-use shared::domain::Stock;
 use shared::Tables;
+use testkit::{ApiRequest, TestApp};
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::app::{cart_id, item, unique_tables, App};
-use crate::event::Call;
-use crate::requests::{add, admin_create, admin_update, order, purchase, remove};
-use crate::server::{reply, serve, Reply};
-use crate::stats::median;
-
-pub const FUNCTIONS: [&str; 10] = [
-    "list-items",
-    "admin-create-item",
-    "admin-update-item",
-    "create-cart",
-    "get-cart",
-    "add-cart-item",
-    "remove-cart-item",
-    "purchase-cart",
-    "get-order",
-    "seed-catalog",
-];
-
-pub struct Settings {
-    pub release_dir: PathBuf,
-    pub runs: usize,
-    pub memory_mb: u64,
-}
+use crate::stats::Summary;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
-    pub function: &'static str,
+    pub function: String,
     pub binary_bytes: u64,
     pub runs: usize,
     /// Spawn to the first `GET .../invocation/next`: the runtime's init.
@@ -64,117 +46,95 @@ pub struct Report {
     pub rows: Vec<Row>,
 }
 
-pub async fn run(settings: &Settings) -> Report {
-    let app = App::fresh(unique_tables("cold"), None).await;
-    let tables = app.store().tables().clone();
-    let mut catalog = seed_catalog::parse_dataset(seed_catalog::DATASET).expect("dataset parses");
-    catalog.push(item(900_001, "Bench Stock Item", 500, Stock::MAX));
-    app.store()
-        .put_items(&catalog)
-        .await
-        .expect("catalog seeded");
-    let stocked = &catalog[catalog.len() - 1..];
-
-    // One viewable cart and one order, shared by every run.
-    let view_cart = cart_id(&app.cart_with(30_000_000, stocked, 1).await);
-    let order_user = 30_000_001;
-    let order_cart = cart_id(&app.cart_with(order_user, stocked, 1).await);
+pub async fn run(release_dir: &Path, runs: usize, memory_mb: u64) -> Report {
+    let app = TestApp::spawn().await;
+    let stocked = &crate::latency::seed(&app).await[..1]; // item 900001, stock enough
+                                                          // One viewable cart and one order, shared by every run.
+    let view_cart = app.fill_cart(30_000_000, stocked, 1).await;
+    let order_cart = app.fill_cart(30_000_001, stocked, 1).await;
     let bought = app
-        .call::<PurchaseCart>(&purchase(&order_cart, order_user, "cold-start-order"))
+        .purchase(&order_cart, 30_000_001, "cold-start-order")
         .await;
-    let order_id = bought.body["order"]["id"].as_str().unwrap_or("").to_owned();
+    let order = bought.body["order"]["id"].as_str().unwrap_or("").to_owned();
+    let scheduled = std::fs::read_to_string("events/seed-catalog.json")
+        .expect("events/seed-catalog.json (bench runs at the repository root)");
 
+    // Every function crate, in name order.
+    let mut functions: Vec<String> = std::fs::read_dir("functions")
+        .expect("functions/ (bench runs at the repository root)")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .collect();
+    functions.sort();
     let mut rows = Vec::new();
-    for function in FUNCTIONS {
-        let binary = settings.release_dir.join(function);
+    for function in functions {
+        let function = function.as_str();
+        let binary = release_dir.join(function);
         let binary_bytes = std::fs::metadata(&binary).map_or(0, |m| m.len());
         if binary_bytes == 0 {
             eprintln!("bench: cold start: {} not found; skipped", binary.display());
             continue;
         }
         eprintln!("bench: cold start: {function}");
-        let mut inits = Vec::new();
-        let mut firsts = Vec::new();
-        let mut answer = String::new();
-        let mut max_rss_mb: f64 = 0.0;
-        let mut failures = 0;
-        for run in 0..settings.runs {
-            let user = 31_000_000 + run as u64 * 10;
-            let event = match function {
-                "list-items" => Call::new("GET", "/api/v1/items", "/api/v1/items").to_event(),
-                "admin-create-item" => admin_create(&format!("Cold Start Item {run}")).to_event(),
-                "admin-update-item" => admin_update(1, json!({ "price": 1234 })).to_event(),
-                "create-cart" => Call::new("POST", "/api/v1/cart/", "/api/v1/cart/")
-                    .json(json!({ "user_id": user }))
-                    .to_event(),
-                "get-cart" => Call::new(
-                    "GET",
-                    "/api/v1/cart/{cart_id}",
-                    format!("/api/v1/cart/{view_cart}"),
-                )
-                .path_param("cart_id", &view_cart)
-                .to_event(),
+        let (mut done, mut failures) = (Vec::new(), 0);
+        for run in 0..runs {
+            // A user of its own per function and run.
+            let user = 31_000_000 + run as u64 * 10 + rows.len() as u64 * 1_000;
+            let request = match function {
+                "list-items" => ApiRequest::list_items(),
+                "admin-create-item" => ApiRequest::admin_create_item().json(
+                    json!({ "name": format!("Cold Start {run}"), "price": 1299, "quantity": 10 }),
+                ),
+                "admin-update-item" => ApiRequest::admin_update(1, json!({ "price": 1234 })),
+                "create-cart" => ApiRequest::create_cart_for(user),
+                "get-cart" => ApiRequest::get_cart(&view_cart),
                 "add-cart-item" => {
-                    let cart = cart_id(&app.cart_with(user + 1, &[], 1).await);
-                    add(&cart, user + 1, 900_001, 1).to_event()
+                    let cart = app.fill_cart(user, &[], 1).await;
+                    ApiRequest::add(&cart, user, 900_001, 1)
                 }
                 "remove-cart-item" => {
-                    let cart = cart_id(&app.cart_with(user + 2, stocked, 1).await);
-                    remove(&cart, user + 2, 900_001).to_event()
+                    let cart = app.fill_cart(user, stocked, 1).await;
+                    ApiRequest::remove(&cart, user, 900_001)
                 }
                 "purchase-cart" => {
-                    let cart = cart_id(&app.cart_with(user + 3, stocked, 1).await);
-                    purchase(&cart, user + 3, &uuid::Uuid::new_v4().to_string()).to_event()
+                    let cart = app.fill_cart(user, stocked, 1).await;
+                    let key = uuid::Uuid::new_v4().to_string();
+                    ApiRequest::purchase(&cart, user, &key)
                 }
-                "get-order" => order(&order_id, order_user).to_event(),
-                _ => scheduled_event(),
+                "get-order" => ApiRequest::order(&order, 30_000_001),
+                _ => ApiRequest::list_items(), // unused: seed-catalog gets the scheduled event
             };
-            match once(&binary, function, &tables, settings.memory_mb, event).await {
-                Ok(run) => {
-                    inits.push(run.init_ms);
-                    firsts.push(run.first_response_ms);
-                    answer = run.answer;
-                    max_rss_mb = max_rss_mb.max(run.max_rss_mb);
-                }
+            let event = match function {
+                // What the EventBridge schedule sends seed-catalog.
+                "seed-catalog" => scheduled.clone(),
+                _ => serde_json::to_string(&request.to_event()).expect("an event"),
+            };
+            match once(&binary, function, app.store().tables(), memory_mb, event).await {
+                Ok(run) => done.push(run),
                 Err(why) => {
                     eprintln!("bench: cold start of {function}: {why}");
                     failures += 1;
                 }
             }
         }
+        let init: Vec<f64> = done.iter().map(|r| r.init_ms).collect();
+        let first: Vec<f64> = done.iter().map(|r| r.first_response_ms).collect();
+        let (init, first) = (Summary::of_ms(&init), Summary::of_ms(&first));
         rows.push(Row {
-            function,
+            function: function.to_owned(),
             binary_bytes,
-            runs: inits.len(),
-            init_ms_median: median(&inits),
-            init_ms_min: inits.iter().copied().fold(f64::INFINITY, f64::min),
-            first_response_ms_median: median(&firsts),
-            first_response_ms_min: firsts.iter().copied().fold(f64::INFINITY, f64::min),
-            answer,
-            max_rss_mb,
+            runs: done.len(),
+            init_ms_median: init.p50_ms,
+            init_ms_min: init.min_ms,
+            first_response_ms_median: first.p50_ms,
+            first_response_ms_min: first.min_ms,
+            answer: done.last().map(|r| r.answer.clone()).unwrap_or_default(),
+            max_rss_mb: done.iter().map(|r| r.max_rss_mb).fold(0.0, f64::max),
             failures,
         });
     }
     app.drop_tables().await;
-    Report {
-        release_dir: settings.release_dir.display().to_string(),
-        rows,
-    }
-}
-
-/// What the EventBridge schedule sends seed-catalog.
-fn scheduled_event() -> Value {
-    json!({
-        "version": "0",
-        "id": uuid::Uuid::new_v4().to_string(),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": "2026-11-23T12:00:00Z",
-        "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:123456789012:rule/seed-catalog"],
-        "detail": {}
-    })
+    let release_dir = release_dir.display().to_string();
+    Report { release_dir, rows }
 }
 
 struct Run {
@@ -184,16 +144,16 @@ struct Run {
     max_rss_mb: f64,
 }
 
-/// What the Runtime API saw of one process.
-#[derive(Default)]
-struct Seen {
-    served: bool,
-    next_at: Option<Instant>,
-    response_at: Option<Instant>,
-    response: Option<(bool, Bytes)>,
+/// The Runtime API of one process: the one event it hands out, and what it saw.
+struct RuntimeApi {
+    event: Bytes,
+    arn: String,
+    served: AtomicBool,
+    next_at: OnceLock<Instant>,
+    /// When the answer came, whether it was a success, and its body.
+    answer: OnceLock<(Instant, bool, Bytes)>,
+    answered: Notify,
 }
-
-const REQUEST_ID: &str = "8f5b6c3e-0000-4000-8000-000000000001";
 
 /// Starts `binary` once against a fresh Runtime API and waits for its first response.
 async fn once(
@@ -201,28 +161,23 @@ async fn once(
     function: &str,
     tables: &Tables,
     memory_mb: u64,
-    event: Value,
+    event: String,
 ) -> Result<Run, String> {
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let done = Arc::new(Notify::new());
-    let event = Bytes::from(event.to_string());
-    let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{function}");
-    let server = {
-        let seen = seen.clone();
-        let done = done.clone();
-        serve(move |parts: http::request::Parts, body: Bytes| {
-            let seen = seen.clone();
-            let done = done.clone();
-            let event = event.clone();
-            let arn = arn.clone();
-            async move { runtime_api(parts, body, &seen, &done, event, &arn).await }
-        })
-        .await
-    };
+    let api = Arc::new(RuntimeApi {
+        event: Bytes::from(event),
+        arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{function}"),
+        served: AtomicBool::new(false),
+        next_at: OnceLock::new(),
+        answer: OnceLock::new(),
+        answered: Notify::new(),
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let addr = listener.local_addr().expect("an address").to_string();
+    let server = tokio::spawn(serve(listener, api.clone()));
 
     let started = Instant::now();
     let mut child = tokio::process::Command::new(binary)
-        .env("AWS_LAMBDA_RUNTIME_API", server.addr.to_string())
+        .env("AWS_LAMBDA_RUNTIME_API", addr)
         .env("AWS_LAMBDA_FUNCTION_NAME", function)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -243,134 +198,103 @@ async fn once(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-    let pid = child.id();
-
-    let waited = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let notified = done.notified();
-            if seen.lock().expect("not poisoned").response_at.is_some() {
-                return;
-            }
-            notified.await;
-        }
-    })
-    .await;
-    let max_rss_mb = pid.map_or(0.0, peak_rss_mb);
+    let waited = tokio::time::timeout(Duration::from_secs(60), api.answered.notified()).await;
+    let max_rss_mb = child.id().map_or(0.0, peak_rss_mb);
     let _ = child.start_kill();
     let _ = child.wait().await;
-    drop(server);
-    if waited.is_err() {
-        return Err("no response within 60 s".to_owned());
-    }
+    server.abort();
+    waited.map_err(|_| "no response within 60 s")?;
 
-    let seen = seen.lock().expect("not poisoned");
-    let next_at = seen.next_at.ok_or("no next request")?;
-    let response_at = seen.response_at.ok_or("no response")?;
-    let (ok, body) = seen.response.clone().ok_or("no response body")?;
-    let answer = if !ok {
-        format!("error: {}", String::from_utf8_lossy(&body))
-    } else {
-        match serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v["statusCode"].as_u64())
-        {
-            Some(status) => status.to_string(),
-            None => "ok".to_owned(),
-        }
+    let next_at = *api.next_at.get().ok_or("no next request")?;
+    let (answered_at, ok, body) = api.answer.get().ok_or("no response")?;
+    let status = serde_json::from_slice::<Value>(body).ok();
+    let answer = match (ok, status.and_then(|v| v["statusCode"].as_u64())) {
+        (false, _) => format!("error: {}", String::from_utf8_lossy(body)),
+        (true, Some(status)) => status.to_string(),
+        (true, None) => "ok".to_owned(),
     };
+    let ms = |at: Instant| (at - started).as_secs_f64() * 1000.0;
     Ok(Run {
-        init_ms: (next_at - started).as_secs_f64() * 1000.0,
-        first_response_ms: (response_at - started).as_secs_f64() * 1000.0,
+        init_ms: ms(next_at),
+        first_response_ms: ms(*answered_at),
         answer,
         max_rss_mb,
     })
 }
 
-/// `GET /2018-06-01/runtime/invocation/next` hands out the one event (later calls wait
-/// forever, like an idle Lambda sandbox); `POST .../invocation/{id}/response` and `/error`
-/// record the answer; `POST .../init/error` records an init failure.
-async fn runtime_api(
-    parts: http::request::Parts,
-    body: Bytes,
-    seen: &Mutex<Seen>,
-    done: &Notify,
-    event: Bytes,
-    arn: &str,
-) -> Reply {
-    let path = parts.uri.path();
-    let now = Instant::now();
-    if parts.method == http::Method::GET && path == "/2018-06-01/runtime/invocation/next" {
-        let first = {
-            let mut seen = seen.lock().expect("not poisoned");
-            let first = !seen.served;
-            seen.served = true;
-            if seen.next_at.is_none() {
-                seen.next_at = Some(now);
-            }
-            first
-        };
-        if !first {
-            std::future::pending::<()>().await;
-        }
-        let deadline = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
-            + 30_000;
-        let mut response = reply(200, event);
-        let headers = response.headers_mut();
-        headers.insert("content-type", "application/json".parse().expect("header"));
-        headers.insert(
-            "lambda-runtime-aws-request-id",
-            REQUEST_ID.parse().expect("header"),
-        );
-        headers.insert(
-            "lambda-runtime-deadline-ms",
-            deadline.to_string().parse().expect("header"),
-        );
-        headers.insert(
-            "lambda-runtime-invoked-function-arn",
-            arn.parse().expect("header"),
-        );
-        headers.insert(
-            "lambda-runtime-trace-id",
-            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0"
-                .parse()
-                .expect("header"),
-        );
-        return response;
+/// Serves the Runtime API until aborted (which drops every connection too).
+async fn serve(listener: TcpListener, api: Arc<RuntimeApi>) {
+    let mut connections = tokio::task::JoinSet::new();
+    while let Ok((stream, _)) = listener.accept().await {
+        let api = api.clone();
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let api = api.clone();
+            async move { Ok::<_, Infallible>(api.answer(req).await) }
+        });
+        let http = hyper::server::conn::http1::Builder::new();
+        connections.spawn(http.serve_connection(TokioIo::new(stream), service));
     }
-    if parts.method == http::Method::POST {
-        let outcome = if path.ends_with("/response") {
-            Some(true)
-        } else if path.ends_with("/error") {
-            Some(false)
+}
+
+impl RuntimeApi {
+    /// `GET /2018-06-01/runtime/invocation/next` hands out the one event (later calls wait
+    /// forever, like an idle Lambda sandbox); `POST .../invocation/{id}/response` and `/error`
+    /// record the answer.
+    async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let now = Instant::now();
+        let (parts, body) = req.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let path = parts.uri.path();
+        let mut response = Response::new(Full::new(Bytes::from_static(br#"{"status":"OK"}"#)));
+        if parts.method == Method::GET && path == "/2018-06-01/runtime/invocation/next" {
+            self.next_at.get_or_init(|| now);
+            if self.served.swap(true, Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64)
+                + 30_000;
+            let trace =
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0";
+            for (name, value) in [
+                ("content-type", "application/json".to_owned()),
+                (
+                    "lambda-runtime-aws-request-id",
+                    "8f5b6c3e-0000-4000-8000-000000000001".to_owned(),
+                ),
+                ("lambda-runtime-deadline-ms", deadline.to_string()),
+                ("lambda-runtime-invoked-function-arn", self.arn.clone()),
+                ("lambda-runtime-trace-id", trace.to_owned()),
+            ] {
+                response
+                    .headers_mut()
+                    .insert(name, value.parse().expect("a header value"));
+            }
+            *response.body_mut() = Full::new(self.event.clone());
+            return response;
+        }
+        let ok = path.ends_with("/response");
+        if parts.method == Method::POST && (ok || path.ends_with("/error")) {
+            if self.answer.set((now, ok, body)).is_ok() {
+                self.answered.notify_one();
+            }
+            *response.status_mut() = hyper::StatusCode::ACCEPTED;
         } else {
-            None
-        };
-        if let Some(ok) = outcome {
-            let mut seen = seen.lock().expect("not poisoned");
-            if seen.response_at.is_none() {
-                seen.response_at = Some(now);
-                seen.response = Some((ok, body));
-            }
-            drop(seen);
-            done.notify_waiters();
-            return reply(202, r#"{"status":"OK"}"#);
+            *response.status_mut() = hyper::StatusCode::NOT_FOUND;
         }
+        response
     }
-    reply(404, "not found")
 }
 
 /// Peak resident set size of a live process, from /proc (0 elsewhere).
 fn peak_rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"));
+    let kb = line.and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok());
+    kb.map_or(0.0, |kb| kb / 1024.0)
 }

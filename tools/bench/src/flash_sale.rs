@@ -6,11 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
-use purchase_cart::PurchaseCart;
 use serde::Serialize;
+use testkit::{item, TestApp};
 
-use crate::app::{cart_id, concurrently, item, unique_tables, App};
-use crate::requests::purchase;
 use crate::stats::Summary;
 
 pub const BUYERS: usize = 1_000;
@@ -38,19 +36,19 @@ pub struct Report {
 }
 
 pub async fn run() -> Report {
-    let app = App::fresh(unique_tables("flash"), None).await;
-    let hot = item(1, "Flash Sale Console", 49_900, UNITS);
-    app.store()
-        .put_items(std::slice::from_ref(&hot))
-        .await
-        .expect("item seeded");
+    let app = TestApp::spawn().await;
+    let hot = [item(1, "Flash Sale Console", 49_900, UNITS)];
+    app.direct().put_items(&hot).await.expect("item seeded");
     eprintln!("bench: flash sale: filling {BUYERS} carts");
-    let carts = concurrently((1..=BUYERS as u64).collect(), 16, |user| {
-        let app = &app;
-        let hot = hot.clone();
-        async move { (user, cart_id(&app.cart_with(user, &[hot], 1).await)) }
-    })
-    .await;
+    let carts: Vec<(u64, String)> = stream::iter(1..=BUYERS as u64)
+        .map(|user| {
+            let app = &app;
+            let hot = &hot;
+            async move { (user, app.fill_cart(user, hot, 1).await) }
+        })
+        .buffered(16)
+        .collect()
+        .await;
 
     eprintln!("bench: flash sale: {BUYERS} purchases, {CONCURRENCY} at a time");
     let before = app.store().metrics().snapshot();
@@ -59,45 +57,37 @@ pub async fn run() -> Report {
         .map(|(user, cart)| {
             let app = &app;
             async move {
-                let call = purchase(&cart, user, &uuid::Uuid::new_v4().to_string());
                 let t = Instant::now();
-                let answer = app.call::<PurchaseCart>(&call).await;
-                (
-                    answer.outcome(),
-                    answer.status,
-                    t.elapsed().as_micros() as u64,
-                )
+                let key = uuid::Uuid::new_v4().to_string();
+                let answer = app.purchase(&cart, user, &key).await;
+                let micros = t.elapsed().as_micros() as u64;
+                (answer.outcome(), answer.status, micros)
             }
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    let wall = started.elapsed();
+    let wall = started.elapsed().as_secs_f64();
     let used = app.store().metrics().snapshot().since(&before);
 
     let mut outcomes = BTreeMap::new();
     for (outcome, _, _) in &results {
         *outcomes.entry(outcome.clone()).or_insert(0) += 1;
     }
-    let sold = results
-        .iter()
-        .filter(|(_, status, _)| *status == 200)
-        .count();
-    let server_errors = results
-        .iter()
-        .filter(|(_, status, _)| *status >= 500)
-        .count();
-    let latencies: Vec<u64> = results.iter().map(|(_, _, us)| *us).collect();
-    let stock_after = app.item(1).await.stock.get();
+    let count = |f: fn(u16) -> bool| results.iter().filter(|r| f(r.1)).count();
+    let sold = count(|status| status == 200);
+    let server_errors = count(|status| status >= 500);
+    let latencies: Vec<u64> = results.iter().map(|r| r.2).collect();
+    let stock_after = app.stock_of(1).await;
     let orders = app.order_count().await;
     app.drop_tables().await;
     Report {
         buyers: BUYERS,
         units: UNITS,
         concurrency: CONCURRENCY,
-        wall_ms: wall.as_secs_f64() * 1000.0,
-        requests_per_s: BUYERS as f64 / wall.as_secs_f64(),
-        purchases_per_s: sold as f64 / wall.as_secs_f64(),
+        wall_ms: wall * 1000.0,
+        requests_per_s: BUYERS as f64 / wall,
+        purchases_per_s: sold as f64 / wall,
         latency: Summary::of_micros(&latencies),
         outcomes,
         dynamodb_requests: used.requests,

@@ -9,6 +9,7 @@ pub struct Summary {
     pub p50_ms: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,
+    pub min_ms: f64,
     pub max_ms: f64,
     pub mean_ms: f64,
 }
@@ -21,36 +22,26 @@ impl Summary {
     }
 
     pub fn of_ms(values: &[f64]) -> Self {
-        if values.is_empty() {
-            return Self::default();
-        }
         let mut sorted = values.to_vec();
         sorted.sort_by(f64::total_cmp);
-        Self {
-            n: sorted.len(),
-            p50_ms: percentile(&sorted, 50.0),
-            p95_ms: percentile(&sorted, 95.0),
-            p99_ms: percentile(&sorted, 99.0),
-            max_ms: *sorted.last().expect("not empty"),
-            mean_ms: sorted.iter().sum::<f64>() / sorted.len() as f64,
+        // Nearest rank.
+        let percentile = |p: f64| {
+            let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+            sorted[rank.clamp(1, sorted.len()) - 1]
+        };
+        match (sorted.first(), sorted.last()) {
+            (Some(&min_ms), Some(&max_ms)) => Self {
+                n: sorted.len(),
+                p50_ms: percentile(50.0),
+                p95_ms: percentile(95.0),
+                p99_ms: percentile(99.0),
+                min_ms,
+                max_ms,
+                mean_ms: sorted.iter().sum::<f64>() / sorted.len() as f64,
+            },
+            _ => Self::default(),
         }
     }
-}
-
-/// Nearest-rank percentile of a sorted, non-empty sample.
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// Median of unsorted values (0 when empty).
-pub fn median(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    percentile(&sorted, 50.0)
 }
 
 #[cfg(test)]

@@ -3,49 +3,22 @@
 //! replay, its expiry, that only a success consumes it), price and stock checks, the DynamoDB
 //! requests each outcome costs; the races (flash sale, one key submitted concurrently, a
 //! purchase racing an add or a price change), and the faults DynamoDB Local never produces,
-//! injected on the wire by `integration_tests::fault_proxy`.
+//! injected on the wire by `testkit::DynamoDbProxy`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use add_cart_item::AddCartItem;
-use admin_update_item::AdminUpdateItem;
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
-use create_cart::CreateCart;
 use futures::future::join_all;
-use get_cart::GetCart;
-use get_order::GetOrder;
-use integration_tests::fault_proxy::{Fault, FaultProxy, Times};
-use integration_tests::{dynamodb_endpoint, store_at, Event, TestApp, TestResponse};
 use purchase_cart::PurchaseCart;
 use serde_json::{json, Value};
 use shared::domain::{CartId, ItemId, OrderId, UserId};
 use shared::Store;
-
-const PURCHASE_ROUTE: &str = "/api/v1/cart/{cart_id}/purchase";
+use testkit::{ApiRequest, TestApp, TestResponse};
+use testkit::{DynamoDbProxy, Fault, Times};
 
 // ---------------------------------------------------------------------------------------------
 // Requests
-
-fn purchase_event(cart_id: &str) -> Event {
-    Event::new(
-        "POST",
-        PURCHASE_ROUTE,
-        &format!("/api/v1/cart/{cart_id}/purchase"),
-    )
-    .path_param("cart_id", cart_id)
-}
-
-/// A purchase with the key in the `Idempotency-Key` header.
-async fn purchase(app: &TestApp, cart_id: &str, user: u64, key: &str) -> TestResponse {
-    app.call::<PurchaseCart>(
-        purchase_event(cart_id)
-            .header("Idempotency-Key", key)
-            .json(json!({ "user_id": user }))
-            .build(),
-    )
-    .await
-}
 
 /// A purchase with the key in the body.
 async fn purchase_with_body_key(
@@ -55,113 +28,11 @@ async fn purchase_with_body_key(
     key: &str,
 ) -> TestResponse {
     app.call::<PurchaseCart>(
-        purchase_event(cart_id)
+        ApiRequest::purchase_cart(cart_id)
             .json(json!({ "user_id": user, "idempotency_key": key }))
             .build(),
     )
     .await
-}
-
-/// A new cart for `user`: its id.
-async fn new_cart(app: &TestApp, user: u64) -> String {
-    let r = app
-        .call::<CreateCart>(
-            Event::new("POST", "/api/v1/cart/", "/api/v1/cart/")
-                .json(json!({ "user_id": user }))
-                .build(),
-        )
-        .await;
-    assert!(r.status == 201 || r.status == 200, "{}", r.text);
-    r.body["cart"]["id"].as_str().unwrap().to_owned()
-}
-
-async fn add(app: &TestApp, cart_id: &str, user: u64, item: u64, quantity: u64) -> TestResponse {
-    app.call::<AddCartItem>(
-        Event::new(
-            "POST",
-            "/api/v1/cart/{cart_id}/items",
-            &format!("/api/v1/cart/{cart_id}/items"),
-        )
-        .path_param("cart_id", cart_id)
-        .json(json!({ "user_id": user, "item_id": item, "quantity": quantity }))
-        .build(),
-    )
-    .await
-}
-
-async fn added(app: &TestApp, cart_id: &str, user: u64, item: u64, quantity: u64) {
-    let r = add(app, cart_id, user, item, quantity).await;
-    assert_eq!(r.status, 200, "adding {item}: {}", r.text);
-}
-
-/// A cart of `user` holding `lines` (item, quantity).
-async fn cart_with(app: &TestApp, user: u64, lines: &[(u64, u64)]) -> String {
-    let cart = new_cart(app, user).await;
-    for &(item, quantity) in lines {
-        added(app, &cart, user, item, quantity).await;
-    }
-    cart
-}
-
-async fn get_cart(app: &TestApp, cart_id: &str) -> TestResponse {
-    app.call::<GetCart>(
-        Event::new(
-            "GET",
-            "/api/v1/cart/{cart_id}",
-            &format!("/api/v1/cart/{cart_id}"),
-        )
-        .path_param("cart_id", cart_id)
-        .build(),
-    )
-    .await
-}
-
-async fn get_order(app: &TestApp, order_id: &str, user: Option<&str>) -> TestResponse {
-    let mut event = Event::new(
-        "GET",
-        "/api/v1/orders/{order_id}",
-        &format!("/api/v1/orders/{order_id}"),
-    )
-    .path_param("order_id", order_id);
-    if let Some(user) = user {
-        event = event.query("user_id", user);
-    }
-    app.call::<GetOrder>(event.build()).await
-}
-
-/// An admin change through `PATCH /api/v1/admin/items/{item_id}`.
-async fn update_item(app: &TestApp, item: u64, change: Value) {
-    let r = app
-        .call::<AdminUpdateItem>(
-            Event::new(
-                "PATCH",
-                "/api/v1/admin/items/{item_id}",
-                &format!("/api/v1/admin/items/{item}"),
-            )
-            .path_param("item_id", item)
-            .with_iam()
-            .json(change)
-            .build(),
-        )
-        .await;
-    assert_eq!(r.status, 200, "updating item {item}: {}", r.text);
-}
-
-async fn set_price(app: &TestApp, item: u64, price: u64) {
-    update_item(app, item, json!({ "price": price })).await;
-}
-
-async fn set_stock(app: &TestApp, item: u64, stock: u64) {
-    update_item(app, item, json!({ "quantity": stock })).await;
-}
-
-fn assert_retry_after(r: &TestResponse) {
-    let seconds: u32 = r
-        .header("retry-after")
-        .unwrap_or_else(|| panic!("Retry-After on {}", r.text))
-        .parse()
-        .expect("Retry-After in seconds");
-    assert!(seconds >= 1, "Retry-After {seconds}");
 }
 
 fn assert_replayed(r: &TestResponse, first: &TestResponse) {
@@ -186,10 +57,6 @@ fn user(n: u64) -> UserId {
 
 // ---------------------------------------------------------------------------------------------
 // What is stored, read straight from DynamoDB Local (never through a fault proxy)
-
-async fn direct_store(app: &TestApp) -> Store {
-    store_at(&dynamodb_endpoint(), app.store().tables().clone()).await
-}
 
 async fn count(store: &Store, table: &str) -> usize {
     let out = store
@@ -263,14 +130,13 @@ fn lines_of(cart: &Value) -> Vec<(u64, u64, u64)> {
 
 /// A proxied application: the functions talk to DynamoDB Local through a fault proxy; the
 /// returned store does not.
-async fn proxied() -> (FaultProxy, TestApp, Store) {
-    let proxy = FaultProxy::start().await;
-    let app = TestApp::spawn_at(&proxy.url()).await;
-    let store = direct_store(&app).await;
+async fn proxied() -> (DynamoDbProxy, TestApp, Store) {
+    let (app, proxy) = TestApp::spawn_behind_proxy().await;
+    let store = app.direct().clone();
     (proxy, app, store)
 }
 
-fn tokens(proxy: &FaultProxy) -> Vec<String> {
+fn tokens(proxy: &DynamoDbProxy) -> Vec<String> {
     proxy
         .seen("TransactWriteItems")
         .iter()
@@ -292,10 +158,10 @@ async fn a_purchase_answers_the_bought_lines_and_the_order() {
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5), ("Mussels - Frozen", 1470, 3)])
         .await;
-    let cart = cart_with(&app, 7, &[(1, 2), (2, 1)]).await;
+    let cart = app.cart_with(7, &[(1, 2), (2, 1)]).await;
 
     // Act
-    let r = purchase(&app, &cart, 7, "first-purchase").await;
+    let r = app.purchase(&cart, 7, "first-purchase").await;
 
     // Assert
     assert_fresh_success(&r);
@@ -350,11 +216,11 @@ async fn a_purchase_decrements_the_stock_stores_the_order_and_empties_the_cart()
         ("Untouched", 100, 9),
     ])
     .await;
-    let cart = cart_with(&app, 7, &[(1, 2), (2, 3)]).await;
-    let store = direct_store(&app).await;
+    let cart = app.cart_with(7, &[(1, 2), (2, 3)]).await;
+    let store = app.direct().clone();
 
     // Act
-    let r = purchase(&app, &cart, 7, "k").await;
+    let r = app.purchase(&cart, 7, "k").await;
 
     // Assert
     assert_fresh_success(&r);
@@ -362,13 +228,13 @@ async fn a_purchase_decrements_the_stock_stores_the_order_and_empties_the_cart()
     assert_eq!(after.stocks, [3, 0, 9]);
     assert_eq!(after.orders, 1);
     assert_eq!(after.idempotency_records, 1);
-    let shown = get_cart(&app, &cart).await;
+    let shown = app.view_cart(&cart).await;
     assert_eq!(shown.status, 200);
     assert_eq!(shown.body["cart"]["id"], cart, "the cart keeps its id");
     assert_eq!(shown.body["cart"]["lines"], json!([]));
     assert_eq!(shown.body["cart"]["items"], json!([]));
     assert_eq!(shown.body["cart"]["total"], 0);
-    let stored = get_order(&app, &order_id_of(&r), Some("7")).await;
+    let stored = app.get_order(&order_id_of(&r), Some("7")).await;
     assert_eq!(stored.status, 200, "{}", stored.text);
     assert_eq!(stored.body, json!({ "order": r.body["order"] }));
 }
@@ -378,21 +244,23 @@ async fn an_order_is_shown_to_its_owner_only() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
-    let cart = cart_with(&app, 7, &[(1, 1)]).await;
-    let bought = purchase(&app, &cart, 7, "k").await;
+    let cart = app.cart_with(7, &[(1, 1)]).await;
+    let bought = app.purchase(&cart, 7, "k").await;
     assert_fresh_success(&bought);
     let id = order_id_of(&bought);
 
     // Act + Assert
-    let owner = get_order(&app, &id, Some("7")).await;
+    let owner = app.get_order(&id, Some("7")).await;
     assert_eq!(owner.status, 200, "{}", owner.text);
     assert_eq!(owner.body["order"], bought.body["order"]);
 
-    let other = get_order(&app, &id, Some("8")).await;
+    let other = app.get_order(&id, Some("8")).await;
     other.assert_problem(404, "order_not_found");
     assert!(!other.text.contains(&cart), "nothing of the order leaks");
 
-    let unknown = get_order(&app, &uuid::Uuid::new_v4().to_string(), Some("7")).await;
+    let unknown = app
+        .get_order(&uuid::Uuid::new_v4().to_string(), Some("7"))
+        .await;
     unknown.assert_problem(404, "order_not_found");
     assert_eq!(
         other.text, unknown.text,
@@ -406,7 +274,7 @@ async fn an_order_is_shown_to_its_owner_only() {
         ("a user that is not a user id", &*id, Some("seven")),
         ("user zero", &*id, Some("0")),
     ] {
-        let r = get_order(&app, order_id, user).await;
+        let r = app.get_order(order_id, user).await;
         assert_eq!(r.status, 400, "{what}: {}", r.text);
         r.assert_problem(400, "invalid_request");
     }
@@ -420,21 +288,21 @@ async fn the_key_is_read_from_the_header_or_the_body_and_the_header_wins() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 50)]).await;
-    let cart = cart_with(&app, 7, &[(1, 1)]).await;
+    let cart = app.cart_with(7, &[(1, 1)]).await;
 
     // Act + Assert: a key in the body alone is read.
     let from_body = purchase_with_body_key(&app, &cart, 7, "key-a").await;
     assert_fresh_success(&from_body);
 
     // The header and the body name the same keys.
-    let same_key_in_header = purchase(&app, &cart, 7, "key-a").await;
+    let same_key_in_header = app.purchase(&cart, 7, "key-a").await;
     assert_replayed(&same_key_in_header, &from_body);
 
     // Given both, the header is the key: a new key buys again...
-    added(&app, &cart, 7, 1, 2).await;
+    app.added(&cart, 7, 1, 2).await;
     let header_wins = app
         .call::<PurchaseCart>(
-            purchase_event(&cart)
+            ApiRequest::purchase_cart(&cart)
                 .header("Idempotency-Key", "key-b")
                 .json(json!({ "user_id": 7, "idempotency_key": "key-a" }))
                 .build(),
@@ -447,7 +315,7 @@ async fn the_key_is_read_from_the_header_or_the_body_and_the_header_wins() {
     // ...and a used key in the header replays whatever the body says.
     let header_wins_again = app
         .call::<PurchaseCart>(
-            purchase_event(&cart)
+            ApiRequest::purchase_cart(&cart)
                 .header("Idempotency-Key", "key-a")
                 .json(json!({ "user_id": 7, "idempotency_key": "key-b" }))
                 .build(),
@@ -456,10 +324,10 @@ async fn the_key_is_read_from_the_header_or_the_body_and_the_header_wins() {
     assert_replayed(&header_wins_again, &from_body);
 
     // With a key in the header, the body's member is not even read.
-    added(&app, &cart, 7, 1, 4).await;
+    app.added(&cart, 7, 1, 4).await;
     let body_member_ignored = app
         .call::<PurchaseCart>(
-            purchase_event(&cart)
+            ApiRequest::purchase_cart(&cart)
                 .header("Idempotency-Key", "key-c")
                 .json(json!({ "user_id": 7, "idempotency_key": 42 }))
                 .build(),
@@ -474,24 +342,29 @@ async fn a_missing_empty_overlong_or_non_printable_key_is_refused_with_400() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
-    let cart = cart_with(&app, 7, &[(1, 2)]).await;
-    let store = direct_store(&app).await;
+    let cart = app.cart_with(7, &[(1, 2)]).await;
+    let store = app.direct().clone();
     let before = world(&store, &cart, &[1]).await;
     let header = |key: &str| {
-        purchase_event(&cart)
+        ApiRequest::purchase_cart(&cart)
             .header("Idempotency-Key", key)
             .json(json!({ "user_id": 7 }))
     };
-    let body =
-        |key: Value| purchase_event(&cart).json(json!({ "user_id": 7, "idempotency_key": key }));
+    let body = |key: Value| {
+        ApiRequest::purchase_cart(&cart).json(json!({ "user_id": 7, "idempotency_key": key }))
+    };
     let long = "k".repeat(256);
-    let cases: Vec<(&str, Event, &str)> = vec![
+    let cases: Vec<(&str, ApiRequest, &str)> = vec![
         (
             "no key at all",
-            purchase_event(&cart).json(json!({ "user_id": 7 })),
+            ApiRequest::purchase_cart(&cart).json(json!({ "user_id": 7 })),
             "idempotency_key",
         ),
-        ("no key and no body", purchase_event(&cart), "user_id"),
+        (
+            "no key and no body",
+            ApiRequest::purchase_cart(&cart),
+            "user_id",
+        ),
         ("an empty header", header(""), "Idempotency-Key"),
         ("an empty body key", body(json!("")), "idempotency_key"),
         (
@@ -535,7 +408,7 @@ async fn a_missing_empty_overlong_or_non_printable_key_is_refused_with_400() {
         ),
         (
             "an empty header beside a good body key",
-            purchase_event(&cart)
+            ApiRequest::purchase_cart(&cart)
                 .header("Idempotency-Key", "")
                 .json(json!({ "user_id": 7, "idempotency_key": "good" })),
             "Idempotency-Key",
@@ -558,8 +431,8 @@ async fn a_missing_empty_overlong_or_non_printable_key_is_refused_with_400() {
 
     // The bounds themselves are keys: 255 printable characters, spaces and symbols included.
     let longest = "~".repeat(255);
-    assert_fresh_success(&purchase(&app, &cart, 7, &longest).await);
-    added(&app, &cart, 7, 1, 1).await;
+    assert_fresh_success(&app.purchase(&cart, 7, &longest).await);
+    app.added(&cart, 7, 1, 1).await;
     assert_fresh_success(&purchase_with_body_key(&app, &cart, 7, " !\"#$%&'()*+,-./ ~").await);
 }
 
@@ -568,7 +441,7 @@ async fn the_user_id_is_an_integer_or_a_digit_string() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
-    let cart = cart_with(&app, 7, &[(1, 1)]).await;
+    let cart = app.cart_with(7, &[(1, 1)]).await;
 
     // Act + Assert: malformed user ids are refused, naming the field.
     for bad in [
@@ -585,7 +458,7 @@ async fn the_user_id_is_an_integer_or_a_digit_string() {
     ] {
         let r = app
             .call::<PurchaseCart>(
-                purchase_event(&cart)
+                ApiRequest::purchase_cart(&cart)
                     .header("Idempotency-Key", "k")
                     .json(json!({ "user_id": bad }))
                     .build(),
@@ -598,7 +471,7 @@ async fn the_user_id_is_an_integer_or_a_digit_string() {
     // A digit string is the same user as the integer.
     let r = app
         .call::<PurchaseCart>(
-            purchase_event(&cart)
+            ApiRequest::purchase_cart(&cart)
                 .header("Idempotency-Key", "k")
                 .json(json!({ "user_id": "7" }))
                 .build(),
@@ -606,7 +479,7 @@ async fn the_user_id_is_an_integer_or_a_digit_string() {
         .await;
     assert_fresh_success(&r);
     assert_eq!(r.body["order"]["user_id"], 7);
-    let replay = purchase(&app, &cart, 7, "k").await;
+    let replay = app.purchase(&cart, 7, "k").await;
     assert_replayed(&replay, &r);
 }
 
@@ -615,24 +488,24 @@ async fn a_purchase_of_a_cart_the_user_does_not_own_is_cart_not_found() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
-    let cart = cart_with(&app, 7, &[(1, 2)]).await;
-    let _own_cart_of_8 = cart_with(&app, 8, &[(1, 1)]).await;
-    let store = direct_store(&app).await;
+    let cart = app.cart_with(7, &[(1, 2)]).await;
+    let _own_cart_of_8 = app.cart_with(8, &[(1, 1)]).await;
+    let store = app.direct().clone();
     let before = world(&store, &cart, &[1]).await;
     let made_up = CartId::generate(user(7)).to_string();
 
     // Act + Assert
-    let someone_else = purchase(&app, &cart, 8, "k").await;
+    let someone_else = app.purchase(&cart, 8, "k").await;
     someone_else.assert_problem(404, "cart_not_found");
-    let unknown = purchase(&app, &made_up, 7, "k").await;
+    let unknown = app.purchase(&made_up, 7, "k").await;
     unknown.assert_problem(404, "cart_not_found");
     assert_eq!(someone_else.text, unknown.text);
-    let malformed = purchase(&app, "not-a-cart", 7, "k").await;
+    let malformed = app.purchase("not-a-cart", 7, "k").await;
     malformed.assert_problem(400, "invalid_request");
     assert_eq!(malformed.body["field"], "cart_id");
 
     assert_eq!(world(&store, &cart, &[1]).await, before);
-    assert_fresh_success(&purchase(&app, &cart, 7, "k").await);
+    assert_fresh_success(&app.purchase(&cart, 7, "k").await);
 }
 
 #[tokio::test]
@@ -641,20 +514,20 @@ async fn a_repeated_key_replays_the_first_answer_byte_for_byte_and_changes_nothi
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5), ("Mussels - Frozen", 1470, 3)])
         .await;
-    let cart = cart_with(&app, 7, &[(1, 2)]).await;
-    let first = purchase(&app, &cart, 7, "once").await;
+    let cart = app.cart_with(7, &[(1, 2)]).await;
+    let first = app.purchase(&cart, 7, "once").await;
     assert_fresh_success(&first);
     // The cart holds something new: a replay must not buy it.
-    added(&app, &cart, 7, 2, 1).await;
-    let store = direct_store(&app).await;
+    app.added(&cart, 7, 2, 1).await;
+    let store = app.direct().clone();
     let before = world(&store, &cart, &[1, 2]).await;
 
     // Act
-    let in_header = purchase(&app, &cart, 7, "once").await;
+    let in_header = app.purchase(&cart, 7, "once").await;
     let in_body = purchase_with_body_key(&app, &cart, 7, "once").await;
     let with_string_user = app
         .call::<PurchaseCart>(
-            purchase_event(&cart)
+            ApiRequest::purchase_cart(&cart)
                 .header("Idempotency-Key", "once")
                 .json(json!({ "user_id": "7" }))
                 .build(),
@@ -674,18 +547,18 @@ async fn the_same_key_from_another_user_is_another_key() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
-    let cart_of_7 = cart_with(&app, 7, &[(1, 2)]).await;
-    let cart_of_8 = cart_with(&app, 8, &[(1, 1)]).await;
-    let first = purchase(&app, &cart_of_7, 7, "shared-key").await;
+    let cart_of_7 = app.cart_with(7, &[(1, 2)]).await;
+    let cart_of_8 = app.cart_with(8, &[(1, 1)]).await;
+    let first = app.purchase(&cart_of_7, 7, "shared-key").await;
     assert_fresh_success(&first);
 
     // Act + Assert: user 8's key does not open user 7's purchase...
-    let prying = purchase(&app, &cart_of_7, 8, "shared-key").await;
+    let prying = app.purchase(&cart_of_7, 8, "shared-key").await;
     prying.assert_problem(404, "cart_not_found");
     assert!(!prying.text.contains(&order_id_of(&first)));
 
     // ...and buys user 8's own cart.
-    let own = purchase(&app, &cart_of_8, 8, "shared-key").await;
+    let own = app.purchase(&cart_of_8, 8, "shared-key").await;
     assert_fresh_success(&own);
     assert_ne!(order_id_of(&own), order_id_of(&first));
     assert_eq!(own.body["order"]["user_id"], 8);
@@ -698,18 +571,18 @@ async fn a_key_that_bought_one_cart_is_refused_for_another_with_422() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
-    let cart_of_7 = cart_with(&app, 7, &[(1, 1)]).await;
-    let cart_of_8 = cart_with(&app, 8, &[(1, 2)]).await;
-    let first = purchase(&app, &cart_of_7, 7, "used").await;
+    let cart_of_7 = app.cart_with(7, &[(1, 1)]).await;
+    let cart_of_8 = app.cart_with(8, &[(1, 2)]).await;
+    let first = app.purchase(&cart_of_7, 7, "used").await;
     assert_fresh_success(&first);
-    let store = direct_store(&app).await;
+    let store = app.direct().clone();
     let before = world(&store, &cart_of_8, &[1]).await;
 
     // Act: user 7's used key, for user 8's cart and for a cart id user 7 never had. The key is
     // resolved before the owner is checked, so both are 422, not 404.
-    let for_other_users_cart = purchase(&app, &cart_of_8, 7, "used").await;
+    let for_other_users_cart = app.purchase(&cart_of_8, 7, "used").await;
     let made_up = CartId::generate(user(7)).to_string();
-    let for_made_up_cart = purchase(&app, &made_up, 7, "used").await;
+    let for_made_up_cart = app.purchase(&made_up, 7, "used").await;
 
     // Assert
     for_other_users_cart.assert_problem(422, "idempotency_key_reused");
@@ -717,7 +590,7 @@ async fn a_key_that_bought_one_cart_is_refused_for_another_with_422() {
     assert!(!for_other_users_cart.text.contains(&order_id_of(&first)));
     assert_eq!(world(&store, &cart_of_8, &[1]).await, before);
     // The key still replays for the cart it bought.
-    assert_replayed(&purchase(&app, &cart_of_7, 7, "used").await, &first);
+    assert_replayed(&app.purchase(&cart_of_7, 7, "used").await, &first);
 }
 
 #[tokio::test]
@@ -725,10 +598,10 @@ async fn an_expired_idempotency_record_is_treated_as_absent() {
     // Arrange: a purchase, whose record then expires (TTL has not deleted it).
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
-    let cart = cart_with(&app, 7, &[(1, 1)]).await;
-    let first = purchase(&app, &cart, 7, "k").await;
+    let cart = app.cart_with(7, &[(1, 1)]).await;
+    let first = app.purchase(&cart, 7, "k").await;
     assert_fresh_success(&first);
-    let store = direct_store(&app).await;
+    let store = app.direct().clone();
     let records = store
         .client()
         .scan()
@@ -755,10 +628,10 @@ async fn an_expired_idempotency_record_is_treated_as_absent() {
         .send()
         .await
         .unwrap();
-    added(&app, &cart, 7, 1, 2).await;
+    app.added(&cart, 7, 1, 2).await;
 
     // Act
-    let second = purchase(&app, &cart, 7, "k").await;
+    let second = app.purchase(&cart, 7, "k").await;
 
     // Assert: a new purchase, and the key now replays it.
     assert_fresh_success(&second);
@@ -766,7 +639,7 @@ async fn an_expired_idempotency_record_is_treated_as_absent() {
     assert_eq!(second.body["order"]["lines"][0]["quantity"], 2);
     assert_eq!(stock_of(&store, 1).await, 2);
     assert_eq!(count(&store, &store.tables().orders).await, 2);
-    assert_replayed(&purchase(&app, &cart, 7, "k").await, &second);
+    assert_replayed(&app.purchase(&cart, 7, "k").await, &second);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -779,16 +652,16 @@ async fn a_changed_price_is_answered_with_price_changed_and_the_cart_then_holds_
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 10), ("Mussels - Frozen", 1470, 10)])
         .await;
-    let store = direct_store(&app).await;
-    let same_key = cart_with(&app, 7, &[(1, 2), (2, 1)]).await;
-    let new_key = cart_with(&app, 8, &[(1, 2), (2, 1)]).await;
-    set_price(&app, 1, 999).await;
+    let store = app.direct().clone();
+    let same_key = app.cart_with(7, &[(1, 2), (2, 1)]).await;
+    let new_key = app.cart_with(8, &[(1, 2), (2, 1)]).await;
+    app.set_price(1, 999).await;
 
     for (user, cart, retry_key) in [(7, &same_key, "first-7"), (8, &new_key, "second-8")] {
         let before = world(&store, cart, &[1, 2]).await;
 
         // Act
-        let r = purchase(&app, cart, user, &format!("first-{user}")).await;
+        let r = app.purchase(cart, user, &format!("first-{user}")).await;
 
         // Assert
         r.assert_problem(409, "price_changed");
@@ -806,7 +679,7 @@ async fn a_changed_price_is_answered_with_price_changed_and_the_cart_then_holds_
             "the cart holds the current price"
         );
 
-        let again = purchase(&app, cart, user, retry_key).await;
+        let again = app.purchase(cart, user, retry_key).await;
         assert_fresh_success(&again);
         assert_eq!(again.body["order"]["lines"][0]["unit_price"], 999);
         assert_eq!(again.body["order"]["total"], 2 * 999 + 1470);
@@ -820,14 +693,14 @@ async fn insufficient_stock_names_every_short_line_and_changes_nothing() {
     let app = TestApp::spawn().await;
     app.seed(&[("A", 100, 5), ("B", 200, 3), ("C", 300, 10)])
         .await;
-    let cart = cart_with(&app, 7, &[(1, 4), (2, 3), (3, 2)]).await;
-    set_stock(&app, 1, 2).await;
-    set_stock(&app, 2, 0).await;
-    let store = direct_store(&app).await;
+    let cart = app.cart_with(7, &[(1, 4), (2, 3), (3, 2)]).await;
+    app.set_stock(1, 2).await;
+    app.set_stock(2, 0).await;
+    let store = app.direct().clone();
     let before = world(&store, &cart, &[1, 2, 3]).await;
 
     // Act
-    let r = purchase(&app, &cart, 7, "k").await;
+    let r = app.purchase(&cart, 7, "k").await;
 
     // Assert
     r.assert_problem(409, "insufficient_stock");
@@ -841,8 +714,8 @@ async fn insufficient_stock_names_every_short_line_and_changes_nothing() {
     assert_eq!(world(&store, &cart, &[1, 2, 3]).await, before);
 
     // One short line is also named at the top level (the original API's members).
-    set_stock(&app, 2, 3).await;
-    let one = purchase(&app, &cart, 7, "k").await;
+    app.set_stock(2, 3).await;
+    let one = app.purchase(&cart, 7, "k").await;
     one.assert_problem(409, "insufficient_stock");
     assert_eq!(
         one.body["items"],
@@ -853,8 +726,8 @@ async fn insufficient_stock_names_every_short_line_and_changes_nothing() {
     assert_eq!(one.body["available"], 2);
 
     // Restocked, the same key buys.
-    set_stock(&app, 1, 4).await;
-    assert_fresh_success(&purchase(&app, &cart, 7, "k").await);
+    app.set_stock(1, 4).await;
+    assert_fresh_success(&app.purchase(&cart, 7, "k").await);
     assert_eq!(world(&store, &cart, &[1, 2, 3]).await.stocks, [0, 0, 8]);
 }
 
@@ -863,15 +736,15 @@ async fn price_changed_is_answered_before_insufficient_stock() {
     // Arrange: item 1's price changed, item 2 is short.
     let app = TestApp::spawn().await;
     app.seed(&[("A", 100, 5), ("B", 200, 3)]).await;
-    let cart = cart_with(&app, 7, &[(1, 1), (2, 3)]).await;
-    set_price(&app, 1, 150).await;
-    set_stock(&app, 2, 1).await;
-    let store = direct_store(&app).await;
+    let cart = app.cart_with(7, &[(1, 1), (2, 3)]).await;
+    app.set_price(1, 150).await;
+    app.set_stock(2, 1).await;
+    let store = app.direct().clone();
     let stocks = world(&store, &cart, &[1, 2]).await.stocks;
 
     // Act
-    let first = purchase(&app, &cart, 7, "k").await;
-    let second = purchase(&app, &cart, 7, "k").await;
+    let first = app.purchase(&cart, 7, "k").await;
+    let second = app.purchase(&cart, 7, "k").await;
 
     // Assert
     first.assert_problem(409, "price_changed");
@@ -894,18 +767,18 @@ async fn an_empty_cart_cannot_be_purchased() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("A", 100, 5)]).await;
-    let cart = new_cart(&app, 7).await;
+    let cart = app.new_cart(7).await;
 
     // Act + Assert: a new cart, and a cart just bought, are empty.
-    purchase(&app, &cart, 7, "k1")
+    app.purchase(&cart, 7, "k1")
         .await
         .assert_problem(409, "cart_empty");
-    added(&app, &cart, 7, 1, 1).await;
-    assert_fresh_success(&purchase(&app, &cart, 7, "k1").await);
-    purchase(&app, &cart, 7, "k2")
+    app.added(&cart, 7, 1, 1).await;
+    assert_fresh_success(&app.purchase(&cart, 7, "k1").await);
+    app.purchase(&cart, 7, "k2")
         .await
         .assert_problem(409, "cart_empty");
-    let store = direct_store(&app).await;
+    let store = app.direct().clone();
     assert_eq!(count(&store, &store.tables().idempotency).await, 1);
 }
 
@@ -914,40 +787,40 @@ async fn a_rejection_binds_nothing_to_the_key() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("A", 100, 5)]).await;
-    let cart = new_cart(&app, 7).await;
-    let store = direct_store(&app).await;
+    let cart = app.new_cart(7).await;
+    let store = app.direct().clone();
     let records = || count(&store, &store.tables().idempotency);
 
     // Act + Assert: every rejection leaves the key free.
-    purchase(&app, &cart, 7, "one-key")
+    app.purchase(&cart, 7, "one-key")
         .await
         .assert_problem(409, "cart_empty");
     assert_eq!(records().await, 0);
 
-    added(&app, &cart, 7, 1, 3).await;
-    set_stock(&app, 1, 2).await;
-    purchase(&app, &cart, 7, "one-key")
+    app.added(&cart, 7, 1, 3).await;
+    app.set_stock(1, 2).await;
+    app.purchase(&cart, 7, "one-key")
         .await
         .assert_problem(409, "insufficient_stock");
     assert_eq!(records().await, 0);
 
-    set_stock(&app, 1, 5).await;
-    set_price(&app, 1, 120).await;
-    purchase(&app, &cart, 7, "one-key")
+    app.set_stock(1, 5).await;
+    app.set_price(1, 120).await;
+    app.purchase(&cart, 7, "one-key")
         .await
         .assert_problem(409, "price_changed");
     assert_eq!(records().await, 0);
 
-    purchase(&app, &CartId::generate(user(7)).to_string(), 7, "one-key")
+    app.purchase(&CartId::generate(user(7)).to_string(), 7, "one-key")
         .await
         .assert_problem(404, "cart_not_found");
     assert_eq!(records().await, 0);
 
-    let bought = purchase(&app, &cart, 7, "one-key").await;
+    let bought = app.purchase(&cart, 7, "one-key").await;
     assert_fresh_success(&bought);
     assert_eq!(bought.body["order"]["total"], 3 * 120);
     assert_eq!(records().await, 1);
-    assert_replayed(&purchase(&app, &cart, 7, "one-key").await, &bought);
+    assert_replayed(&app.purchase(&cart, 7, "one-key").await, &bought);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -968,15 +841,14 @@ async fn a_purchase_takes_two_dynamodb_requests_whatever_the_size_of_the_cart() 
 
     for (user, size) in [(1u64, 1u64), (2, 10), (3, 50)] {
         let lines: Vec<(u64, u64)> = (1..=size).map(|i| (i, 2)).collect();
-        let cart = cart_with(&app, user, &lines).await;
+        let cart = app.cart_with(user, &lines).await;
 
         // Act
         proxy.reset_counts();
-        let (bought, purchase_requests) =
-            app.requests_during(purchase(&app, &cart, user, "k")).await;
+        let (bought, purchase_requests) = app.requests_during(app.purchase(&cart, user, "k")).await;
         let purchase_targets = proxy.counts();
         proxy.reset_counts();
-        let (replay, replay_requests) = app.requests_during(purchase(&app, &cart, user, "k")).await;
+        let (replay, replay_requests) = app.requests_during(app.purchase(&cart, user, "k")).await;
         let replay_targets = proxy.counts();
 
         // Assert
@@ -1016,21 +888,21 @@ async fn each_rejection_costs_a_known_number_of_dynamodb_requests() {
     // Arrange: one situation per rejection.
     let app = TestApp::spawn().await;
     app.seed(&[("A", 100, 5), ("B", 200, 5)]).await;
-    let cart_of_7 = cart_with(&app, 7, &[(1, 1)]).await;
-    let used = purchase(&app, &cart_of_7, 7, "used").await;
+    let cart_of_7 = app.cart_with(7, &[(1, 1)]).await;
+    let used = app.purchase(&cart_of_7, 7, "used").await;
     assert_fresh_success(&used);
     let empty = cart_of_7.clone();
-    let cart_of_8 = cart_with(&app, 8, &[(1, 1)]).await;
-    let short = cart_with(&app, 9, &[(2, 5)]).await;
-    let repriced = cart_with(&app, 10, &[(1, 1)]).await;
-    set_stock(&app, 2, 4).await;
-    set_price(&app, 1, 101).await;
+    let cart_of_8 = app.cart_with(8, &[(1, 1)]).await;
+    let short = app.cart_with(9, &[(2, 5)]).await;
+    let repriced = app.cart_with(10, &[(1, 1)]).await;
+    app.set_stock(2, 4).await;
+    app.set_price(1, 101).await;
     let made_up = CartId::generate(user(8)).to_string();
 
-    let cases: Vec<(&str, Event, u16, &str, u64)> = vec![
+    let cases: Vec<(&str, ApiRequest, u16, &str, u64)> = vec![
         (
             "a malformed key",
-            purchase_event(&cart_of_8)
+            ApiRequest::purchase_cart(&cart_of_8)
                 .header("Idempotency-Key", "")
                 .json(json!({ "user_id": 8 })),
             400,
@@ -1039,7 +911,7 @@ async fn each_rejection_costs_a_known_number_of_dynamodb_requests() {
         ),
         (
             "a malformed user",
-            purchase_event(&cart_of_8)
+            ApiRequest::purchase_cart(&cart_of_8)
                 .header("Idempotency-Key", "k")
                 .json(json!({ "user_id": "x" })),
             400,
@@ -1048,7 +920,7 @@ async fn each_rejection_costs_a_known_number_of_dynamodb_requests() {
         ),
         (
             "someone else's cart",
-            purchase_event(&cart_of_8)
+            ApiRequest::purchase_cart(&cart_of_8)
                 .header("Idempotency-Key", "k")
                 .json(json!({ "user_id": 7 })),
             404,
@@ -1057,7 +929,7 @@ async fn each_rejection_costs_a_known_number_of_dynamodb_requests() {
         ),
         (
             "an unknown cart",
-            purchase_event(&made_up)
+            ApiRequest::purchase_cart(&made_up)
                 .header("Idempotency-Key", "k")
                 .json(json!({ "user_id": 8 })),
             404,
@@ -1066,7 +938,7 @@ async fn each_rejection_costs_a_known_number_of_dynamodb_requests() {
         ),
         (
             "a key used for another cart",
-            purchase_event(&cart_of_8)
+            ApiRequest::purchase_cart(&cart_of_8)
                 .header("Idempotency-Key", "used")
                 .json(json!({ "user_id": 7 })),
             422,
@@ -1075,7 +947,7 @@ async fn each_rejection_costs_a_known_number_of_dynamodb_requests() {
         ),
         (
             "an empty cart",
-            purchase_event(&empty)
+            ApiRequest::purchase_cart(&empty)
                 .header("Idempotency-Key", "k")
                 .json(json!({ "user_id": 7 })),
             409,
@@ -1084,7 +956,7 @@ async fn each_rejection_costs_a_known_number_of_dynamodb_requests() {
         ),
         (
             "insufficient stock",
-            purchase_event(&short)
+            ApiRequest::purchase_cart(&short)
                 .header("Idempotency-Key", "k")
                 .json(json!({ "user_id": 9 })),
             409,
@@ -1093,7 +965,7 @@ async fn each_rejection_costs_a_known_number_of_dynamodb_requests() {
         ),
         (
             "a changed price",
-            purchase_event(&repriced)
+            ApiRequest::purchase_cart(&repriced)
                 .header("Idempotency-Key", "k")
                 .json(json!({ "user_id": 10 })),
             409,
@@ -1134,12 +1006,12 @@ async fn a_flash_sale_sells_exactly_the_stock_and_refuses_everyone_else() {
     for round in 0..ROUNDS {
         // Arrange: 120 buyers, each with one unit in their own cart.
         if round > 0 {
-            set_stock(&app, 1, STOCK).await;
+            app.set_stock(1, STOCK).await;
         }
         let buyers: Vec<u64> = (1..=BUYERS).map(|i| 1_000 * (round + 1) + i).collect();
         let carts: Vec<String> = join_all(buyers.iter().map(|&buyer| {
             let app = app.clone();
-            tokio::spawn(async move { cart_with(&app, buyer, &[(1, 1)]).await })
+            tokio::spawn(async move { app.cart_with(buyer, &[(1, 1)]).await })
         }))
         .await
         .into_iter()
@@ -1151,7 +1023,7 @@ async fn a_flash_sale_sells_exactly_the_stock_and_refuses_everyone_else() {
             join_all(buyers.iter().zip(&carts).map(|(&buyer, cart)| {
                 let app = app.clone();
                 let cart = cart.clone();
-                tokio::spawn(async move { purchase(&app, &cart, buyer, "flash").await })
+                tokio::spawn(async move { app.purchase(&cart, buyer, "flash").await })
             }))
             .await
             .into_iter()
@@ -1197,7 +1069,7 @@ async fn sixteen_concurrent_submits_of_one_key_purchase_once() {
     for round in 0..ROUNDS {
         // Arrange
         let buyer = 100 + round;
-        let cart = cart_with(&app, buyer, &[(1, 2), (2, 1)]).await;
+        let cart = app.cart_with(buyer, &[(1, 2), (2, 1)]).await;
 
         // Act: sixteen submits spread over 6 ms, so that some of them arrive while the first
         // one commits.
@@ -1206,7 +1078,7 @@ async fn sixteen_concurrent_submits_of_one_key_purchase_once() {
             let cart = cart.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_micros(400 * i)).await;
-                purchase(&app, &cart, buyer, "double-click").await
+                app.purchase(&cart, buyer, "double-click").await
             })
         }))
         .await
@@ -1235,13 +1107,15 @@ async fn sixteen_concurrent_submits_of_one_key_purchase_once() {
                 }
                 409 if r.body["code"] == "request_in_progress" => {
                     r.assert_problem(409, "request_in_progress");
-                    assert_retry_after(r);
+                    r.assert_retry_after();
                     in_progress += 1;
                 }
                 _ => wrong.push(format!("round {round}: {} {}", r.status, r.body["code"])),
             }
         }
-        let stored = get_order(&app, &order_id_of(made), Some(&buyer.to_string())).await;
+        let stored = app
+            .get_order(&order_id_of(made), Some(&buyer.to_string()))
+            .await;
         assert_eq!(stored.body["order"], made.body["order"]);
     }
     assert_eq!(stock_of(app.store(), 1).await, 10_000 - 2 * ROUNDS);
@@ -1271,7 +1145,7 @@ async fn concurrent_submits_of_one_cart_with_different_keys_buy_it_once() {
     for round in 0..ROUNDS {
         // Arrange
         let buyer = 100 + round;
-        let cart = cart_with(&app, buyer, &[(1, 3)]).await;
+        let cart = app.cart_with(buyer, &[(1, 3)]).await;
 
         // Act: a client that makes a new key for every click.
         let answers: Vec<TestResponse> = join_all((0..SUBMITS).map(|i| {
@@ -1279,7 +1153,7 @@ async fn concurrent_submits_of_one_cart_with_different_keys_buy_it_once() {
             let cart = cart.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_micros(250 * i)).await;
-                purchase(&app, &cart, buyer, &format!("click-{i}")).await
+                app.purchase(&cart, buyer, &format!("click-{i}")).await
             })
         }))
         .await
@@ -1300,7 +1174,7 @@ async fn concurrent_submits_of_one_cart_with_different_keys_buy_it_once() {
             );
         }
     }
-    let store = direct_store(&app).await;
+    let store = app.direct().clone();
     assert_eq!(stock_of(&store, 1).await, 10_000 - 3 * ROUNDS);
     assert_eq!(count(&store, &store.tables().orders).await as u64, ROUNDS);
     assert_eq!(
@@ -1321,7 +1195,7 @@ async fn a_purchase_racing_an_add_to_the_same_cart_never_loses_the_added_units()
         // Arrange: a cart with one unit of item 1; the add is of a new item (2) in even
         // rounds, of one more unit of item 1 in odd rounds.
         let buyer = 100 + round;
-        let cart = cart_with(&app, buyer, &[(1, 1)]).await;
+        let cart = app.cart_with(buyer, &[(1, 1)]).await;
         let item = if round % 2 == 0 { 2 } else { 1 };
         let in_cart_before = if item == 1 { 1 } else { 0 };
         let stock_before = stock_of(app.store(), item).await;
@@ -1329,13 +1203,13 @@ async fn a_purchase_racing_an_add_to_the_same_cart_never_loses_the_added_units()
         // Act: the purchase and the add, at once (the add a little later each round).
         let buying = {
             let (app, cart) = (app.clone(), cart.clone());
-            tokio::spawn(async move { purchase(&app, &cart, buyer, "k").await })
+            tokio::spawn(async move { app.purchase(&cart, buyer, "k").await })
         };
         let adding = {
             let (app, cart) = (app.clone(), cart.clone());
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(round / 2 % 6)).await;
-                add(&app, &cart, buyer, item, 1).await
+                app.add(&cart, buyer, item, 1).await
             })
         };
         let (bought, add_answer) = (buying.await.unwrap(), adding.await.unwrap());
@@ -1385,19 +1259,19 @@ async fn a_purchase_racing_a_price_change_never_charges_a_price_the_item_did_not
         let old = 1_000 + round;
         let new = old + 1;
         let buyer = 100 + round;
-        let cart = cart_with(&app, buyer, &[(1, 1)]).await;
+        let cart = app.cart_with(buyer, &[(1, 1)]).await;
         let stock = stock_of(app.store(), 1).await;
 
         // Act
         let buying = {
             let (app, cart) = (app.clone(), cart.clone());
-            tokio::spawn(async move { purchase(&app, &cart, buyer, "k").await })
+            tokio::spawn(async move { app.purchase(&cart, buyer, "k").await })
         };
         let repricing = {
             let app = app.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(round % 5)).await;
-                set_price(&app, 1, new).await;
+                app.set_price(1, new).await;
             })
         };
         let bought = buying.await.unwrap();
@@ -1437,7 +1311,7 @@ async fn a_transaction_conflict_is_retried_with_the_same_token_and_the_purchase_
     // Arrange
     let (proxy, app, store) = proxied().await;
     app.seed(&[("A", 100, 5), ("B", 200, 5)]).await;
-    let cart = cart_with(&app, 7, &[(1, 2), (2, 1)]).await;
+    let cart = app.cart_with(7, &[(1, 2), (2, 1)]).await;
     proxy.reset_counts();
     proxy.inject(
         "TransactWriteItems",
@@ -1446,7 +1320,7 @@ async fn a_transaction_conflict_is_retried_with_the_same_token_and_the_purchase_
     );
 
     // Act
-    let r = purchase(&app, &cart, 7, "k").await;
+    let r = app.purchase(&cart, 7, "k").await;
 
     // Assert
     assert_fresh_success(&r);
@@ -1467,7 +1341,7 @@ async fn a_transaction_that_keeps_conflicting_answers_503_and_changes_nothing() 
     // Arrange
     let (proxy, app, store) = proxied().await;
     app.seed(&[("A", 100, 5), ("B", 200, 5)]).await;
-    let cart = cart_with(&app, 7, &[(1, 2), (2, 1)]).await;
+    let cart = app.cart_with(7, &[(1, 2), (2, 1)]).await;
     let before = world(&store, &cart, &[1, 2]).await;
     proxy.reset_counts();
     proxy.inject(
@@ -1477,11 +1351,11 @@ async fn a_transaction_that_keeps_conflicting_answers_503_and_changes_nothing() 
     );
 
     // Act
-    let r = purchase(&app, &cart, 7, "k").await;
+    let r = app.purchase(&cart, 7, "k").await;
 
     // Assert
     r.assert_problem(503, "service_unavailable");
-    assert_retry_after(&r);
+    r.assert_retry_after();
     let tokens = tokens(&proxy);
     eprintln!("a conflicting transaction was tried {} times", tokens.len());
     assert!(
@@ -1494,7 +1368,7 @@ async fn a_transaction_that_keeps_conflicting_answers_503_and_changes_nothing() 
 
     // Once the conflicts stop, the same key buys.
     proxy.clear();
-    let again = purchase(&app, &cart, 7, "k").await;
+    let again = app.purchase(&cart, 7, "k").await;
     assert_fresh_success(&again);
     assert_eq!(world(&store, &cart, &[1, 2]).await.stocks, [3, 4]);
 }
@@ -1536,7 +1410,7 @@ async fn dynamodb_failing_during_a_purchase_answers_503_and_leaves_nothing_half_
         // Arrange
         let (proxy, app, store) = proxied().await;
         app.seed(&[("A", 100, 5), ("B", 200, 5)]).await;
-        let cart = cart_with(&app, 7, &[(1, 2), (2, 1)]).await;
+        let cart = app.cart_with(7, &[(1, 2), (2, 1)]).await;
         let before = world(&store, &cart, &[1, 2]).await;
         match failure {
             Failure::Rule(target, fault) => proxy.inject(target, fault, Times::Always),
@@ -1544,18 +1418,18 @@ async fn dynamodb_failing_during_a_purchase_answers_503_and_leaves_nothing_half_
         }
 
         // Act
-        let r = purchase(&app, &cart, 7, "k").await;
+        let r = app.purchase(&cart, 7, "k").await;
 
         // Assert
         assert_eq!(r.status, 503, "{what}: {}", r.text);
         r.assert_problem(503, "service_unavailable");
-        assert_retry_after(&r);
+        r.assert_retry_after();
         assert_eq!(world(&store, &cart, &[1, 2]).await, before, "{what}");
 
         // DynamoDB is back: the same key buys, once.
         proxy.clear();
         proxy.come_back().await;
-        let again = purchase(&app, &cart, 7, "k").await;
+        let again = app.purchase(&cart, 7, "k").await;
         assert_fresh_success(&again);
         let after = world(&store, &cart, &[1, 2]).await;
         assert_eq!(after.stocks, [3, 4], "{what}");
@@ -1569,12 +1443,12 @@ async fn one_dynamodb_500_is_absorbed_by_the_sdk_retry() {
     // Arrange
     let (proxy, app, store) = proxied().await;
     app.seed(&[("A", 100, 5)]).await;
-    let cart = cart_with(&app, 7, &[(1, 2)]).await;
+    let cart = app.cart_with(7, &[(1, 2)]).await;
     proxy.reset_counts();
     proxy.inject("TransactWriteItems", Fault::InternalError, Times::Once);
 
     // Act
-    let r = purchase(&app, &cart, 7, "k").await;
+    let r = app.purchase(&cart, 7, "k").await;
 
     // Assert
     assert_fresh_success(&r);
@@ -1594,22 +1468,22 @@ async fn a_cart_endpoint_answers_503_with_retry_after_while_dynamodb_fails() {
     ] {
         // Arrange
         let (proxy, app, _) = proxied().await;
-        let cart = new_cart(&app, 7).await;
+        let cart = app.new_cart(7).await;
         match failure {
             Failure::Rule(target, fault) => proxy.inject(target, fault, Times::Always),
             Failure::Outage => proxy.go_down(),
         }
 
         // Act
-        let r = get_cart(&app, &cart).await;
+        let r = app.view_cart(&cart).await;
 
         // Assert
         assert_eq!(r.status, 503, "{failure:?}: {}", r.text);
         r.assert_problem(503, "service_unavailable");
-        assert_retry_after(&r);
+        r.assert_retry_after();
         proxy.clear();
         proxy.come_back().await;
-        assert_eq!(get_cart(&app, &cart).await.status, 200, "{failure:?}");
+        assert_eq!(app.view_cart(&cart).await.status, 200, "{failure:?}");
     }
 }
 
@@ -1618,15 +1492,15 @@ async fn a_response_lost_after_the_commit_is_recovered_by_retrying_with_the_same
     // Arrange: every answer to the transaction is lost, after DynamoDB applied it.
     let (proxy, app, store) = proxied().await;
     app.seed(&[("A", 100, 5), ("B", 200, 5)]).await;
-    let cart = cart_with(&app, 7, &[(1, 2), (2, 1)]).await;
+    let cart = app.cart_with(7, &[(1, 2), (2, 1)]).await;
     proxy.inject("TransactWriteItems", Fault::LoseResponse, Times::Always);
 
     // Act
-    let lost = purchase(&app, &cart, 7, "k").await;
+    let lost = app.purchase(&cart, 7, "k").await;
 
     // Assert: the client could not know; the purchase was made once.
     lost.assert_problem(503, "service_unavailable");
-    assert_retry_after(&lost);
+    lost.assert_retry_after();
     let committed = world(&store, &cart, &[1, 2]).await;
     assert_eq!(committed.stocks, [3, 4]);
     assert_eq!(committed.orders, 1);
@@ -1634,10 +1508,10 @@ async fn a_response_lost_after_the_commit_is_recovered_by_retrying_with_the_same
 
     // The client retries with the same key: the original order.
     proxy.clear();
-    let retried = purchase(&app, &cart, 7, "k").await;
+    let retried = app.purchase(&cart, 7, "k").await;
     assert_eq!(retried.status, 200, "{}", retried.text);
     assert_eq!(retried.header("idempotent-replayed"), Some("true"));
-    let order = get_order(&app, &order_id_of(&retried), Some("7")).await;
+    let order = app.get_order(&order_id_of(&retried), Some("7")).await;
     assert_eq!(order.status, 200, "the replay names the stored order");
     assert_eq!(order.body["order"], retried.body["order"]);
     assert_eq!(
@@ -1655,12 +1529,12 @@ async fn a_response_lost_once_is_recovered_inside_the_same_request() {
     // Arrange
     let (proxy, app, store) = proxied().await;
     app.seed(&[("A", 100, 5)]).await;
-    let cart = cart_with(&app, 7, &[(1, 2)]).await;
+    let cart = app.cart_with(7, &[(1, 2)]).await;
     proxy.reset_counts();
     proxy.inject("TransactWriteItems", Fault::LoseResponse, Times::Once);
 
     // Act
-    let r = purchase(&app, &cart, 7, "k").await;
+    let r = app.purchase(&cart, 7, "k").await;
 
     // Assert: the SDK's retry carries the same token; either DynamoDB recognises it, or the
     // purchase finds its own idempotency record. The answer is the order stored, made once.
@@ -1676,9 +1550,9 @@ async fn a_response_lost_once_is_recovered_inside_the_same_request() {
     );
     assert_eq!(stock_of(&store, 1).await, 3);
     assert_eq!(count(&store, &store.tables().orders).await, 1);
-    let order = get_order(&app, &order_id_of(&r), Some("7")).await;
+    let order = app.get_order(&order_id_of(&r), Some("7")).await;
     assert_eq!(order.body["order"], r.body["order"]);
-    assert_replayed(&purchase(&app, &cart, 7, "k").await, &r);
+    assert_replayed(&app.purchase(&cart, 7, "k").await, &r);
 }
 
 /// What a `BatchGetItem` of the key's record and the cart answers when it reads the record just
@@ -1700,8 +1574,8 @@ async fn a_submit_whose_read_straddles_the_commit_of_its_key_replays_the_purchas
     // cart it emptied (the interleaving the concurrent-submits race hits now and then).
     let (proxy, app, store) = proxied().await;
     app.seed(&[("A", 100, 5)]).await;
-    let cart = cart_with(&app, 7, &[(1, 2)]).await;
-    let first = purchase(&app, &cart, 7, "k").await;
+    let cart = app.cart_with(7, &[(1, 2)]).await;
+    let first = app.purchase(&cart, 7, "k").await;
     assert_fresh_success(&first);
     proxy.inject(
         "BatchGetItem",
@@ -1710,7 +1584,7 @@ async fn a_submit_whose_read_straddles_the_commit_of_its_key_replays_the_purchas
     );
 
     // Act
-    let straddling = purchase(&app, &cart, 7, "k").await;
+    let straddling = app.purchase(&cart, 7, "k").await;
 
     // Assert
     assert_replayed(&straddling, &first);

@@ -7,8 +7,8 @@
 //! No DynamoDB needed: everything here is read from files.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 
+use crate::{read, root};
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 use shared::domain::{CartId, UserId};
@@ -16,15 +16,6 @@ use shared::store::schema::{table_definitions, AttrType, TableDef};
 use shared::Tables;
 
 // --- reading the sources -------------------------------------------------------------------
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn read(relative: &str) -> String {
-    let path = root().join(relative);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 fn template() -> Yaml {
     serde_yaml::from_str(&read("template.yaml")).expect("template.yaml is YAML")

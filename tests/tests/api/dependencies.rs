@@ -1,10 +1,7 @@
 //! No dependency pulled in that the code does not use, and the lock file is committed.
 
+use crate::root;
 use std::path::{Path, PathBuf};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn rust_sources(dir: &Path, out: &mut String) {
     let Ok(entries) = std::fs::read_dir(dir) else {

@@ -3,16 +3,14 @@
 //! condition expressions under racing adds, the input rules, and the DynamoDB requests per call.
 
 use add_cart_item::AddCartItem;
-use admin_update_item::AdminUpdateItem;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use create_cart::CreateCart;
 use futures::future::join_all;
-use get_cart::GetCart;
-use integration_tests::{Event, TestApp, TestResponse};
 use remove_cart_item::RemoveCartItem;
 use serde_json::{json, Value};
 use shared::domain::{Cart, CartId, UserId};
+use testkit::{ApiRequest, TestApp};
 
 const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
 const BODY_LIMIT: usize = 64 * 1024;
@@ -20,96 +18,8 @@ const BODY_LIMIT: usize = 64 * 1024;
 // ---------------------------------------------------------------------------------------------
 // Requests
 
-fn create_event(route: &str) -> Event {
-    Event::new("POST", route, route)
-}
-
-fn get_event(cart_id: &str) -> Event {
-    Event::new(
-        "GET",
-        "/api/v1/cart/{cart_id}",
-        &format!("/api/v1/cart/{cart_id}"),
-    )
-    .path_param("cart_id", cart_id)
-}
-
-fn add_event(cart_id: &str) -> Event {
-    Event::new(
-        "POST",
-        "/api/v1/cart/{cart_id}/items",
-        &format!("/api/v1/cart/{cart_id}/items"),
-    )
-    .path_param("cart_id", cart_id)
-}
-
-fn remove_event(cart_id: &str, item_id: &str) -> Event {
-    Event::new(
-        "DELETE",
-        "/api/v1/cart/{cart_id}/items/{item_id}",
-        &format!("/api/v1/cart/{cart_id}/items/{item_id}"),
-    )
-    .path_param("cart_id", cart_id)
-    .path_param("item_id", item_id)
-}
-
-async fn create(app: &TestApp, user_id: Value) -> TestResponse {
-    app.call::<CreateCart>(
-        create_event("/api/v1/cart/")
-            .json(json!({ "user_id": user_id }))
-            .build(),
-    )
-    .await
-}
-
-/// A new cart for `user`: its id.
-async fn new_cart(app: &TestApp, user: u64) -> String {
-    let response = create(app, json!(user)).await;
-    assert_eq!(response.status, 201, "{}", response.text);
-    response.body["cart"]["id"].as_str().unwrap().to_owned()
-}
-
-async fn view(app: &TestApp, cart_id: &str) -> TestResponse {
-    app.call::<GetCart>(get_event(cart_id).build()).await
-}
-
-async fn add(app: &TestApp, cart_id: &str, user: u64, item: u64, quantity: u64) -> TestResponse {
-    app.call::<AddCartItem>(
-        add_event(cart_id)
-            .json(json!({ "user_id": user, "item_id": item, "quantity": quantity }))
-            .build(),
-    )
-    .await
-}
-
-/// Adds and expects the add to be accepted.
-async fn added(app: &TestApp, cart_id: &str, user: u64, item: u64, quantity: u64) -> Value {
-    let response = add(app, cart_id, user, item, quantity).await;
-    assert_eq!(response.status, 200, "{}", response.text);
-    response.body
-}
-
-async fn remove(app: &TestApp, cart_id: &str, user: u64, item: u64) -> TestResponse {
-    app.call::<RemoveCartItem>(
-        remove_event(cart_id, &item.to_string())
-            .json(json!({ "user_id": user }))
-            .build(),
-    )
-    .await
-}
-
-/// Changes an item's price through the admin endpoint.
-async fn set_price(app: &TestApp, item: u64, price: u64) {
-    let path = format!("/api/v1/admin/items/{item}");
-    let response = app
-        .call::<AdminUpdateItem>(
-            Event::new("PATCH", "/api/v1/admin/items/{item_id}", &path)
-                .path_param("item_id", item)
-                .json(json!({ "price": price }))
-                .with_iam()
-                .build(),
-        )
-        .await;
-    assert_eq!(response.status, 200, "{}", response.text);
+fn create_event(route: &str) -> ApiRequest {
+    ApiRequest::new("POST", route, route)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -121,11 +31,6 @@ async fn stored(app: &TestApp, cart_id: &str) -> Option<Cart> {
         .get_cart(&CartId::parse(cart_id).unwrap())
         .await
         .unwrap()
-}
-
-/// How many carts are stored.
-async fn cart_count(app: &TestApp) -> usize {
-    app.count_items(&app.store().tables().carts).await
 }
 
 /// The line of `item` in a `{"cart": ...}` body.
@@ -221,7 +126,7 @@ async fn creating_a_cart_answers_201_then_200_with_the_same_cart_on_both_routes(
         assert_eq!(*first, id, "user {user} always gets the same cart");
     }
     assert_eq!(ids.len(), 3);
-    assert_eq!(cart_count(&app).await, 3);
+    assert_eq!(app.cart_count().await, 3);
 }
 
 #[tokio::test]
@@ -229,11 +134,11 @@ async fn an_existing_cart_is_answered_with_its_lines() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
-    let id = new_cart(&app, 7).await;
-    added(&app, &id, 7, 1, 2).await;
+    let id = app.new_cart(7).await;
+    app.added(&id, 7, 1, 2).await;
 
     // Act
-    let response = create(&app, json!("7")).await;
+    let response = app.create_cart(json!("7")).await;
 
     // Assert
     assert_eq!(response.status, 200, "{}", response.text);
@@ -272,7 +177,7 @@ async fn fifty_concurrent_creates_for_one_user_answer_the_same_cart() {
     for response in &responses {
         assert_eq!(response.body["cart"]["id"], *first, "{}", response.text);
     }
-    assert_eq!(cart_count(&app).await, 1);
+    assert_eq!(app.cart_count().await, 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,13 +193,13 @@ async fn a_cart_is_shown_with_its_items_in_the_order_first_added_its_lines_and_t
         ("Bread - Rye", 250, 40),
     ])
     .await;
-    let id = new_cart(&app, 7).await;
-    added(&app, &id, 7, 3, 4).await;
-    added(&app, &id, 7, 1, 2).await;
-    added(&app, &id, 7, 3, 1).await;
+    let id = app.new_cart(7).await;
+    app.added(&id, 7, 3, 4).await;
+    app.added(&id, 7, 1, 2).await;
+    app.added(&id, 7, 3, 1).await;
 
     // Act
-    let response = view(&app, &id).await;
+    let response = app.view_cart(&id).await;
 
     // Assert
     assert_eq!(response.status, 200, "{}", response.text);
@@ -318,7 +223,7 @@ async fn a_cart_is_shown_with_its_items_in_the_order_first_added_its_lines_and_t
 async fn an_unknown_cart_id_is_not_found() {
     // Arrange: user 7 has a cart; user 8 has none.
     let app = TestApp::spawn().await;
-    let id = new_cart(&app, 7).await;
+    let id = app.new_cart(7).await;
     let unknown = [
         CartId::generate(user(8)).to_string(),
         CartId::generate(user(MAX_SAFE_INTEGER)).to_string(),
@@ -328,7 +233,7 @@ async fn an_unknown_cart_id_is_not_found() {
 
     for cart_id in unknown {
         // Act
-        let response = view(&app, &cart_id).await;
+        let response = app.view_cart(&cart_id).await;
 
         // Assert
         response.assert_problem(404, "cart_not_found");
@@ -366,22 +271,26 @@ async fn path_ids_that_cannot_be_ids_are_invalid_requests_not_404s() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
-    let id = new_cart(&app, 7).await;
-    added(&app, &id, 7, 1, 1).await;
+    let id = app.new_cart(7).await;
+    app.added(&id, 7, 1, 1).await;
     let before = stored(&app, &id).await;
 
     for bad in impossible_cart_ids() {
         // Act
-        let viewed = view(&app, &bad).await;
+        let viewed = app.view_cart(&bad).await;
         let added = app
             .call::<AddCartItem>(
-                add_event(&bad)
+                ApiRequest::add_cart_item(&bad)
                     .json(json!({"user_id": 7, "item_id": 1, "quantity": 1}))
                     .build(),
             )
             .await;
         let removed = app
-            .call::<RemoveCartItem>(remove_event(&bad, "1").query("user_id", 7).build())
+            .call::<RemoveCartItem>(
+                ApiRequest::remove_cart_item(&bad, "1")
+                    .query("user_id", 7)
+                    .build(),
+            )
             .await;
 
         // Assert
@@ -407,7 +316,11 @@ async fn path_ids_that_cannot_be_ids_are_invalid_requests_not_404s() {
     ] {
         // Act
         let response = app
-            .call::<RemoveCartItem>(remove_event(&id, bad).query("user_id", 7).build())
+            .call::<RemoveCartItem>(
+                ApiRequest::remove_cart_item(&id, bad)
+                    .query("user_id", 7)
+                    .build(),
+            )
             .await;
 
         // Assert
@@ -430,13 +343,13 @@ async fn adding_an_item_already_in_the_cart_sums_quantities_and_refreshes_its_un
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 50), ("Mussels - Frozen", 1470, 3)])
         .await;
-    let id = new_cart(&app, 7).await;
-    added(&app, &id, 7, 1, 2).await;
-    added(&app, &id, 7, 2, 1).await;
-    set_price(&app, 1, 900).await;
+    let id = app.new_cart(7).await;
+    app.added(&id, 7, 1, 2).await;
+    app.added(&id, 7, 2, 1).await;
+    app.set_price(1, 900).await;
 
     // Act
-    let body = added(&app, &id, 7, 1, 3).await;
+    let body = app.added(&id, 7, 1, 3).await;
 
     // Assert
     assert_eq!(
@@ -445,7 +358,7 @@ async fn adding_an_item_already_in_the_cart_sums_quantities_and_refreshes_its_un
     );
     assert_eq!(body["cart"]["items"], json!([1, 2]));
     assert_eq!(body["cart"]["total"], 5 * 900 + 1470);
-    assert_eq!(view(&app, &id).await.body, body);
+    assert_eq!(app.view_cart(&id).await.body, body);
 }
 
 #[tokio::test]
@@ -455,23 +368,23 @@ async fn adding_more_than_the_stock_is_refused_with_the_stock_available_and_exac
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5), ("Mussels - Frozen", 1470, 0)])
         .await;
-    let id = new_cart(&app, 7).await;
+    let id = app.new_cart(7).await;
 
     // Act and assert: more than the stock in one request, on an empty line.
-    let response = add(&app, &id, 7, 1, 6).await;
+    let response = app.add(&id, 7, 1, 6).await;
     response.assert_problem(409, "insufficient_stock");
     assert_eq!(response.body["available"], 5);
     assert_eq!(response.body["item_id"], 1);
     assert_eq!(response.body["requested"], 6);
-    add(&app, &id, 7, 2, 1)
+    app.add(&id, 7, 2, 1)
         .await
         .assert_problem(409, "insufficient_stock");
 
     // Act and assert: what is in the cart counts.
-    added(&app, &id, 7, 1, 3).await;
+    app.added(&id, 7, 1, 3).await;
     let before = stored(&app, &id).await;
     for quantity in [3, 10] {
-        let response = add(&app, &id, 7, 1, quantity).await;
+        let response = app.add(&id, 7, 1, quantity).await;
         response.assert_problem(409, "insufficient_stock");
         assert_eq!(response.body["available"], 5);
         assert_eq!(response.body["requested"], 3 + quantity);
@@ -483,9 +396,9 @@ async fn adding_more_than_the_stock_is_refused_with_the_stock_available_and_exac
     );
 
     // Act and assert: exactly the stock.
-    let body = added(&app, &id, 7, 1, 2).await;
+    let body = app.added(&id, 7, 1, 2).await;
     assert_eq!(line_of(&body, 1)["quantity"], 5);
-    let response = add(&app, &id, 7, 1, 1).await;
+    let response = app.add(&id, 7, 1, 1).await;
     response.assert_problem(409, "insufficient_stock");
     assert_eq!(response.body["available"], 5);
     assert_eq!(app.item(1).await.stock.get(), 5, "adding reserves nothing");
@@ -496,17 +409,17 @@ async fn adding_an_unknown_item_is_item_not_found() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
-    let id = new_cart(&app, 7).await;
+    let id = app.new_cart(7).await;
 
     for item in [2, 99, MAX_SAFE_INTEGER] {
         // Act
-        let response = add(&app, &id, 7, item, 1).await;
+        let response = app.add(&id, 7, item, 1).await;
 
         // Assert
         response.assert_problem(404, "item_not_found");
         assert_eq!(response.body["item_id"], item);
     }
-    assert_eq!(view(&app, &id).await.body["cart"]["lines"], json!([]));
+    assert_eq!(app.view_cart(&id).await.body["cart"]["lines"], json!([]));
 }
 
 #[tokio::test]
@@ -514,8 +427,8 @@ async fn adding_to_another_users_cart_or_an_unknown_cart_is_cart_not_found() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
-    let id = new_cart(&app, 7).await;
-    added(&app, &id, 7, 1, 1).await;
+    let id = app.new_cart(7).await;
+    app.added(&id, 7, 1, 1).await;
     let before = stored(&app, &id).await;
     // (cart id, user sending)
     let attempts = [
@@ -530,7 +443,7 @@ async fn adding_to_another_users_cart_or_an_unknown_cart_is_cart_not_found() {
         // exists. (An unknown item may be reported first: that says nothing about the cart.)
         for quantity in [1, 6] {
             // Act
-            let response = add(&app, &cart_id, sender, 1, quantity).await;
+            let response = app.add(&cart_id, sender, 1, quantity).await;
 
             // Assert
             response.assert_problem(404, "cart_not_found");
@@ -538,11 +451,11 @@ async fn adding_to_another_users_cart_or_an_unknown_cart_is_cart_not_found() {
         }
     }
     // Someone else's cart is refused before the item is even looked at.
-    add(&app, &id, 8, 99, 1)
+    app.add(&id, 8, 99, 1)
         .await
         .assert_problem(404, "cart_not_found");
     assert_eq!(stored(&app, &id).await, before);
-    assert_eq!(cart_count(&app).await, 1, "no cart is created by an add");
+    assert_eq!(app.cart_count().await, 1, "no cart is created by an add");
 }
 
 #[tokio::test]
@@ -550,21 +463,21 @@ async fn a_cart_holds_at_most_fifty_distinct_items() {
     // Arrange
     let app = TestApp::spawn().await;
     seed_catalog(&app, 51, 10).await;
-    let id = new_cart(&app, 7).await;
+    let id = app.new_cart(7).await;
     for item in 1..=50 {
-        added(&app, &id, 7, item, 1).await;
+        app.added(&id, 7, item, 1).await;
     }
     let before = stored(&app, &id).await;
 
     // Act
-    let response = add(&app, &id, 7, 51, 1).await;
+    let response = app.add(&id, 7, 51, 1).await;
 
     // Assert
     response.assert_problem(409, "cart_full");
     assert_eq!(response.body["limit"], 50);
     assert_eq!(stored(&app, &id).await, before);
     // More of an item already in the full cart is still fine.
-    let body = added(&app, &id, 7, 50, 2).await;
+    let body = app.added(&id, 7, 50, 2).await;
     assert_eq!(body["cart"]["lines"].as_array().unwrap().len(), 50);
     assert_eq!(line_of(&body, 50)["quantity"], 3);
 }
@@ -574,16 +487,16 @@ async fn twenty_concurrent_adds_of_twenty_different_items_leave_twenty_lines() {
     // Arrange
     let app = TestApp::spawn().await;
     seed_catalog(&app, 20, 10).await;
-    let id = new_cart(&app, 7).await;
+    let id = app.new_cart(7).await;
 
     // Act
-    let responses = join_all((1..=20).map(|item| add(&app, &id, 7, item, 2))).await;
+    let responses = join_all((1..=20).map(|item| app.add(&id, 7, item, 2))).await;
 
     // Assert
     for response in &responses {
         assert_eq!(response.status, 200, "{}", response.text);
     }
-    let body = view(&app, &id).await.body;
+    let body = app.view_cart(&id).await.body;
     let mut items: Vec<u64> = body["cart"]["items"]
         .as_array()
         .unwrap()
@@ -603,16 +516,16 @@ async fn twenty_concurrent_adds_of_one_item_leave_quantity_twenty() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 25)]).await;
-    let id = new_cart(&app, 7).await;
+    let id = app.new_cart(7).await;
 
     // Act
-    let responses = join_all((0..20).map(|_| add(&app, &id, 7, 1, 1))).await;
+    let responses = join_all((0..20).map(|_| app.add(&id, 7, 1, 1))).await;
 
     // Assert
     for response in &responses {
         assert_eq!(response.status, 200, "{}", response.text);
     }
-    let body = view(&app, &id).await.body;
+    let body = app.view_cart(&id).await.body;
     assert_eq!(body["cart"]["items"], json!([1]));
     assert_eq!(line_of(&body, 1)["quantity"], 20);
     assert_eq!(body["cart"]["total"], 20 * 869);
@@ -623,10 +536,10 @@ async fn racing_adds_never_put_more_than_the_stock_into_one_cart() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 10)]).await;
-    let id = new_cart(&app, 7).await;
+    let id = app.new_cart(7).await;
 
     // Act
-    let responses = join_all((0..30).map(|_| add(&app, &id, 7, 1, 1))).await;
+    let responses = join_all((0..30).map(|_| app.add(&id, 7, 1, 1))).await;
 
     // Assert
     let accepted = responses.iter().filter(|r| r.status == 200).count();
@@ -635,7 +548,7 @@ async fn racing_adds_never_put_more_than_the_stock_into_one_cart() {
         refused.assert_problem(409, "insufficient_stock");
         assert_eq!(refused.body["available"], 10);
     }
-    let body = view(&app, &id).await.body;
+    let body = app.view_cart(&id).await.body;
     assert_eq!(line_of(&body, 1)["quantity"], 10);
 }
 
@@ -644,13 +557,13 @@ async fn racing_adds_never_put_more_than_fifty_lines_into_one_cart() {
     // Arrange: 45 lines, then ten racing adds of ten new items.
     let app = TestApp::spawn().await;
     seed_catalog(&app, 55, 10).await;
-    let id = new_cart(&app, 7).await;
-    for response in join_all((1..=45).map(|item| add(&app, &id, 7, item, 1))).await {
+    let id = app.new_cart(7).await;
+    for response in join_all((1..=45).map(|item| app.add(&id, 7, item, 1))).await {
         assert_eq!(response.status, 200, "{}", response.text);
     }
 
     // Act
-    let responses = join_all((46..=55).map(|item| add(&app, &id, 7, item, 1))).await;
+    let responses = join_all((46..=55).map(|item| app.add(&id, 7, item, 1))).await;
 
     // Assert
     let accepted = responses.iter().filter(|r| r.status == 200).count();
@@ -658,7 +571,7 @@ async fn racing_adds_never_put_more_than_fifty_lines_into_one_cart() {
     for refused in responses.iter().filter(|r| r.status != 200) {
         refused.assert_problem(409, "cart_full");
     }
-    let body = view(&app, &id).await.body;
+    let body = app.view_cart(&id).await.body;
     assert_eq!(body["cart"]["lines"].as_array().unwrap().len(), 50);
 }
 
@@ -671,12 +584,12 @@ async fn removing_an_item_answers_the_cart_without_it() {
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5), ("Mussels - Frozen", 1470, 3)])
         .await;
-    let id = new_cart(&app, 7).await;
-    added(&app, &id, 7, 1, 2).await;
-    added(&app, &id, 7, 2, 1).await;
+    let id = app.new_cart(7).await;
+    app.added(&id, 7, 1, 2).await;
+    app.added(&id, 7, 2, 1).await;
 
     // Act
-    let response = remove(&app, &id, 7, 1).await;
+    let response = app.remove(&id, 7, 1).await;
 
     // Assert
     assert_eq!(response.status, 200, "{}", response.text);
@@ -690,10 +603,10 @@ async fn removing_an_item_answers_the_cart_without_it() {
             "total": 1470,
         }})
     );
-    assert_eq!(view(&app, &id).await.body, response.body);
+    assert_eq!(app.view_cart(&id).await.body, response.body);
 
     // Act and assert: the last line too.
-    let response = remove(&app, &id, 7, 2).await;
+    let response = app.remove(&id, 7, 2).await;
     assert_eq!(response.status, 200, "{}", response.text);
     assert_eq!(
         response.body["cart"],
@@ -706,17 +619,19 @@ async fn the_owner_of_a_removal_may_be_given_in_the_body_or_the_query_string() {
     // Arrange
     let app = TestApp::spawn().await;
     seed_catalog(&app, 5, 10).await;
-    let id = new_cart(&app, 7).await;
+    let id = app.new_cart(7).await;
     for item in 1..=5 {
-        added(&app, &id, 7, item, 1).await;
+        app.added(&id, 7, item, 1).await;
     }
     let ways = [
-        remove_event(&id, "1").json(json!({"user_id": 7})),
-        remove_event(&id, "2").json(json!({"user_id": "7"})),
+        ApiRequest::remove_cart_item(&id, "1").json(json!({"user_id": 7})),
+        ApiRequest::remove_cart_item(&id, "2").json(json!({"user_id": "7"})),
         // Many clients and proxies drop DELETE bodies.
-        remove_event(&id, "3").query("user_id", 7),
-        remove_event(&id, "4").text("").query("user_id", 7),
-        remove_event(&id, "5")
+        ApiRequest::remove_cart_item(&id, "3").query("user_id", 7),
+        ApiRequest::remove_cart_item(&id, "4")
+            .text("")
+            .query("user_id", 7),
+        ApiRequest::remove_cart_item(&id, "5")
             .json(json!({"user_id": 7}))
             .query("user_id", "7"),
     ];
@@ -739,25 +654,25 @@ async fn an_owner_missing_or_given_twice_differently_is_an_invalid_request() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
-    let id = new_cart(&app, 7).await;
-    added(&app, &id, 7, 1, 1).await;
+    let id = app.new_cart(7).await;
+    app.added(&id, 7, 1, 1).await;
     let before = stored(&app, &id).await;
     let refused = [
-        remove_event(&id, "1"),
-        remove_event(&id, "1").json(json!({})),
-        remove_event(&id, "1")
+        ApiRequest::remove_cart_item(&id, "1"),
+        ApiRequest::remove_cart_item(&id, "1").json(json!({})),
+        ApiRequest::remove_cart_item(&id, "1")
             .json(json!({"user_id": 7}))
             .query("user_id", 8),
-        remove_event(&id, "1")
+        ApiRequest::remove_cart_item(&id, "1")
             .json(json!({"user_id": 8}))
             .query("user_id", 7),
-        remove_event(&id, "1")
+        ApiRequest::remove_cart_item(&id, "1")
             .json(json!({"user_id": "7"}))
             .query("user_id", 8),
-        remove_event(&id, "1")
+        ApiRequest::remove_cart_item(&id, "1")
             .query("user_id", 7)
             .query("user_id", 8),
-        remove_event(&id, "1")
+        ApiRequest::remove_cart_item(&id, "1")
             .query("user_id", 7)
             .query("user_id", 7),
     ];
@@ -778,16 +693,16 @@ async fn removing_from_another_users_cart_or_an_unknown_cart_is_cart_not_found()
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
-    let id = new_cart(&app, 7).await;
-    added(&app, &id, 7, 1, 1).await;
+    let id = app.new_cart(7).await;
+    app.added(&id, 7, 1, 1).await;
     let before = stored(&app, &id).await;
     let other_user = CartId::generate(user(8)).to_string();
     let attempts = [
-        remove_event(&id, "1").json(json!({"user_id": 8})),
-        remove_event(&id, "1").query("user_id", 8),
-        remove_event(&forged(&id), "1").query("user_id", 7),
-        remove_event(&forged(&id), "2").query("user_id", 7),
-        remove_event(&other_user, "1").query("user_id", 8),
+        ApiRequest::remove_cart_item(&id, "1").json(json!({"user_id": 8})),
+        ApiRequest::remove_cart_item(&id, "1").query("user_id", 8),
+        ApiRequest::remove_cart_item(&forged(&id), "1").query("user_id", 7),
+        ApiRequest::remove_cart_item(&forged(&id), "2").query("user_id", 7),
+        ApiRequest::remove_cart_item(&other_user, "1").query("user_id", 8),
     ];
 
     for event in attempts {
@@ -799,7 +714,7 @@ async fn removing_from_another_users_cart_or_an_unknown_cart_is_cart_not_found()
         assert!(!response.text.contains(&id), "{}", response.text);
     }
     assert_eq!(stored(&app, &id).await, before);
-    assert_eq!(cart_count(&app).await, 1);
+    assert_eq!(app.cart_count().await, 1);
 }
 
 #[tokio::test]
@@ -808,16 +723,16 @@ async fn removing_an_item_not_in_the_cart_is_item_not_in_cart() {
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5), ("Mussels - Frozen", 1470, 3)])
         .await;
-    let id = new_cart(&app, 7).await;
-    added(&app, &id, 7, 1, 1).await;
-    remove(&app, &id, 7, 1).await;
-    added(&app, &id, 7, 2, 1).await;
+    let id = app.new_cart(7).await;
+    app.added(&id, 7, 1, 1).await;
+    app.remove(&id, 7, 1).await;
+    app.added(&id, 7, 2, 1).await;
     let before = stored(&app, &id).await;
 
     // Item 1 was removed already, 3 never was in the catalog.
     for item in [1, 3] {
         // Act
-        let response = remove(&app, &id, 7, item).await;
+        let response = app.remove(&id, 7, item).await;
 
         // Assert
         response.assert_problem(404, "item_not_in_cart");
@@ -879,8 +794,8 @@ async fn ids_and_quantities_that_break_the_input_rules_are_refused_naming_the_fi
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
-    let id = new_cart(&app, 7).await;
-    added(&app, &id, 7, 1, 1).await;
+    let id = app.new_cart(7).await;
+    app.added(&id, 7, 1, 1).await;
     let before = stored(&app, &id).await;
     // (endpoint, field, body)
     let mut cases: Vec<(&str, &str, String)> = Vec::new();
@@ -930,12 +845,14 @@ async fn ids_and_quantities_that_break_the_input_rules_are_refused_naming_the_fi
                     .await
             }
             "add" => {
-                app.call::<AddCartItem>(add_event(&id).text(body).build())
+                app.call::<AddCartItem>(ApiRequest::add_cart_item(&id).text(body).build())
                     .await
             }
             _ => {
-                app.call::<RemoveCartItem>(remove_event(&id, "1").text(body).build())
-                    .await
+                app.call::<RemoveCartItem>(
+                    ApiRequest::remove_cart_item(&id, "1").text(body).build(),
+                )
+                .await
             }
         };
 
@@ -961,13 +878,17 @@ async fn ids_and_quantities_that_break_the_input_rules_are_refused_naming_the_fi
         "9007199254740992",
     ] {
         let response = app
-            .call::<RemoveCartItem>(remove_event(&id, "1").query("user_id", bad).build())
+            .call::<RemoveCartItem>(
+                ApiRequest::remove_cart_item(&id, "1")
+                    .query("user_id", bad)
+                    .build(),
+            )
             .await;
         response.assert_problem(400, "invalid_request");
         assert_eq!(response.body["field"], "user_id", "?user_id={bad:?}");
     }
     assert_eq!(stored(&app, &id).await, before, "nothing changed");
-    assert_eq!(cart_count(&app).await, 1, "no cart was created");
+    assert_eq!(app.cart_count().await, 1, "no cart was created");
 }
 
 #[tokio::test]
@@ -978,27 +899,27 @@ async fn ids_and_quantities_at_the_limits_of_the_rules_are_accepted() {
         .await;
 
     // Act and assert: the largest user id, as a number and as digits.
-    let response = create(&app, json!(MAX_SAFE_INTEGER)).await;
+    let response = app.create_cart(json!(MAX_SAFE_INTEGER)).await;
     assert_eq!(response.status, 201, "{}", response.text);
     assert_eq!(response.body["cart"]["user_id"], MAX_SAFE_INTEGER);
     let big = response.body["cart"]["id"].as_str().unwrap().to_owned();
-    let response = create(&app, json!(MAX_SAFE_INTEGER.to_string())).await;
+    let response = app.create_cart(json!(MAX_SAFE_INTEGER.to_string())).await;
     assert_eq!(response.status, 200, "{}", response.text);
     assert_eq!(response.body["cart"]["id"], big);
 
     // Act and assert: digit strings for ids, and both ends of the quantity range.
-    let id = new_cart(&app, 7).await;
+    let id = app.new_cart(7).await;
     for (item_id, quantity) in [(json!("1"), 10_000), (json!(2), 1), (json!("2"), 1)] {
         let response = app
             .call::<AddCartItem>(
-                add_event(&id)
+                ApiRequest::add_cart_item(&id)
                     .json(json!({"user_id": "7", "item_id": item_id, "quantity": quantity}))
                     .build(),
             )
             .await;
         assert_eq!(response.status, 200, "{}", response.text);
     }
-    let body = view(&app, &id).await.body;
+    let body = app.view_cart(&id).await.body;
     assert_eq!(line_of(&body, 1)["quantity"], 10_000);
     assert_eq!(line_of(&body, 2)["quantity"], 2);
     assert_eq!(body["cart"]["total"], 10_000 * 869 + 2 * 1470);
@@ -1016,8 +937,8 @@ async fn bodies_that_are_not_json_objects_are_invalid_requests() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
-    let id = new_cart(&app, 7).await;
-    added(&app, &id, 7, 1, 1).await;
+    let id = app.new_cart(7).await;
+    app.added(&id, 7, 1, 1).await;
     let before = stored(&app, &id).await;
     let bodies = [
         ("malformed", Raw::Text(r#"{"user_id": 7"#)),
@@ -1033,7 +954,7 @@ async fn bodies_that_are_not_json_objects_are_invalid_requests() {
     ];
 
     for (what, raw) in bodies {
-        let with_body = |event: Event| match raw {
+        let with_body = |event: ApiRequest| match raw {
             Raw::Text(text) => event.text(text),
             Raw::Bytes(bytes) => event.bytes(bytes),
         };
@@ -1044,10 +965,10 @@ async fn bodies_that_are_not_json_objects_are_invalid_requests() {
                 .await,
             app.call::<CreateCart>(with_body(create_event("/api/v1/cart")).build())
                 .await,
-            app.call::<AddCartItem>(with_body(add_event(&id)).build())
+            app.call::<AddCartItem>(with_body(ApiRequest::add_cart_item(&id)).build())
                 .await,
             app.call::<RemoveCartItem>(
-                with_body(remove_event(&id, "1"))
+                with_body(ApiRequest::remove_cart_item(&id, "1"))
                     .query("user_id", 7)
                     .build(),
             )
@@ -1072,13 +993,13 @@ async fn bodies_that_are_not_json_objects_are_invalid_requests() {
         response.assert_problem(400, "invalid_request");
         assert_eq!(response.body["field"], "user_id");
         let response = app
-            .call::<AddCartItem>(add_event(&id).text(empty).build())
+            .call::<AddCartItem>(ApiRequest::add_cart_item(&id).text(empty).build())
             .await;
         response.assert_problem(400, "invalid_request");
         assert_eq!(response.body["field"], "user_id");
     }
     assert_eq!(stored(&app, &id).await, before, "nothing changed");
-    assert_eq!(cart_count(&app).await, 1, "no cart was created");
+    assert_eq!(app.cart_count().await, 1, "no cart was created");
 }
 
 /// A JSON object of exactly `size` bytes with these members and a padding member.
@@ -1095,8 +1016,8 @@ async fn a_body_over_64_kib_is_refused_with_413_and_one_of_64_kib_is_read() {
     // Arrange
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
-    let id = new_cart(&app, 7).await;
-    added(&app, &id, 7, 1, 1).await;
+    let id = app.new_cart(7).await;
+    app.added(&id, 7, 1, 1).await;
     let before = stored(&app, &id).await;
     let user = r#""user_id": 7"#;
     let line = r#""user_id": 7, "item_id": 1, "quantity": 1"#;
@@ -1109,12 +1030,20 @@ async fn a_body_over_64_kib_is_refused_with_413_and_one_of_64_kib_is_read() {
                 .build(),
         )
         .await,
-        app.call::<AddCartItem>(add_event(&id).text(&padded(line, BODY_LIMIT + 1)).build())
-            .await,
-        app.call::<AddCartItem>(add_event(&id).bytes(&[0xff; BODY_LIMIT + 1]).build())
-            .await,
+        app.call::<AddCartItem>(
+            ApiRequest::add_cart_item(&id)
+                .text(&padded(line, BODY_LIMIT + 1))
+                .build(),
+        )
+        .await,
+        app.call::<AddCartItem>(
+            ApiRequest::add_cart_item(&id)
+                .bytes(&[0xff; BODY_LIMIT + 1])
+                .build(),
+        )
+        .await,
         app.call::<RemoveCartItem>(
-            remove_event(&id, "1")
+            ApiRequest::remove_cart_item(&id, "1")
                 .text(&padded(user, 4 * BODY_LIMIT))
                 .build(),
         )
@@ -1127,7 +1056,7 @@ async fn a_body_over_64_kib_is_refused_with_413_and_one_of_64_kib_is_read() {
         assert_eq!(response.body["limit"], BODY_LIMIT);
     }
     assert_eq!(stored(&app, &id).await, before, "nothing changed");
-    assert_eq!(cart_count(&app).await, 1, "no cart was created");
+    assert_eq!(app.cart_count().await, 1, "no cart was created");
 
     // Act and assert: exactly the limit is read.
     let response = app
@@ -1139,12 +1068,16 @@ async fn a_body_over_64_kib_is_refused_with_413_and_one_of_64_kib_is_read() {
         .await;
     assert_eq!(response.status, 200, "{}", response.text);
     let response = app
-        .call::<AddCartItem>(add_event(&id).text(&padded(line, BODY_LIMIT)).build())
+        .call::<AddCartItem>(
+            ApiRequest::add_cart_item(&id)
+                .text(&padded(line, BODY_LIMIT))
+                .build(),
+        )
         .await;
     assert_eq!(response.status, 200, "{}", response.text);
     let response = app
         .call::<RemoveCartItem>(
-            remove_event(&id, "1")
+            ApiRequest::remove_cart_item(&id, "1")
                 .text(&padded(user, BODY_LIMIT))
                 .build(),
         )
@@ -1170,7 +1103,7 @@ async fn unknown_json_members_are_ignored() {
     // A client cannot set its own price, name, or cart.
     let added = app
         .call::<AddCartItem>(
-            add_event(&id)
+            ApiRequest::add_cart_item(&id)
                 .json(json!({
                     "user_id": 7, "item_id": 1, "quantity": 2,
                     "unit_price": 1, "price": 1, "name": "Free wine", "cart_id": "x", "total": 0
@@ -1180,7 +1113,7 @@ async fn unknown_json_members_are_ignored() {
         .await;
     let removed = app
         .call::<RemoveCartItem>(
-            remove_event(&id, "1")
+            ApiRequest::remove_cart_item(&id, "1")
                 .json(json!({"user_id": 7, "item_id": 99, "quantity": 1, "why": "changed my mind"}))
                 .build(),
         )
@@ -1210,14 +1143,14 @@ async fn each_cart_call_costs_its_budget_of_dynamodb_requests() {
         .await;
 
     // Act
-    let (created, create_new) = app.requests_during(create(&app, json!(7))).await;
+    let (created, create_new) = app.requests_during(app.create_cart(json!(7))).await;
     let id = created.body["cart"]["id"].as_str().unwrap().to_owned();
-    let (existing, create_existing) = app.requests_during(create(&app, json!(7))).await;
-    let (_, add_new_line) = app.requests_during(added(&app, &id, 7, 1, 2)).await;
-    let (_, add_to_line) = app.requests_during(added(&app, &id, 7, 1, 1)).await;
-    let (_, add_other) = app.requests_during(added(&app, &id, 7, 2, 1)).await;
-    let (viewed, view_cart) = app.requests_during(view(&app, &id)).await;
-    let (removed, remove_line) = app.requests_during(remove(&app, &id, 7, 1)).await;
+    let (existing, create_existing) = app.requests_during(app.create_cart(json!(7))).await;
+    let (_, add_new_line) = app.requests_during(app.added(&id, 7, 1, 2)).await;
+    let (_, add_to_line) = app.requests_during(app.added(&id, 7, 1, 1)).await;
+    let (_, add_other) = app.requests_during(app.added(&id, 7, 2, 1)).await;
+    let (viewed, view_cart) = app.requests_during(app.view_cart(&id)).await;
+    let (removed, remove_line) = app.requests_during(app.remove(&id, 7, 1)).await;
 
     // Assert
     assert_eq!((created.status, existing.status), (201, 200));
@@ -1242,26 +1175,26 @@ async fn every_change_to_a_cart_moves_its_version_and_a_refusal_does_not() {
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5), ("Mussels - Frozen", 1470, 3)])
         .await;
-    let id = new_cart(&app, 7).await;
+    let id = app.new_cart(7).await;
     let version = |cart: Option<Cart>| cart.unwrap().version;
     let mut seen = vec![version(stored(&app, &id).await)];
 
     // Act
-    added(&app, &id, 7, 1, 1).await;
+    app.added(&id, 7, 1, 1).await;
     seen.push(version(stored(&app, &id).await));
-    set_price(&app, 1, 900).await;
-    added(&app, &id, 7, 1, 1).await;
+    app.set_price(1, 900).await;
+    app.added(&id, 7, 1, 1).await;
     seen.push(version(stored(&app, &id).await));
-    added(&app, &id, 7, 2, 1).await;
+    app.added(&id, 7, 2, 1).await;
     seen.push(version(stored(&app, &id).await));
-    add(&app, &id, 7, 2, 3)
+    app.add(&id, 7, 2, 3)
         .await
         .assert_problem(409, "insufficient_stock");
-    remove(&app, &id, 7, 3)
+    app.remove(&id, 7, 3)
         .await
         .assert_problem(404, "item_not_in_cart");
     seen.push(version(stored(&app, &id).await));
-    remove(&app, &id, 7, 1).await;
+    app.remove(&id, 7, 1).await;
     seen.push(version(stored(&app, &id).await));
 
     // Assert

@@ -10,16 +10,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use add_cart_item::AddCartItem;
 use admin_update_item::AdminUpdateItem;
-use create_cart::CreateCart;
-use get_cart::GetCart;
 use get_order::GetOrder;
-use integration_tests::{Event, TestApp, TestResponse};
 use list_items::ListItems;
-use purchase_cart::PurchaseCart;
-use remove_cart_item::RemoveCartItem;
-use serde_json::{json, Value};
+use serde_json::json;
+use testkit::{ApiRequest, TestApp, TestResponse};
 
 const CONCURRENCY: usize = 32;
 const USERS: u64 = 120;
@@ -55,65 +50,22 @@ async fn one_call(app: &TestApp, ledger: &Mutex<Ledger>, rng: &mut fastrand::Rng
     let roll = rng.u32(0..100);
     match (roll, cart) {
         (0..=9, _) => {
-            let mut event =
-                Event::new("GET", "/api/v1/items", "/api/v1/items").query("limit", rng.u32(1..=5));
+            let mut request = ApiRequest::list_items().query("limit", rng.u32(1..=5));
             if rng.bool() {
-                event = event.query("max_value", 600);
+                request = request.query("max_value", 600);
             }
-            app.call::<ListItems>(event.build()).await
+            app.call::<ListItems>(request).await
         }
         (10..=19, _) | (_, None) => {
-            let response = app
-                .call::<CreateCart>(
-                    Event::new("POST", "/api/v1/cart/", "/api/v1/cart/")
-                        .json(json!({"user_id": user}))
-                        .build(),
-                )
-                .await;
+            let response = app.create_cart(user).await;
             if let Some(id) = response.body["cart"]["id"].as_str() {
                 ledger.lock().unwrap().carts.insert(user, id.to_owned());
             }
             response
         }
-        (20..=27, Some(cart)) => {
-            app.call::<GetCart>(
-                Event::new(
-                    "GET",
-                    "/api/v1/cart/{cart_id}",
-                    &format!("/api/v1/cart/{cart}"),
-                )
-                .path_param("cart_id", &cart)
-                .build(),
-            )
-            .await
-        }
-        (28..=54, Some(cart)) => {
-            app.call::<AddCartItem>(
-                Event::new(
-                    "POST",
-                    "/api/v1/cart/{cart_id}/items",
-                    &format!("/api/v1/cart/{cart}/items"),
-                )
-                .path_param("cart_id", &cart)
-                .json(json!({"user_id": user, "item_id": item, "quantity": rng.u64(1..=3)}))
-                .build(),
-            )
-            .await
-        }
-        (55..=62, Some(cart)) => {
-            app.call::<RemoveCartItem>(
-                Event::new(
-                    "DELETE",
-                    "/api/v1/cart/{cart_id}/items/{item_id}",
-                    &format!("/api/v1/cart/{cart}/items/{item}"),
-                )
-                .path_param("cart_id", &cart)
-                .path_param("item_id", item)
-                .query("user_id", user)
-                .build(),
-            )
-            .await
-        }
+        (20..=27, Some(cart)) => app.view_cart(&cart).await,
+        (28..=54, Some(cart)) => app.add(&cart, user, item, rng.u64(1..=3)).await,
+        (55..=62, Some(cart)) => app.remove(&cart, user, item).await,
         (63..=89, Some(cart)) => {
             let old_keys = ledger
                 .lock()
@@ -127,19 +79,7 @@ async fn one_call(app: &TestApp, ledger: &Mutex<Ledger>, rng: &mut fastrand::Rng
             } else {
                 format!("load-{user}-{}", rng.u64(..))
             };
-            let response = app
-                .call::<PurchaseCart>(
-                    Event::new(
-                        "POST",
-                        "/api/v1/cart/{cart_id}/purchase",
-                        &format!("/api/v1/cart/{cart}/purchase"),
-                    )
-                    .path_param("cart_id", &cart)
-                    .header("Idempotency-Key", &key)
-                    .json(json!({"user_id": user}))
-                    .build(),
-                )
-                .await;
+            let response = app.purchase(&cart, user, &key).await;
             if response.status == 200 {
                 let order = response.body["order"]["id"].as_str().unwrap().to_owned();
                 let mut ledger = ledger.lock().unwrap();
@@ -152,49 +92,26 @@ async fn one_call(app: &TestApp, ledger: &Mutex<Ledger>, rng: &mut fastrand::Rng
             }
             response
         }
-        (90..=93, _) => {
-            let price = rng.u64(100..=900);
+        (90..=96, _) => {
+            // A price change or a restock.
+            let (change, price, units) = if roll <= 93 {
+                let price = rng.u64(100..=900);
+                (json!({"price": price}), Some(price), 0)
+            } else {
+                let units = rng.u64(1..=4);
+                (json!({"restock": units}), None, units)
+            };
             let response = app
-                .call::<AdminUpdateItem>(
-                    Event::new(
-                        "PATCH",
-                        "/api/v1/admin/items/{item_id}",
-                        &format!("/api/v1/admin/items/{item}"),
-                    )
-                    .path_param("item_id", item)
-                    .with_iam()
-                    .json(json!({"price": price}))
-                    .build(),
-                )
+                .call::<AdminUpdateItem>(ApiRequest::admin_update(item, change))
                 .await;
             if response.status == 200 {
-                ledger
-                    .lock()
-                    .unwrap()
-                    .prices
-                    .entry(item)
-                    .or_default()
-                    .insert(price);
-            }
-            response
-        }
-        (94..=96, _) => {
-            let units = rng.u64(1..=4);
-            let response = app
-                .call::<AdminUpdateItem>(
-                    Event::new(
-                        "PATCH",
-                        "/api/v1/admin/items/{item_id}",
-                        &format!("/api/v1/admin/items/{item}"),
-                    )
-                    .path_param("item_id", item)
-                    .with_iam()
-                    .json(json!({"restock": units}))
-                    .build(),
-                )
-                .await;
-            if response.status == 200 {
-                *ledger.lock().unwrap().restocked.entry(item).or_default() += units;
+                let mut ledger = ledger.lock().unwrap();
+                match price {
+                    Some(price) => {
+                        ledger.prices.entry(item).or_default().insert(price);
+                    }
+                    None => *ledger.restocked.entry(item).or_default() += units,
+                }
             }
             response
         }
@@ -204,17 +121,7 @@ async fn one_call(app: &TestApp, ledger: &Mutex<Ledger>, rng: &mut fastrand::Rng
                 ledger.purchased.last().cloned()
             };
             let order = order.unwrap_or_else(|| "00000000-0000-4000-8000-000000000000".to_owned());
-            app.call::<GetOrder>(
-                Event::new(
-                    "GET",
-                    "/api/v1/orders/{order_id}",
-                    &format!("/api/v1/orders/{order}"),
-                )
-                .path_param("order_id", &order)
-                .query("user_id", user)
-                .build(),
-            )
-            .await
+            app.call::<GetOrder>(ApiRequest::order(&order, user)).await
         }
     }
 }
@@ -253,7 +160,7 @@ async fn under_a_minute_of_mixed_load_nothing_is_lost_oversold_or_charged_wrongl
                     let response = one_call(&app, &ledger, &mut rng).await;
                     assert!(response.status < 500, "a 5xx under load: {}", response.text);
                     if response.status >= 400 {
-                        integration_tests::assert_no_internals(&response.text);
+                        testkit::assert_no_internals(&response.text);
                     }
                     let mut ledger = ledger.lock().unwrap();
                     *ledger.statuses.entry(response.status).or_default() += 1;
@@ -277,7 +184,7 @@ async fn under_a_minute_of_mixed_load_nothing_is_lost_oversold_or_charged_wrongl
     assert!(!ledger.purchased.is_empty(), "the load bought something");
 
     // What is stored.
-    let orders = stored_orders(&app).await;
+    let orders = app.scan(&app.store().tables().orders).await;
     let stored_ids: HashSet<&str> = orders
         .iter()
         .map(|o| o["order_id"].as_str().unwrap())
@@ -330,48 +237,5 @@ async fn under_a_minute_of_mixed_load_nothing_is_lost_oversold_or_charged_wrongl
             now + units_sold,
             "stock of item {id}: initial + restocks = now + sold"
         );
-    }
-}
-
-/// Every stored order, as plain JSON (read straight from the table).
-async fn stored_orders(app: &TestApp) -> Vec<Value> {
-    let mut orders = Vec::new();
-    let mut start = None;
-    loop {
-        let out = app
-            .store()
-            .client()
-            .scan()
-            .table_name(&app.store().tables().orders)
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        for item in out.items() {
-            orders.push(attribute_json(&aws_sdk_dynamodb::types::AttributeValue::M(
-                item.clone(),
-            )));
-        }
-        match out.last_evaluated_key() {
-            Some(key) => start = Some(key.clone()),
-            None => return orders,
-        }
-    }
-}
-
-fn attribute_json(value: &aws_sdk_dynamodb::types::AttributeValue) -> Value {
-    use aws_sdk_dynamodb::types::AttributeValue as A;
-    match value {
-        A::S(s) => json!(s),
-        A::N(n) => json!(n.parse::<u64>().expect("a non-negative integer")),
-        A::L(list) => Value::Array(list.iter().map(attribute_json).collect()),
-        A::M(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), attribute_json(v)))
-                .collect(),
-        ),
-        A::Bool(b) => json!(b),
-        _ => Value::Null,
     }
 }

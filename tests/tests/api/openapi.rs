@@ -7,8 +7,8 @@
 //! No DynamoDB needed: everything here is read from files.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 
+use crate::{read, root};
 use serde_yaml::Value as Yaml;
 use shared::domain::{CartId, ItemId, OrderId};
 use shared::domain::{PriceChange, Shortfall};
@@ -19,15 +19,6 @@ const HTTP_METHODS: [&str; 8] = [
 ];
 
 type Route = (String, String);
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn read(relative: &str) -> String {
-    let path = root().join(relative);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 fn openapi() -> Yaml {
     serde_yaml::from_str(&read("openapi.yaml")).expect("openapi.yaml is YAML")

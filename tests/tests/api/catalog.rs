@@ -5,19 +5,10 @@ use std::collections::HashSet;
 use admin_create_item::AdminCreateItem;
 use admin_update_item::AdminUpdateItem;
 use create_cart::CreateCart;
-use integration_tests::{Event, TestApp, TestResponse};
-use lambda_http::Request;
 use list_items::ListItems;
 use serde_json::{json, Value};
 use shared::domain::{Item, ItemId, ListQuery, Price, Stock};
-
-fn list(query: &[(&str, &str)]) -> Request {
-    let mut event = Event::new("GET", "/api/v1/items", "/api/v1/items");
-    for (k, v) in query {
-        event = event.query(k, v);
-    }
-    event.build()
-}
+use testkit::{ApiRequest, TestApp, TestResponse};
 
 fn ids(response: &TestResponse) -> Vec<u64> {
     response.body["items"]
@@ -37,7 +28,7 @@ async fn walk(app: &TestApp, query: &[(&str, &str)]) -> Vec<u64> {
         if let Some(c) = &cursor {
             q.push(("cursor", c));
         }
-        let page = app.call::<ListItems>(list(&q)).await;
+        let page = app.list(&q).await;
         assert_eq!(page.status, 200, "{}", page.text);
         seen.extend(ids(&page));
         match page.body["next_cursor"].as_str() {
@@ -66,7 +57,7 @@ async fn listing_answers_the_original_shape_in_price_then_id_order() {
     let app = TestApp::spawn().await;
     sample_catalog(&app).await;
 
-    let response = app.call::<ListItems>(list(&[])).await;
+    let response = app.list(&[]).await;
 
     assert_eq!(response.status, 200);
     assert_eq!(response.header("content-type"), Some("application/json"));
@@ -98,7 +89,7 @@ async fn price_bounds_are_inclusive_and_names_match_case_insensitively() {
         (&[("name", "no such thing")], &[]),
     ];
     for (query, expected) in cases {
-        let response = app.call::<ListItems>(list(query)).await;
+        let response = app.list(query).await;
         assert_eq!(response.status, 200, "{query:?}: {}", response.text);
         assert_eq!(ids(&response), *expected, "{query:?}");
     }
@@ -129,13 +120,15 @@ async fn walking_the_cursors_visits_every_match_exactly_once() {
     ] {
         let seen = walk(&app, &query).await;
         let all = app
-            .call::<ListItems>(list(
-                &[("limit", "200")]
-                    .iter()
-                    .chain(query.iter().filter(|(k, _)| *k != "limit"))
-                    .copied()
-                    .collect::<Vec<_>>(),
-            ))
+            .call::<ListItems>(
+                ApiRequest::list_items().queries(
+                    &[("limit", "200")]
+                        .iter()
+                        .chain(query.iter().filter(|(k, _)| *k != "limit"))
+                        .copied()
+                        .collect::<Vec<_>>(),
+                ),
+            )
             .await;
         let expected = ids(&all);
         assert_eq!(seen, expected, "{query:?}");
@@ -161,7 +154,7 @@ async fn a_name_filtered_request_reads_at_most_its_budget_and_continues_with_a_c
     app.seed(&borrowed).await;
     app.state.config.list_read_budget = 10;
 
-    let first = app.call::<ListItems>(list(&[("name", "needle")])).await;
+    let first = app.list(&[("name", "needle")]).await;
     assert_eq!(first.status, 200);
     assert_eq!(
         ids(&first),
@@ -217,7 +210,7 @@ async fn bad_query_parameters_are_400_problems_naming_the_parameter() {
         ),
     ];
     for (query, field) in cases {
-        let response = app.call::<ListItems>(list(query)).await;
+        let response = app.list(query).await;
         response.assert_problem(400, "invalid_request");
         assert_eq!(response.body["field"], *field, "{query:?}");
     }
@@ -228,12 +221,12 @@ async fn a_cursor_only_continues_the_listing_that_issued_it() {
     let app = TestApp::spawn().await;
     sample_catalog(&app).await;
     let first = app
-        .call::<ListItems>(list(&[("limit", "2"), ("name", "wine")]))
+        .call::<ListItems>(ApiRequest::list_items().queries(&[("limit", "2"), ("name", "wine")]))
         .await;
     let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
 
     let same = app
-        .call::<ListItems>(list(&[
+        .call::<ListItems>(ApiRequest::list_items().queries(&[
             ("limit", "2"),
             ("name", "wine"),
             ("cursor", &cursor),
@@ -242,7 +235,7 @@ async fn a_cursor_only_continues_the_listing_that_issued_it() {
     assert_eq!(same.status, 200);
 
     let other_filter = app
-        .call::<ListItems>(list(&[
+        .call::<ListItems>(ApiRequest::list_items().queries(&[
             ("limit", "2"),
             ("name", "brie"),
             ("cursor", &cursor),
@@ -254,7 +247,7 @@ async fn a_cursor_only_continues_the_listing_that_issued_it() {
     forged[10] = if forged[10] == b'A' { b'B' } else { b'A' };
     let forged = String::from_utf8(forged).unwrap();
     let response = app
-        .call::<ListItems>(list(&[
+        .call::<ListItems>(ApiRequest::list_items().queries(&[
             ("limit", "2"),
             ("name", "wine"),
             ("cursor", &forged),
@@ -314,32 +307,19 @@ async fn on_a_catalog_of_ten_thousand_items_a_page_reads_one_pages_worth() {
     }
 
     let (response, requests) = app
-        .requests_during(
-            app.call::<ListItems>(list(&[("min_value", "5000"), ("max_value", "6000")])),
-        )
+        .requests_during(app.list(&[("min_value", "5000"), ("max_value", "6000")]))
         .await;
     assert_eq!(response.status, 200);
     assert_eq!(ids(&response).len(), 50);
     assert_eq!(requests, 1);
 }
 
-fn create_item(body: Value) -> Request {
-    Event::new("POST", "/api/v1/admin/items", "/api/v1/admin/items")
-        .with_iam()
-        .json(body)
-        .build()
+fn create_item(body: Value) -> ApiRequest {
+    ApiRequest::admin_create_item().json(body)
 }
 
-fn update_item(id: &str, body: Value) -> Request {
-    Event::new(
-        "PATCH",
-        "/api/v1/admin/items/{item_id}",
-        &format!("/api/v1/admin/items/{id}"),
-    )
-    .path_param("item_id", id)
-    .with_iam()
-    .json(body)
-    .build()
+fn update_item(id: &str, body: Value) -> ApiRequest {
+    ApiRequest::admin_update_item(id).json(body)
 }
 
 #[tokio::test]
@@ -370,7 +350,7 @@ async fn an_admin_creates_items_with_new_ids_and_they_are_listed() {
         a >= 1_000_000 && b >= 1_000_000,
         "admin ids never collide with the seeded dataset"
     );
-    let listed = app.call::<ListItems>(list(&[("name", "tea")])).await;
+    let listed = app.list(&[("name", "tea")]).await;
     assert_eq!(ids(&listed), vec![a, b]);
 }
 
@@ -404,7 +384,7 @@ async fn an_admin_changes_price_and_stock_and_the_listing_follows() {
         response.body["item"],
         json!({"id": 6, "name": "Bread - Multigrain Loaf", "price": 99999, "quantity": 3})
     );
-    let listed = app.call::<ListItems>(list(&[])).await;
+    let listed = app.list(&[]).await;
     assert_eq!(
         *ids(&listed).last().unwrap(),
         6,
@@ -439,7 +419,7 @@ async fn bad_admin_input_is_a_4xx_problem_and_changes_nothing() {
             .assert_problem(400, "invalid_request");
     }
     for body in ["", "{", "[1]", "null"] {
-        let request = Event::new("POST", "/api/v1/admin/items", "/api/v1/admin/items")
+        let request = ApiRequest::new("POST", "/api/v1/admin/items", "/api/v1/admin/items")
             .with_iam()
             .text(body)
             .build();
@@ -464,7 +444,7 @@ async fn bad_admin_input_is_a_4xx_problem_and_changes_nothing() {
         .assert_problem(404, "item_not_found");
 
     assert_eq!(app.item(6).await.price.get(), 350);
-    let listed = app.call::<ListItems>(list(&[])).await;
+    let listed = app.list(&[]).await;
     assert_eq!(ids(&listed).len(), 7);
 }
 
@@ -475,13 +455,13 @@ async fn admin_routes_refuse_requests_without_an_iam_identity_unless_allowed() {
     app.state.config.allow_unauthenticated_admin = false;
     let body = json!({"name": "Tea - Earl Grey", "price": 450, "quantity": 30});
 
-    let anonymous = Event::new("POST", "/api/v1/admin/items", "/api/v1/admin/items")
+    let anonymous = ApiRequest::new("POST", "/api/v1/admin/items", "/api/v1/admin/items")
         .json(body.clone())
         .build();
     app.call::<AdminCreateItem>(anonymous)
         .await
         .assert_problem(403, "forbidden");
-    let anonymous_update = Event::new(
+    let anonymous_update = ApiRequest::new(
         "PATCH",
         "/api/v1/admin/items/{item_id}",
         "/api/v1/admin/items/1",
@@ -504,7 +484,7 @@ async fn seeding_twice_leaves_the_same_catalog_and_never_touches_carts() {
     let dataset = seed_catalog::parse_dataset(seed_catalog::DATASET).unwrap();
     let cart = app
         .call::<CreateCart>(
-            Event::new("POST", "/api/v1/cart/", "/api/v1/cart/")
+            ApiRequest::new("POST", "/api/v1/cart/", "/api/v1/cart/")
                 .json(json!({"user_id": 5}))
                 .build(),
         )
@@ -522,7 +502,7 @@ async fn seeding_twice_leaves_the_same_catalog_and_never_touches_carts() {
     assert_eq!(after_first.len(), dataset.len());
     let again = app
         .call::<CreateCart>(
-            Event::new("POST", "/api/v1/cart/", "/api/v1/cart/")
+            ApiRequest::new("POST", "/api/v1/cart/", "/api/v1/cart/")
                 .json(json!({"user_id": 5}))
                 .build(),
         )

@@ -2,18 +2,15 @@
 //! internals, and changes nothing. And every cart and order endpoint refuses another user.
 
 use add_cart_item::AddCartItem;
-use admin_create_item::AdminCreateItem;
 use admin_update_item::AdminUpdateItem;
-use create_cart::CreateCart;
 use get_cart::GetCart;
 use get_order::GetOrder;
-use integration_tests::{Event, TestApp, TestResponse};
 use lambda_http::Request;
-use list_items::ListItems;
 use purchase_cart::PurchaseCart;
 use remove_cart_item::RemoveCartItem;
 use serde_json::{json, Value};
 use shared::http::Endpoint;
+use testkit::{ApiRequest, TestApp, TestResponse};
 
 /// A world to attack: two users with a cart each, one order, a small catalog.
 struct World {
@@ -27,100 +24,17 @@ async fn world() -> World {
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 10), ("Mussels - Frozen", 1470, 10)])
         .await;
-    let create = |user: u64| {
-        Event::new("POST", "/api/v1/cart/", "/api/v1/cart/")
-            .json(json!({"user_id": user}))
-            .build()
-    };
-    let cart = app.call::<CreateCart>(create(7)).await.body["cart"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let other_cart = app.call::<CreateCart>(create(8)).await.body["cart"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    for (cart, user) in [(&cart, 7), (&other_cart, 8)] {
-        let add = add_event(cart)
-            .json(json!({"user_id": user, "item_id": 1, "quantity": 1}))
-            .build();
-        assert_eq!(app.call::<AddCartItem>(add).await.status, 200);
-    }
-    let bought = app
-        .call::<PurchaseCart>(
-            purchase_event(&other_cart)
-                .header("Idempotency-Key", "first")
-                .json(json!({"user_id": 8}))
-                .build(),
-        )
-        .await;
+    let cart = app.cart_with(7, &[(1, 1)]).await;
+    let other_cart = app.cart_with(8, &[(1, 1)]).await;
+    let bought = app.purchase(&other_cart, 8, "first").await;
     let order = bought.body["order"]["id"].as_str().unwrap().to_owned();
-    let add = add_event(&other_cart)
-        .json(json!({"user_id": 8, "item_id": 2, "quantity": 2}))
-        .build();
-    assert_eq!(app.call::<AddCartItem>(add).await.status, 200);
+    app.added(&other_cart, 8, 2, 2).await;
     World {
         app,
         cart,
         other_cart,
         order,
     }
-}
-
-fn add_event(cart: &str) -> Event {
-    Event::new(
-        "POST",
-        "/api/v1/cart/{cart_id}/items",
-        &format!("/api/v1/cart/{cart}/items"),
-    )
-    .path_param("cart_id", cart)
-}
-
-fn purchase_event(cart: &str) -> Event {
-    Event::new(
-        "POST",
-        "/api/v1/cart/{cart_id}/purchase",
-        &format!("/api/v1/cart/{cart}/purchase"),
-    )
-    .path_param("cart_id", cart)
-}
-
-fn remove_event(cart: &str, item: &str) -> Event {
-    Event::new(
-        "DELETE",
-        "/api/v1/cart/{cart_id}/items/{item_id}",
-        &format!("/api/v1/cart/{cart}/items/{item}"),
-    )
-    .path_param("cart_id", cart)
-    .path_param("item_id", item)
-}
-
-fn get_cart_event(cart: &str) -> Event {
-    Event::new(
-        "GET",
-        "/api/v1/cart/{cart_id}",
-        &format!("/api/v1/cart/{cart}"),
-    )
-    .path_param("cart_id", cart)
-}
-
-fn get_order_event(order: &str) -> Event {
-    Event::new(
-        "GET",
-        "/api/v1/orders/{order_id}",
-        &format!("/api/v1/orders/{order}"),
-    )
-    .path_param("order_id", order)
-}
-
-fn update_event(item: &str) -> Event {
-    Event::new(
-        "PATCH",
-        "/api/v1/admin/items/{item_id}",
-        &format!("/api/v1/admin/items/{item}"),
-    )
-    .path_param("item_id", item)
-    .with_iam()
 }
 
 /// Everything a test can see of the stored state: both carts, both items, the order count.
@@ -130,7 +44,7 @@ async fn snapshot(world: &World) -> Value {
         state.push(
             world
                 .app
-                .call::<GetCart>(get_cart_event(cart).build())
+                .call::<GetCart>(ApiRequest::get_cart(cart).build())
                 .await
                 .body,
         );
@@ -164,33 +78,18 @@ fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 async fn call_with_body(world: &World, endpoint: &str, body: &[u8]) -> TestResponse {
-    let app = &world.app;
-    let with = |event: Event| event.bytes(body).build();
-    match endpoint {
-        "create-cart" => {
-            app.call::<CreateCart>(with(Event::new("POST", "/api/v1/cart/", "/api/v1/cart/")))
-                .await
-        }
-        "add-cart-item" => app.call::<AddCartItem>(with(add_event(&world.cart))).await,
-        "remove-cart-item" => {
-            app.call::<RemoveCartItem>(with(remove_event(&world.cart, "1")))
-                .await
-        }
+    let request = match endpoint {
+        "create-cart" => ApiRequest::create_cart(),
+        "add-cart-item" => ApiRequest::add_cart_item(&world.cart),
+        "remove-cart-item" => ApiRequest::remove_cart_item(&world.cart, "1"),
         "purchase-cart" => {
-            app.call::<PurchaseCart>(with(
-                purchase_event(&world.cart).header("Idempotency-Key", "hostile"),
-            ))
-            .await
+            ApiRequest::purchase_cart(&world.cart).header("Idempotency-Key", "hostile")
         }
-        "admin-create-item" => {
-            app.call::<AdminCreateItem>(with(
-                Event::new("POST", "/api/v1/admin/items", "/api/v1/admin/items").with_iam(),
-            ))
-            .await
-        }
-        "admin-update-item" => app.call::<AdminUpdateItem>(with(update_event("1"))).await,
+        "admin-create-item" => ApiRequest::admin_create_item(),
+        "admin-update-item" => ApiRequest::admin_update_item("1"),
         other => unreachable!("{other}"),
-    }
+    };
+    world.app.call_function(endpoint, request.bytes(body)).await
 }
 
 #[tokio::test]
@@ -254,30 +153,46 @@ async fn hostile_path_and_query_values_are_400_problems_and_change_nothing() {
 
     for bad in bad_ids {
         let responses = [
-            app.call::<GetCart>(get_cart_event(bad).build()).await,
+            app.call::<GetCart>(ApiRequest::get_cart(bad).build()).await,
             app.call::<AddCartItem>(
-                add_event(bad)
+                ApiRequest::add_cart_item(bad)
                     .json(json!({"user_id": 7, "item_id": 1, "quantity": 1}))
                     .build(),
             )
             .await,
-            app.call::<RemoveCartItem>(remove_event(bad, "1").query("user_id", 7).build())
-                .await,
-            app.call::<RemoveCartItem>(remove_event(&world.cart, bad).query("user_id", 7).build())
-                .await,
+            app.call::<RemoveCartItem>(
+                ApiRequest::remove_cart_item(bad, "1")
+                    .query("user_id", 7)
+                    .build(),
+            )
+            .await,
+            app.call::<RemoveCartItem>(
+                ApiRequest::remove_cart_item(&world.cart, bad)
+                    .query("user_id", 7)
+                    .build(),
+            )
+            .await,
             app.call::<PurchaseCart>(
-                purchase_event(bad)
+                ApiRequest::purchase_cart(bad)
                     .header("Idempotency-Key", "k")
                     .json(json!({"user_id": 7}))
                     .build(),
             )
             .await,
-            app.call::<GetOrder>(get_order_event(bad).query("user_id", 7).build())
+            app.call::<GetOrder>(ApiRequest::get_order(bad).query("user_id", 7).build())
                 .await,
-            app.call::<GetOrder>(get_order_event(&world.order).query("user_id", bad).build())
-                .await,
-            app.call::<AdminUpdateItem>(update_event(bad).json(json!({"price": 1})).build())
-                .await,
+            app.call::<GetOrder>(
+                ApiRequest::get_order(&world.order)
+                    .query("user_id", bad)
+                    .build(),
+            )
+            .await,
+            app.call::<AdminUpdateItem>(
+                ApiRequest::admin_update_item(bad)
+                    .json(json!({"price": 1}))
+                    .build(),
+            )
+            .await,
         ];
         for response in responses {
             response.assert_problem(400, "invalid_request");
@@ -287,7 +202,7 @@ async fn hostile_path_and_query_values_are_400_problems_and_change_nothing() {
     for key in ["", long_key.as_str(), "tab\tkey", "new\nline"] {
         let response = app
             .call::<PurchaseCart>(
-                purchase_event(&world.cart)
+                ApiRequest::purchase_cart(&world.cart)
                     .json(json!({"user_id": 7, "idempotency_key": key}))
                     .build(),
             )
@@ -300,11 +215,7 @@ async fn hostile_path_and_query_values_are_400_problems_and_change_nothing() {
         vec![("min_value", "x")],
         vec![("name", long.as_str())],
     ] {
-        let mut event = Event::new("GET", "/api/v1/items", "/api/v1/items");
-        for (k, v) in query {
-            event = event.query(k, v);
-        }
-        app.call::<ListItems>(event.build())
+        app.list(&query)
             .await
             .assert_problem(400, "invalid_request");
     }
@@ -326,22 +237,28 @@ async fn every_cart_and_order_endpoint_refuses_another_user_with_a_404_and_chang
     let attempts = [
         as_user::<AddCartItem>(
             app,
-            add_event(theirs)
+            ApiRequest::add_cart_item(theirs)
                 .json(json!({"user_id": 7, "item_id": 1, "quantity": 1}))
                 .build(),
         )
         .await,
-        as_user::<RemoveCartItem>(app, remove_event(theirs, "2").query("user_id", 7).build()).await,
         as_user::<RemoveCartItem>(
             app,
-            remove_event(theirs, "2")
+            ApiRequest::remove_cart_item(theirs, "2")
+                .query("user_id", 7)
+                .build(),
+        )
+        .await,
+        as_user::<RemoveCartItem>(
+            app,
+            ApiRequest::remove_cart_item(theirs, "2")
                 .json(json!({"user_id": "7"}))
                 .build(),
         )
         .await,
         as_user::<PurchaseCart>(
             app,
-            purchase_event(theirs)
+            ApiRequest::purchase_cart(theirs)
                 .header("Idempotency-Key", "steal")
                 .json(json!({"user_id": 7}))
                 .build(),
@@ -349,7 +266,9 @@ async fn every_cart_and_order_endpoint_refuses_another_user_with_a_404_and_chang
         .await,
         as_user::<GetOrder>(
             app,
-            get_order_event(&world.order).query("user_id", 7).build(),
+            ApiRequest::get_order(&world.order)
+                .query("user_id", 7)
+                .build(),
         )
         .await,
     ];
@@ -375,7 +294,7 @@ async fn every_cart_and_order_endpoint_refuses_another_user_with_a_404_and_chang
     // The same idempotency key string from another user never replays the first user's order.
     let replay_attempt = app
         .call::<PurchaseCart>(
-            purchase_event(&world.cart)
+            ApiRequest::purchase_cart(&world.cart)
                 .header("Idempotency-Key", "first")
                 .json(json!({"user_id": 7}))
                 .build(),

@@ -13,23 +13,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use add_cart_item::AddCartItem;
-use admin_create_item::AdminCreateItem;
-use admin_update_item::AdminUpdateItem;
 use aws_sdk_dynamodb::types::AttributeValue;
-use create_cart::CreateCart;
-use get_cart::GetCart;
-use get_order::GetOrder;
-use integration_tests::fault_proxy::{FaultProxy, Seen, TARGET_PREFIX};
-use integration_tests::{assert_no_internals, TestApp, TestResponse};
 use lambda_http::{Context, LambdaEvent, Request};
-use list_items::ListItems;
-use purchase_cart::PurchaseCart;
-use remove_cart_item::RemoveCartItem;
 use serde_json::{json, Value};
 use serde_yaml::Value as Yaml;
 use shared::domain::CartId;
 use shared::store::schema::table_definitions;
+use testkit::{assert_no_internals, TestApp, TestResponse};
+use testkit::{DynamoDbProxy, Seen};
 
 fn event_json(function: &str) -> Value {
     let path = format!("{}/../events/{function}.json", env!("CARGO_MANIFEST_DIR"));
@@ -44,19 +35,7 @@ fn request(event: &Value) -> Request {
 /// Calls `function`'s handler with `event`, checking what every answer must be: never a 5xx,
 /// JSON, and a well-formed problem whenever it is an error.
 async fn call(app: &TestApp, function: &str, event: &Value) -> TestResponse {
-    let req = request(event);
-    let response = match function {
-        "list-items" => app.call::<ListItems>(req).await,
-        "admin-create-item" => app.call::<AdminCreateItem>(req).await,
-        "admin-update-item" => app.call::<AdminUpdateItem>(req).await,
-        "create-cart" => app.call::<CreateCart>(req).await,
-        "get-cart" => app.call::<GetCart>(req).await,
-        "add-cart-item" => app.call::<AddCartItem>(req).await,
-        "remove-cart-item" => app.call::<RemoveCartItem>(req).await,
-        "purchase-cart" => app.call::<PurchaseCart>(req).await,
-        "get-order" => app.call::<GetOrder>(req).await,
-        other => panic!("events/{other}.json: no handler for it in tests/tests/events.rs"),
-    };
+    let response = app.call_function(function, request(event)).await;
     assert!(
         response.status < 500,
         "events/{function}.json: {} {}",
@@ -318,7 +297,7 @@ fn needed(app: &TestApp, seen: &[Seen]) -> BTreeSet<Grant> {
     let table = |name: &Value| logical_ids[name.as_str().unwrap()].to_owned();
     let mut needs = BTreeSet::new();
     for request in seen {
-        let operation = request.target.trim_start_matches(TARGET_PREFIX);
+        let operation = request.operation();
         let body = &request.body;
         match operation {
             "BatchGetItem" | "BatchWriteItem" => {
@@ -350,15 +329,14 @@ fn needed(app: &TestApp, seen: &[Seen]) -> BTreeSet<Grant> {
 
 /// Runs handlers through a recording proxy and keeps what each function needed.
 struct Recorder {
-    proxy: FaultProxy,
+    proxy: DynamoDbProxy,
     app: TestApp,
     needs: BTreeMap<String, BTreeSet<Grant>>,
 }
 
 impl Recorder {
     async fn start() -> Self {
-        let proxy = FaultProxy::start().await;
-        let mut app = TestApp::spawn_at(&proxy.url()).await;
+        let (mut app, proxy) = TestApp::spawn_behind_proxy().await;
         app.state.config.allow_unauthenticated_admin = false;
         Self {
             proxy,

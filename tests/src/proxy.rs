@@ -1,22 +1,24 @@
-//! An HTTP proxy in front of DynamoDB Local that injects the faults DynamoDB Local never
-//! produces: a transaction conflict, a 500, throttling, a dropped connection, a response lost
-//! after the write was applied, a whole outage, and answers DynamoDB may give but DynamoDB
-//! Local rarely does (rewritten on their way back).
+//! The one HTTP proxy in front of DynamoDB Local. It counts: every request is kept with its
+//! target, its body and the answer it got (status and body, `ConsumedCapacity` included),
+//! whether a fault answered it or DynamoDB Local did; the tests assert request counts from it
+//! and the benchmark reads operations and capacity from it. And it injects the faults DynamoDB
+//! Local never produces: a transaction conflict, a 500, throttling, a dropped connection, a
+//! response lost after the write was applied, a stall, a whole outage, and answers DynamoDB may
+//! give but DynamoDB Local rarely does (rewritten on their way back).
 //!
 //! Requests pass unchanged unless a rule matches their `X-Amz-Target`. Rules are switched at
 //! run time and apply a given number of times, or always; the first matching rule with uses
-//! left wins. Every request is counted per target, and its body kept, whether a fault answered
-//! it or DynamoDB Local did.
+//! left wins.
 //!
 //! ```ignore
-//! let proxy = FaultProxy::start().await;
-//! let app = TestApp::spawn_at(&proxy.url()).await;
+//! let (app, proxy) = TestApp::spawn_behind_proxy().await;
 //! proxy.inject("TransactWriteItems", Fault::TransactionConflict, Times::Once);
 //! ```
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -27,7 +29,7 @@ use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::dynamodb_endpoint;
+use crate::app::dynamodb_endpoint;
 
 /// The prefix of every DynamoDB `X-Amz-Target`.
 pub const TARGET_PREFIX: &str = "DynamoDB_20120810.";
@@ -47,6 +49,8 @@ pub enum Fault {
     /// Forwarded, and DynamoDB Local's whole answer read (so a write is applied), then the
     /// connection is closed without an answer.
     LoseResponse,
+    /// Held this long, then forwarded: a slow DynamoDB.
+    Stall(Duration),
     /// Forwarded, and DynamoDB Local's JSON answer changed by the function before it is
     /// passed on: for answers DynamoDB may legally give but DynamoDB Local rarely does (a
     /// `BatchGetItem` that read one item before a transaction and the other after it, say).
@@ -77,12 +81,32 @@ pub struct Seen {
     pub body: Value,
     /// The fault that answered it, or `None` when it was forwarded honestly.
     pub fault: Option<Fault>,
+    /// The status of the answer the client got; `None` while pending or when the connection
+    /// was closed instead.
+    pub status: Option<u16>,
+    /// The answer's body (`Null` if none): `__type` of an error, `ConsumedCapacity`, ...
+    pub response: Value,
+}
+
+impl Seen {
+    /// The operation: `TransactWriteItems`.
+    pub fn operation(&self) -> &str {
+        self.target.trim_start_matches(TARGET_PREFIX)
+    }
+
+    /// The error's `__type` without its namespace (`ConditionalCheckFailedException`).
+    pub fn error(&self) -> Option<&str> {
+        let kind = self.response["__type"].as_str()?;
+        Some(kind.rsplit('#').next().unwrap_or(kind))
+    }
 }
 
 #[derive(Debug, Default)]
 struct State {
     rules: Vec<Rule>,
     seen: Vec<Seen>,
+    /// Requests forgotten by `reset_counts`: `seen[i]` is request number `forgotten + i`.
+    forgotten: usize,
 }
 
 #[derive(Debug)]
@@ -99,7 +123,7 @@ impl Shared {
 }
 
 /// The proxy; it stops when dropped.
-pub struct FaultProxy {
+pub struct DynamoDbProxy {
     addr: SocketAddr,
     shared: Arc<Shared>,
     /// `true` while the proxy is down: nothing listens on its port and every open connection
@@ -109,7 +133,7 @@ pub struct FaultProxy {
     stopped: watch::Sender<bool>,
 }
 
-impl FaultProxy {
+impl DynamoDbProxy {
     /// A proxy on `127.0.0.1:<random port>` in front of DynamoDB Local.
     pub async fn start() -> Self {
         Self::start_in_front_of(&dynamodb_endpoint()).await
@@ -174,7 +198,7 @@ impl FaultProxy {
     }
 
     /// An outage: stops listening (new connections are refused) and closes every open
-    /// connection, in-flight requests included, until [`FaultProxy::come_back`].
+    /// connection, in-flight requests included, until [`DynamoDbProxy::come_back`].
     pub fn go_down(&self) {
         self.down.send_replace(true);
     }
@@ -220,11 +244,20 @@ impl FaultProxy {
 
     /// Forgets the requests received so far.
     pub fn reset_counts(&self) {
-        self.shared.state().seen.clear();
+        let mut state = self.shared.state();
+        state.forgotten += state.seen.len();
+        state.seen.clear();
+    }
+
+    /// The requests received since the last call (or `reset_counts`), and forgets them.
+    pub fn take(&self) -> Vec<Seen> {
+        let mut state = self.shared.state();
+        state.forgotten += state.seen.len();
+        std::mem::take(&mut state.seen)
     }
 }
 
-impl Drop for FaultProxy {
+impl Drop for DynamoDbProxy {
     fn drop(&mut self) {
         self.stopped.send_replace(true);
     }
@@ -269,6 +302,7 @@ async fn accept_loop(
             };
             match next {
                 Next::Accepted(Ok((stream, _))) => {
+                    let _ = stream.set_nodelay(true);
                     tokio::spawn(serve_connection(
                         stream,
                         shared.clone(),
@@ -323,9 +357,12 @@ impl std::fmt::Display for CloseConnection {
 
 impl std::error::Error for CloseConnection {}
 
-type Answer = Result<Response<Full<Bytes>>, CloseConnection>;
+type Answer = Result<Response<Bytes>, CloseConnection>;
 
-async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Answer {
+async fn handle(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Response<Full<Bytes>>, CloseConnection> {
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -340,7 +377,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Answer {
         .to_owned();
     let json_body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
 
-    let fault = {
+    let (fault, number) = {
         let mut state = shared.state();
         let fault = state
             .rules
@@ -358,10 +395,31 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Answer {
             target: target.clone(),
             body: json_body.clone(),
             fault,
+            status: None,
+            response: Value::Null,
         });
-        fault
+        (fault, state.forgotten + state.seen.len() - 1)
     };
+    let answer = answer(&shared, fault, parts, body, &json_body).await;
+    if let Ok(response) = &answer {
+        let mut state = shared.state();
+        if let Some(i) = number.checked_sub(state.forgotten) {
+            if let Some(seen) = state.seen.get_mut(i) {
+                seen.status = Some(response.status().as_u16());
+                seen.response = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
+            }
+        }
+    }
+    answer.map(|response| response.map(Full::new))
+}
 
+async fn answer(
+    shared: &Shared,
+    fault: Option<Fault>,
+    parts: hyper::http::request::Parts,
+    body: Bytes,
+    json_body: &Value,
+) -> Answer {
     match fault {
         None => forward(&shared.upstream, Request::from_parts(parts, body)).await,
         Some(Fault::InternalError) => Ok(dynamodb_error(
@@ -388,22 +446,18 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Answer {
             ))
         }
         Some(Fault::Disconnect) => Err(CloseConnection),
+        Some(Fault::Stall(duration)) => {
+            tokio::time::sleep(duration).await;
+            forward(&shared.upstream, Request::from_parts(parts, body)).await
+        }
         Some(Fault::RewriteResponse(rewrite)) => {
             let response = forward(&shared.upstream, Request::from_parts(parts, body)).await?;
-            let (mut parts, body) = response.into_parts();
-            let bytes = body
-                .collect()
-                .await
-                .map_err(|_| CloseConnection)?
-                .to_bytes();
+            let (mut parts, bytes) = response.into_parts();
             let mut answer: Value = serde_json::from_slice(&bytes).map_err(|_| CloseConnection)?;
             rewrite(&mut answer);
             // The checksum DynamoDB sends is of the original body.
             parts.headers.remove("x-amz-crc32");
-            Ok(Response::from_parts(
-                parts,
-                Full::new(Bytes::from(answer.to_string())),
-            ))
+            Ok(Response::from_parts(parts, Bytes::from(answer.to_string())))
         }
         Some(Fault::LoseResponse) => {
             // The whole answer is read, so DynamoDB Local has applied the request; then lost.
@@ -435,8 +489,8 @@ pub fn transaction_conflict(items: usize) -> Value {
     })
 }
 
-fn dynamodb_error(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+fn dynamodb_error(status: StatusCode, body: Value) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(body.to_string()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -454,6 +508,7 @@ async fn forward(upstream: &str, req: Request<Bytes>) -> Answer {
     let stream = TcpStream::connect(upstream)
         .await
         .map_err(|_| CloseConnection)?;
+    let _ = stream.set_nodelay(true);
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|_| CloseConnection)?;
@@ -474,5 +529,5 @@ async fn forward(upstream: &str, req: Request<Bytes>) -> Answer {
     for hop in [CONNECTION, TRANSFER_ENCODING, CONTENT_LENGTH] {
         parts.headers.remove(hop);
     }
-    Ok(Response::from_parts(parts, Full::new(body)))
+    Ok(Response::from_parts(parts, body))
 }

@@ -1,0 +1,438 @@
+//! One test's application: its own uniquely named tables in DynamoDB Local, the real handlers,
+//! and the calls tests make, as methods.
+
+use std::future::Future;
+
+use add_cart_item::AddCartItem;
+use admin_create_item::AdminCreateItem;
+use admin_update_item::AdminUpdateItem;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::types::AttributeValue;
+use create_cart::CreateCart;
+use get_cart::GetCart;
+use get_order::GetOrder;
+use lambda_http::http::HeaderMap;
+use lambda_http::{Body, Request, Response};
+use list_items::ListItems;
+use purchase_cart::PurchaseCart;
+use remove_cart_item::RemoveCartItem;
+use serde_json::{json, Value};
+use shared::domain::{Item, ItemId, Price, Quantity, Stock, UserId};
+use shared::http::{dispatch, AppState, Endpoint};
+use shared::store::AddLine;
+use shared::{Config, Store, Tables};
+
+use crate::proxy::DynamoDbProxy;
+use crate::request::ApiRequest;
+
+/// Where DynamoDB Local answers: `AWS_ENDPOINT_URL_DYNAMODB`, else
+/// `http://127.0.0.1:$DYNAMODB_LOCAL_PORT` (default 8000).
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| {
+        let port = std::env::var("DYNAMODB_LOCAL_PORT").unwrap_or_else(|_| "8000".to_owned());
+        format!("http://127.0.0.1:{port}")
+    })
+}
+
+/// A store on `tables`, reached through `endpoint`, with the functions' retry and timeout
+/// settings.
+pub async fn store_at(endpoint: &str, tables: Tables) -> Store {
+    let sdk = shared::store::sdk_config_loader()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "testkit"))
+        .endpoint_url(endpoint)
+        .load()
+        .await;
+    Store::from_sdk_config(&sdk, tables)
+}
+
+/// Four table names no other test uses.
+pub fn unique_tables() -> Tables {
+    Tables::with_prefix(&format!("t{}", uuid::Uuid::new_v4().simple()))
+}
+
+/// An item for a test's catalog.
+pub fn item(id: u64, name: &str, price: u64, stock: u64) -> Item {
+    Item {
+        id: ItemId::new(id).expect("a valid id"),
+        name: name.to_owned(),
+        price: Price::new(price).expect("a valid price"),
+        stock: Stock::new(stock).expect("a valid stock"),
+    }
+}
+
+/// The handlers on their own tables.
+pub struct TestApp {
+    pub state: AppState,
+    /// The same tables, reached directly (never through a proxy): what is really stored.
+    direct: Store,
+}
+
+impl TestApp {
+    /// Fresh tables in DynamoDB Local.
+    pub async fn spawn() -> Self {
+        Self::spawn_at(&dynamodb_endpoint()).await
+    }
+
+    /// Fresh tables, with the functions talking to DynamoDB through `endpoint` (a proxy, say).
+    /// The tables are created directly in DynamoDB Local.
+    pub async fn spawn_at(endpoint: &str) -> Self {
+        Self::spawn_on(unique_tables(), endpoint).await
+    }
+
+    /// Fresh tables, the functions talking to DynamoDB through a proxy of their own.
+    pub async fn spawn_behind_proxy() -> (Self, DynamoDbProxy) {
+        let proxy = DynamoDbProxy::start().await;
+        (Self::spawn_at(&proxy.url()).await, proxy)
+    }
+
+    /// `tables`, emptied (dropped if they exist, then created), the functions talking to
+    /// DynamoDB through `endpoint`.
+    pub async fn spawn_on(tables: Tables, endpoint: &str) -> Self {
+        let direct = store_at(&dynamodb_endpoint(), tables.clone()).await;
+        direct
+            .delete_tables()
+            .await
+            .expect("DynamoDB Local is running (make test starts it)");
+        direct
+            .create_tables()
+            .await
+            .expect("the tables are created");
+        let store = store_at(endpoint, tables.clone()).await;
+        Self {
+            state: AppState {
+                config: Config::for_tables(tables),
+                store,
+            },
+            direct,
+        }
+    }
+
+    /// The functions' store.
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// The tables as they are, read around any proxy.
+    pub fn direct(&self) -> &Store {
+        &self.direct
+    }
+
+    pub async fn drop_tables(&self) {
+        self.direct.delete_tables().await.expect("tables dropped");
+    }
+
+    /// Calls endpoint `E` with `req`, as Lambda would.
+    pub async fn call<E: Endpoint>(&self, req: impl Into<Request>) -> TestResponse {
+        TestResponse::from(dispatch::<E>(&self.state, req.into()).await)
+    }
+
+    /// Calls the HTTP function named `function` (`add-cart-item`).
+    pub async fn call_function(&self, function: &str, req: impl Into<Request>) -> TestResponse {
+        match function {
+            "list-items" => self.call::<ListItems>(req).await,
+            "admin-create-item" => self.call::<AdminCreateItem>(req).await,
+            "admin-update-item" => self.call::<AdminUpdateItem>(req).await,
+            "create-cart" => self.call::<CreateCart>(req).await,
+            "get-cart" => self.call::<GetCart>(req).await,
+            "add-cart-item" => self.call::<AddCartItem>(req).await,
+            "remove-cart-item" => self.call::<RemoveCartItem>(req).await,
+            "purchase-cart" => self.call::<PurchaseCart>(req).await,
+            "get-order" => self.call::<GetOrder>(req).await,
+            other => panic!("no HTTP function is named {other}"),
+        }
+    }
+
+    /// Sends `request` to the function that serves its route.
+    pub async fn send(&self, request: ApiRequest) -> TestResponse {
+        self.call_function(request.function(), request).await
+    }
+
+    /// DynamoDB requests sent while `f` ran (the state must not be shared by other tasks then).
+    pub async fn requests_during<F: Future>(&self, f: F) -> (F::Output, u64) {
+        let before = self.store().metrics().snapshot();
+        let out = f.await;
+        let used = self.store().metrics().snapshot().since(&before);
+        (out, used.requests)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Calls
+
+    pub async fn create_cart(&self, user: impl Into<Value>) -> TestResponse {
+        let body = json!({ "user_id": user.into() });
+        self.call::<CreateCart>(ApiRequest::create_cart().json(body))
+            .await
+    }
+
+    /// A cart for `user` (new or the one it has): its id.
+    pub async fn new_cart(&self, user: u64) -> String {
+        let r = self.create_cart(user).await;
+        assert!(r.status == 201 || r.status == 200, "{}", r.text);
+        r.body["cart"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A cart of `user` holding `lines` (item, quantity), filled through the handlers.
+    pub async fn cart_with(&self, user: u64, lines: &[(u64, u64)]) -> String {
+        let cart = self.new_cart(user).await;
+        for &(item, quantity) in lines {
+            self.added(&cart, user, item, quantity).await;
+        }
+        cart
+    }
+
+    pub async fn view_cart(&self, cart: &str) -> TestResponse {
+        self.call::<GetCart>(ApiRequest::get_cart(cart)).await
+    }
+
+    pub async fn add(&self, cart: &str, user: u64, item: u64, quantity: u64) -> TestResponse {
+        self.call::<AddCartItem>(ApiRequest::add(cart, user, item, quantity))
+            .await
+    }
+
+    /// Adds and expects the add to be accepted: the answer's body.
+    pub async fn added(&self, cart: &str, user: u64, item: u64, quantity: u64) -> Value {
+        let r = self.add(cart, user, item, quantity).await;
+        assert_eq!(r.status, 200, "adding {item}: {}", r.text);
+        r.body
+    }
+
+    pub async fn remove(&self, cart: &str, user: u64, item: u64) -> TestResponse {
+        self.call::<RemoveCartItem>(ApiRequest::remove(cart, user, item))
+            .await
+    }
+
+    /// A purchase with the key in the `Idempotency-Key` header.
+    pub async fn purchase(&self, cart: &str, user: u64, key: &str) -> TestResponse {
+        self.call::<PurchaseCart>(ApiRequest::purchase(cart, user, key))
+            .await
+    }
+
+    /// An order, asked for by `user` (as the query string spells it), or by nobody.
+    pub async fn get_order(&self, order: &str, user: Option<&str>) -> TestResponse {
+        let mut request = ApiRequest::get_order(order);
+        if let Some(user) = user {
+            request = request.query("user_id", user);
+        }
+        self.call::<GetOrder>(request).await
+    }
+
+    pub async fn list(&self, query: &[(&str, &str)]) -> TestResponse {
+        self.call::<ListItems>(ApiRequest::list_items().queries(query))
+            .await
+    }
+
+    /// An admin change through `PATCH /api/v1/admin/items/{item_id}`, expected to succeed.
+    pub async fn update_item(&self, item: u64, change: Value) {
+        let r = self
+            .call::<AdminUpdateItem>(ApiRequest::admin_update(item, change))
+            .await;
+        assert_eq!(r.status, 200, "updating item {item}: {}", r.text);
+    }
+
+    pub async fn set_price(&self, item: u64, price: u64) {
+        self.update_item(item, json!({ "price": price })).await;
+    }
+
+    pub async fn set_stock(&self, item: u64, stock: u64) {
+        self.update_item(item, json!({ "quantity": stock })).await;
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // What is stored, written and read straight through the store
+
+    /// Puts items straight into the catalog; ids are 1, 2, ... in the order given.
+    pub async fn seed(&self, items: &[(&str, u64, u64)]) -> Vec<Item> {
+        let items: Vec<Item> = items
+            .iter()
+            .enumerate()
+            .map(|(i, (name, price, stock))| item(i as u64 + 1, name, *price, *stock))
+            .collect();
+        self.direct.put_items(&items).await.expect("seeding works");
+        items
+    }
+
+    /// A cart for `user` holding `quantity` of each item, written straight to the store (fast:
+    /// no handler, no stock check).
+    pub async fn fill_cart(&self, user: u64, items: &[Item], quantity: u64) -> String {
+        let user = UserId::new(user).expect("a valid user id");
+        let store = &self.direct;
+        let (mut cart, _) = store.create_or_get_cart(user).await.expect("cart created");
+        let quantity = Quantity::new(quantity).expect("a valid quantity");
+        for item in items {
+            match store.add_cart_line(&cart.id, item, quantity).await {
+                Ok(AddLine::Added(updated)) => cart = updated,
+                other => panic!("adding item {} to a cart: {other:?}", item.id.get()),
+            }
+        }
+        cart.id.to_string()
+    }
+
+    /// The item as stored now.
+    pub async fn item(&self, id: u64) -> Item {
+        self.direct
+            .get_item(ItemId::new(id).unwrap())
+            .await
+            .unwrap()
+            .expect("item exists")
+    }
+
+    pub async fn stock_of(&self, id: u64) -> u64 {
+        self.item(id).await.stock.get()
+    }
+
+    /// Every item of `table`, as plain JSON (numbers as numbers), read strongly consistent.
+    pub async fn scan(&self, table: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .direct
+                .client()
+                .scan()
+                .table_name(table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            items.extend(
+                out.items()
+                    .iter()
+                    .map(|item| plain_json(&AttributeValue::M(item.clone()))),
+            );
+            match out.last_evaluated_key() {
+                Some(key) => start = Some(key.clone()),
+                None => return items,
+            }
+        }
+    }
+
+    /// How many items `table` holds, read strongly consistent.
+    pub async fn count_items(&self, table: &str) -> usize {
+        self.scan(table).await.len()
+    }
+
+    pub async fn order_count(&self) -> usize {
+        self.count_items(&self.direct.tables().orders).await
+    }
+
+    pub async fn cart_count(&self) -> usize {
+        self.count_items(&self.direct.tables().carts).await
+    }
+}
+
+/// An attribute value as plain JSON: numbers as numbers, maps with sorted keys.
+pub fn plain_json(value: &AttributeValue) -> Value {
+    match value {
+        AttributeValue::S(s) => json!(s),
+        AttributeValue::N(n) => n
+            .parse::<u64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| json!(n)),
+        AttributeValue::Bool(b) => json!(b),
+        AttributeValue::L(list) => Value::Array(list.iter().map(plain_json).collect()),
+        AttributeValue::M(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), plain_json(v)))
+                .collect(),
+        ),
+        other => json!(format!("{other:?}")),
+    }
+}
+
+/// A handler's answer, with its body parsed.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `200`, or `409 insufficient_stock`.
+    pub fn outcome(&self) -> String {
+        match self.body["code"].as_str() {
+            Some(code) => format!("{} {code}", self.status),
+            None => self.status.to_string(),
+        }
+    }
+
+    /// Asserts a problem response with this status and code, and no internals in it.
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "status of {}", self.text);
+        assert_eq!(self.body["code"], code, "code of {}", self.text);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "content type of {}",
+            self.text
+        );
+        assert_eq!(self.body["status"], status);
+        for member in ["type", "title", "detail", "error"] {
+            assert!(self.body[member].is_string(), "{member} in {}", self.text);
+        }
+        assert_no_internals(&self.text);
+    }
+
+    /// Asserts a `Retry-After` of at least a second.
+    pub fn assert_retry_after(&self) {
+        let seconds: u32 = self
+            .header("retry-after")
+            .unwrap_or_else(|| panic!("Retry-After on {}", self.text))
+            .parse()
+            .expect("Retry-After in seconds");
+        assert!(seconds >= 1, "Retry-After {seconds}");
+    }
+}
+
+/// Nothing of the implementation leaks: no Rust debug output, SDK errors or table names.
+pub fn assert_no_internals(text: &str) {
+    for marker in [
+        "panicked",
+        "SdkError",
+        "ServiceError",
+        "DispatchFailure",
+        "AttributeValue",
+        "Some(",
+        "ValidationException",
+        "-catalog",
+        "-carts",
+        "-orders",
+        "-idempotency",
+        "backtrace",
+    ] {
+        assert!(!text.contains(marker), "{marker:?} leaked in {text}");
+    }
+}
+
+impl From<Response<Body>> for TestResponse {
+    fn from(response: Response<Body>) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = match response.body() {
+            Body::Text(t) => t.clone(),
+            Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+            _ => String::new(),
+        };
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+}
+
+/// Reads an event file from `events/`, as a request.
+pub fn event_file(name: &str) -> Request {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}

@@ -1,0 +1,296 @@
+//! One API call, built once and sent either way: to a handler as the request `lambda_http`
+//! makes of an API Gateway HTTP API (payload v2) event, or over HTTP to the local API.
+//!
+//! The Lambda side is `lambda_http`'s own event type (`ApiGatewayV2httpRequest`), turned into a
+//! request by `lambda_http` itself, so the handler sees exactly what a real invocation carries:
+//! path parameters as API Gateway passes them (still percent-encoded), query parameters with
+//! repeats kept, the route key, a base64-encoded body, the IAM identity of a signed admin
+//! request. The same event, serialized, is what the benchmark's cold starts are given.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription,
+    ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
+};
+use lambda_http::http::{HeaderName, HeaderValue, Method};
+use lambda_http::request::LambdaRequest;
+use lambda_http::Request;
+use serde_json::{json, Value};
+
+/// A request to one route of the API.
+#[derive(Clone, Debug)]
+pub struct ApiRequest {
+    pub method: Method,
+    /// The template's route (`/api/v1/cart/{cart_id}`).
+    pub route: String,
+    /// The concrete path.
+    pub path: String,
+    path_params: HashMap<String, String>,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    /// The body, and whether API Gateway passes it base64-encoded (a binary body).
+    body: Option<(Vec<u8>, bool)>,
+    iam: bool,
+}
+
+impl ApiRequest {
+    /// `route` is the template's route; `path` the concrete one.
+    pub fn new(method: &str, route: &str, path: &str) -> Self {
+        Self {
+            method: method.parse().expect("an HTTP method"),
+            route: route.to_owned(),
+            path: path.to_owned(),
+            path_params: HashMap::new(),
+            query: Vec::new(),
+            headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+            body: None,
+            iam: false,
+        }
+    }
+
+    // The routes, named after the function that serves each (bodies and owners added by the
+    // caller).
+
+    pub fn list_items() -> Self {
+        Self::new("GET", "/api/v1/items", "/api/v1/items")
+    }
+
+    pub fn create_cart() -> Self {
+        Self::new("POST", "/api/v1/cart/", "/api/v1/cart/")
+    }
+
+    pub fn get_cart(cart: &str) -> Self {
+        Self::new(
+            "GET",
+            "/api/v1/cart/{cart_id}",
+            &format!("/api/v1/cart/{cart}"),
+        )
+        .path_param("cart_id", cart)
+    }
+
+    pub fn add_cart_item(cart: &str) -> Self {
+        Self::new(
+            "POST",
+            "/api/v1/cart/{cart_id}/items",
+            &format!("/api/v1/cart/{cart}/items"),
+        )
+        .path_param("cart_id", cart)
+    }
+
+    pub fn remove_cart_item(cart: &str, item: impl ToString) -> Self {
+        let item = item.to_string();
+        Self::new(
+            "DELETE",
+            "/api/v1/cart/{cart_id}/items/{item_id}",
+            &format!("/api/v1/cart/{cart}/items/{item}"),
+        )
+        .path_param("cart_id", cart)
+        .path_param("item_id", item)
+    }
+
+    pub fn purchase_cart(cart: &str) -> Self {
+        Self::new(
+            "POST",
+            "/api/v1/cart/{cart_id}/purchase",
+            &format!("/api/v1/cart/{cart}/purchase"),
+        )
+        .path_param("cart_id", cart)
+    }
+
+    pub fn get_order(order: &str) -> Self {
+        Self::new(
+            "GET",
+            "/api/v1/orders/{order_id}",
+            &format!("/api/v1/orders/{order}"),
+        )
+        .path_param("order_id", order)
+    }
+
+    /// Signed by an IAM principal, as the admin routes require in AWS.
+    pub fn admin_create_item() -> Self {
+        Self::new("POST", "/api/v1/admin/items", "/api/v1/admin/items").with_iam()
+    }
+
+    /// Signed by an IAM principal, as the admin routes require in AWS.
+    pub fn admin_update_item(item: impl ToString) -> Self {
+        let item = item.to_string();
+        Self::new(
+            "PATCH",
+            "/api/v1/admin/items/{item_id}",
+            &format!("/api/v1/admin/items/{item}"),
+        )
+        .path_param("item_id", item)
+        .with_iam()
+    }
+
+    // The usual calls, whole.
+
+    pub fn create_cart_for(user: u64) -> Self {
+        Self::create_cart().json(json!({ "user_id": user }))
+    }
+
+    pub fn add(cart: &str, user: u64, item: u64, quantity: u64) -> Self {
+        Self::add_cart_item(cart)
+            .json(json!({ "user_id": user, "item_id": item, "quantity": quantity }))
+    }
+
+    /// The owner in the query string, as a `DELETE` usually carries it.
+    pub fn remove(cart: &str, user: u64, item: u64) -> Self {
+        Self::remove_cart_item(cart, item).query("user_id", user)
+    }
+
+    /// The key in the `Idempotency-Key` header.
+    pub fn purchase(cart: &str, user: u64, key: &str) -> Self {
+        Self::purchase_cart(cart)
+            .header("Idempotency-Key", key)
+            .json(json!({ "user_id": user }))
+    }
+
+    pub fn order(order: &str, user: u64) -> Self {
+        Self::get_order(order).query("user_id", user)
+    }
+
+    pub fn admin_update(item: u64, change: Value) -> Self {
+        Self::admin_update_item(item).json(change)
+    }
+
+    /// The function that serves this route (as the router in `Cargo.toml` and the template
+    /// route it).
+    pub fn function(&self) -> &'static str {
+        match self.route.as_str() {
+            "/api/v1/items" => "list-items",
+            "/api/v1/admin/items" => "admin-create-item",
+            "/api/v1/admin/items/{item_id}" => "admin-update-item",
+            "/api/v1/cart" | "/api/v1/cart/" => "create-cart",
+            "/api/v1/cart/{cart_id}" => "get-cart",
+            "/api/v1/cart/{cart_id}/items" => "add-cart-item",
+            "/api/v1/cart/{cart_id}/items/{item_id}" => "remove-cart-item",
+            "/api/v1/cart/{cart_id}/purchase" => "purchase-cart",
+            "/api/v1/orders/{order_id}" => "get-order",
+            other => panic!("no function serves {other}"),
+        }
+    }
+
+    // Builders.
+
+    pub fn path_param(mut self, name: &str, value: impl ToString) -> Self {
+        self.path_params.insert(name.to_owned(), value.to_string());
+        self
+    }
+
+    pub fn query(mut self, name: &str, value: impl ToString) -> Self {
+        self.query.push((name.to_owned(), value.to_string()));
+        self
+    }
+
+    pub fn queries(self, query: &[(&str, &str)]) -> Self {
+        query
+            .iter()
+            .fold(self, |request, (k, v)| request.query(k, v))
+    }
+
+    pub fn header(mut self, name: &str, value: impl ToString) -> Self {
+        let name = name.to_lowercase();
+        self.headers.retain(|(n, _)| *n != name);
+        self.headers.push((name, value.to_string()));
+        self
+    }
+
+    pub fn json(self, body: Value) -> Self {
+        self.text(&body.to_string())
+    }
+
+    pub fn text(mut self, body: &str) -> Self {
+        self.body = Some((body.as_bytes().to_vec(), false));
+        self
+    }
+
+    /// Any bytes, valid UTF-8 or not (API Gateway passes those base64-encoded; the handler gets
+    /// them as a binary body).
+    pub fn bytes(mut self, body: &[u8]) -> Self {
+        self.body = Some((body.to_vec(), true));
+        self
+    }
+
+    /// Signed with SigV4 by an IAM principal (what the admin routes require in AWS).
+    pub fn with_iam(mut self) -> Self {
+        self.iam = true;
+        self
+    }
+
+    /// The payload v2 event API Gateway sends the function for this call.
+    pub fn to_event(&self) -> ApiGatewayV2httpRequest {
+        let mut query: HashMap<String, Vec<String>> = HashMap::new();
+        for (name, value) in &self.query {
+            query.entry(name.clone()).or_default().push(value.clone());
+        }
+        let route_key = format!("{} {}", self.method, self.route);
+        let mut context = ApiGatewayV2httpRequestContext::default();
+        context.route_key = Some(route_key.clone());
+        context.stage = Some("$default".to_owned());
+        context.request_id = Some(uuid::Uuid::new_v4().to_string());
+        context.http.method = self.method.clone();
+        context.http.path = Some(self.path.clone());
+        if self.iam {
+            let mut iam = ApiGatewayRequestAuthorizerIamDescription::default();
+            iam.caller_id = Some("AROAEXAMPLE:admin".to_owned());
+            iam.user_arn =
+                Some("arn:aws:sts::123456789012:assumed-role/catalog-admin/admin".to_owned());
+            let mut authorizer = ApiGatewayRequestAuthorizer::default();
+            authorizer.iam = Some(iam);
+            context.authorizer = Some(authorizer);
+        }
+        let mut event = ApiGatewayV2httpRequest::default();
+        event.version = Some("2.0".to_owned());
+        event.route_key = Some(route_key);
+        event.raw_path = Some(self.path.clone());
+        event.query_string_parameters = query.into();
+        event.path_parameters = self.path_params.clone();
+        event.request_context = context;
+        for (name, value) in &self.headers {
+            if let (Ok(name), Ok(value)) = (
+                name.parse::<HeaderName>(),
+                HeaderValue::from_bytes(value.as_bytes()),
+            ) {
+                event.headers.append(name, value);
+            }
+        }
+        match &self.body {
+            Some((bytes, true)) => {
+                event.body = Some(STANDARD.encode(bytes));
+                event.is_base64_encoded = true;
+            }
+            Some((text, false)) => event.body = Some(String::from_utf8_lossy(text).into_owned()),
+            None => {}
+        }
+        event
+    }
+
+    /// The request a handler gets for this call: the event, converted by `lambda_http` as a
+    /// real invocation is.
+    pub fn build(&self) -> Request {
+        LambdaRequest::ApiGatewayV2(self.to_event()).into()
+    }
+
+    /// The same call over HTTP to the API at `base` (`http://127.0.0.1:9000`).
+    pub fn to_http(&self, client: &reqwest::Client, base: &str) -> reqwest::RequestBuilder {
+        let url = format!("{}{}", base.trim_end_matches('/'), self.path);
+        let mut request = client.request(self.method.clone(), url).query(&self.query);
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        if let Some((body, _)) = &self.body {
+            request = request.body(body.clone());
+        }
+        request
+    }
+}
+
+impl From<ApiRequest> for Request {
+    fn from(request: ApiRequest) -> Self {
+        request.build()
+    }
+}

@@ -46,11 +46,9 @@ pub async fn run(release_dir: &Path, runs: usize, memory_mb: u64) -> Report {
     let app = TestApp::spawn().await;
     let items = crate::latency::seed(&app).await;
     // Each run's event: the latency section's request, or what the schedule sends seed-catalog.
-    let plans = crate::latency::prepare(&app, &items, runs)
-        .await
-        .into_iter();
+    let plans = crate::latency::prepare(&app, &items, runs).await;
     let to_event = |r: &testkit::ApiRequest| serde_json::to_string(&r.to_event()).expect("event");
-    let mut functions: Vec<(&str, Vec<String>)> = plans
+    let mut functions: Vec<(&str, Vec<String>)> = (plans.into_iter())
         .map(|plan| (plan.endpoint, plan.calls.iter().map(to_event).collect()))
         .collect();
     let scheduled = std::fs::read_to_string("events/seed-catalog.json")

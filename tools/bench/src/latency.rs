@@ -123,40 +123,39 @@ pub async fn prepare(app: &TestApp, items: &[Item], n: usize) -> Vec<Plan> {
     })
     .await;
 
-    let plan = |endpoint, expected, call: &dyn Fn(usize) -> ApiRequest| Plan {
-        endpoint,
-        expected,
-        calls: (0..n).map(call).collect(),
-    };
     let created =
         |k| json!({ "name": format!("Bench Created Item {k}"), "price": 1299, "quantity": 10 });
-    vec![
-        plan("list-items", 200, &|_| ApiRequest::list_items()),
-        plan("get-cart", 200, &|k| {
-            ApiRequest::get_cart(&to_view[k % few])
-        }),
-        plan("create-cart", 201, &|k| {
-            ApiRequest::create_cart_for(user(10_000_000, k))
-        }),
-        plan("add-cart-item", 200, &|k| {
-            ApiRequest::add(&empty[k], user(12_000_000, k), id(k), 1)
-        }),
-        plan("remove-cart-item", 200, &|k| {
-            ApiRequest::remove(&for_remove[k], user(13_000_000, k), id(k))
-        }),
-        plan("purchase-cart", 200, &|k| {
-            ApiRequest::purchase(&for_purchase[k], user(14_000_000, k), &key())
-        }),
-        plan("get-order", 200, &|k| {
-            ApiRequest::order(&orders[k % few].0, orders[k % few].1)
-        }),
-        plan("admin-create-item", 201, &|k| {
-            ApiRequest::admin_create_item().json(created(k))
-        }),
-        plan("admin-update-item", 200, &|k| {
-            ApiRequest::admin_update(id(k), json!({ "price": 500 }))
-        }),
-    ]
+    let request = |endpoint: &str, k: usize| match endpoint {
+        "list-items" => ApiRequest::list_items(),
+        "get-cart" => ApiRequest::get_cart(&to_view[k % few]),
+        "create-cart" => ApiRequest::create_cart_for(user(10_000_000, k)),
+        "add-cart-item" => ApiRequest::add(&empty[k], user(12_000_000, k), id(k), 1),
+        "remove-cart-item" => ApiRequest::remove(&for_remove[k], user(13_000_000, k), id(k)),
+        "purchase-cart" => ApiRequest::purchase(&for_purchase[k], user(14_000_000, k), &key()),
+        "get-order" => ApiRequest::order(&orders[k % few].0, orders[k % few].1),
+        "admin-create-item" => ApiRequest::admin_create_item().json(created(k)),
+        _ => ApiRequest::admin_update(id(k), json!({ "price": 500 })),
+    };
+    let endpoints = [
+        ("list-items", 200),
+        ("get-cart", 200),
+        ("create-cart", 201),
+        ("add-cart-item", 200),
+        ("remove-cart-item", 200),
+        ("purchase-cart", 200),
+        ("get-order", 200),
+        ("admin-create-item", 201),
+        ("admin-update-item", 200),
+    ];
+    let plan = |(endpoint, expected)| {
+        let calls = (0..n).map(|k| request(endpoint, k)).collect();
+        Plan {
+            endpoint,
+            expected,
+            calls,
+        }
+    };
+    endpoints.into_iter().map(plan).collect()
 }
 
 pub fn key() -> String {

@@ -113,19 +113,14 @@ pub async fn run(sizes: &[usize], repeats: usize) -> Report {
 async fn page(app: &TestApp, label: &str, query: ListQuery, repeats: usize) -> PageRow {
     let store = app.store();
     let mut latencies = Vec::with_capacity(repeats);
-    let mut last = None;
-    let before = store.metrics().snapshot();
+    let (mut last, before) = (None, store.metrics().snapshot());
     for _ in 0..repeats {
         let started = Instant::now();
-        let page = store
-            .list_items(&query, DEFAULT_LIST_READ_BUDGET)
-            .await
-            .expect("page read");
+        last = Some(store.list_items(&query, DEFAULT_LIST_READ_BUDGET).await);
         latencies.push(started.elapsed().as_micros() as u64);
-        last = Some(page);
     }
     let used = store.metrics().snapshot().since(&before);
-    let page = last.expect("at least one repeat");
+    let page = last.expect("at least one repeat").expect("page read");
     PageRow {
         page: label.to_owned(),
         latency: Summary::of_micros(&latencies),

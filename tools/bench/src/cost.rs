@@ -76,18 +76,15 @@ pub fn estimate(
     };
     let row = |scenario: String, requests: u64, transactions: u64, units: (f64, f64), own: f64| {
         let plain = requests.saturating_sub(transactions) as f64;
-        let billed_ms =
-            (own + plain * AWS_MS_PER_REQUEST + transactions as f64 * AWS_MS_PER_TRANSACTION)
-                .ceil();
+        let dynamodb_ms = plain * AWS_MS_PER_REQUEST + transactions as f64 * AWS_MS_PER_TRANSACTION;
+        let billed_ms = (own + dynamodb_ms).ceil();
         // Per million calls: units per call x 1 M x price per million units = units x price.
         let dynamodb_usd = units.0 * PRICES.dynamodb_per_million_read_units
             + units.1 * PRICES.dynamodb_per_million_write_units;
         let gb_seconds = 1e6 * (billed_ms / 1000.0) * (memory_mb as f64 / 1024.0);
         let lambda_compute_usd = gb_seconds * PRICES.lambda_arm64_per_gb_second;
-        let (lambda_requests_usd, http_api_usd) = (
-            PRICES.lambda_per_million_requests,
-            PRICES.http_api_per_million_requests,
-        );
+        let lambda_requests_usd = PRICES.lambda_per_million_requests;
+        let http_api_usd = PRICES.http_api_per_million_requests;
         Row {
             scenario,
             requests,
@@ -137,16 +134,11 @@ pub fn estimate(
         .collect();
     // A name-filtered page on the largest catalog of section 5.
     let largest = catalog.and_then(|c| c.sizes.last());
-    let filtered = largest.and_then(|s| {
-        Some((
-            s.items,
-            s.pages.iter().find(|p| p.page.starts_with("name"))?,
-        ))
-    });
-    if let Some((items, page)) = filtered {
+    let name_page = largest.and_then(|s| s.pages.iter().find(|p| p.page.starts_with("name")));
+    if let (Some(size), Some(page)) = (largest, name_page) {
         let list = calls.rows.iter().find(|r| r.endpoint == "list-items");
         let own = overhead("list-items", list.map_or(0.0, |r| r.handler_ms));
-        let scenario = format!("1 M name-filtered listings ({items}-item catalog)");
+        let scenario = format!("1 M name-filtered listings ({}-item catalog)", size.items);
         rows.push(row(scenario, page.requests, 0, (page.read_units, 0.0), own));
     }
     let overhead_source = match latency {
@@ -167,14 +159,11 @@ pub fn estimate(
 /// MemorySize from the template's Globals (the first `MemorySize:` line), else 256 MB.
 pub fn memory_from_template(path: &std::path::Path) -> (u64, String) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut sizes = text
+    let mb = text
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("MemorySize:"));
-    match sizes.next().and_then(|v| v.trim().parse::<u64>().ok()) {
+        .find_map(|l| l.trim().strip_prefix("MemorySize:"));
+    match mb.and_then(|mb| mb.trim().parse().ok()) {
         Some(mb) => (mb, format!("MemorySize in {}", path.display())),
-        None => (
-            256,
-            "default (no MemorySize found in template.yaml)".to_owned(),
-        ),
+        None => (256, "default (no MemorySize found in template.yaml)".into()),
     }
 }

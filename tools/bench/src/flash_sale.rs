@@ -36,51 +36,39 @@ pub struct Report {
 }
 
 pub async fn run() -> Report {
-    let app = TestApp::spawn().await;
-    let hot = [item(1, "Flash Sale Console", 49_900, UNITS)];
-    app.direct().put_items(&hot).await.expect("item seeded");
+    let app = &TestApp::spawn().await;
+    let hot = &[item(1, "Flash Sale Console", 49_900, UNITS)];
+    app.direct().put_items(hot).await.expect("item seeded");
     eprintln!("bench: flash sale: filling {BUYERS} carts");
-    let carts: Vec<(u64, String)> = stream::iter(1..=BUYERS as u64)
-        .map(|user| {
-            let app = &app;
-            let hot = &hot;
-            async move { (user, app.fill_cart(user, hot, 1).await) }
-        })
-        .buffered(16)
-        .collect()
-        .await;
+    let buyers = stream::iter(1..=BUYERS as u64);
+    let carts = buyers.map(|user| async move { (user, app.fill_cart(user, hot, 1).await) });
+    let carts: Vec<(u64, String)> = carts.buffered(16).collect().await;
 
     eprintln!("bench: flash sale: {BUYERS} purchases, {CONCURRENCY} at a time");
-    let before = app.store().metrics().snapshot();
     let started = Instant::now();
-    let results: Vec<(String, u16, u64)> = stream::iter(carts)
-        .map(|(user, cart)| {
-            let app = &app;
-            async move {
-                let t = Instant::now();
-                let key = uuid::Uuid::new_v4().to_string();
-                let answer = app.purchase(&cart, user, &key).await;
-                let micros = t.elapsed().as_micros() as u64;
-                (answer.outcome(), answer.status, micros)
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+    let purchases = stream::iter(carts).map(|(user, cart)| async move {
+        let t = Instant::now();
+        let answer = app.purchase(&cart, user, &crate::latency::key()).await;
+        (
+            answer.outcome(),
+            answer.status,
+            t.elapsed().as_micros() as u64,
+        )
+    });
+    let sale = purchases.buffer_unordered(CONCURRENCY).collect::<Vec<_>>();
+    let (results, dynamodb_requests) = app.requests_during(sale).await;
     let wall = started.elapsed().as_secs_f64();
-    let used = app.store().metrics().snapshot().since(&before);
 
     let mut outcomes = BTreeMap::new();
     for (outcome, _, _) in &results {
         *outcomes.entry(outcome.clone()).or_insert(0) += 1;
     }
     let count = |f: fn(u16) -> bool| results.iter().filter(|r| f(r.1)).count();
-    let sold = count(|status| status == 200);
-    let server_errors = count(|status| status >= 500);
+    let (sold, server_errors) = (count(|s| s == 200), count(|s| s >= 500));
     let latencies: Vec<u64> = results.iter().map(|r| r.2).collect();
-    let stock_after = app.stock_of(1).await;
-    let orders = app.order_count().await;
+    let (stock_after, orders) = (app.stock_of(1).await, app.order_count().await);
     app.drop_tables().await;
+    let units = UNITS as usize;
     Report {
         buyers: BUYERS,
         units: UNITS,
@@ -90,14 +78,11 @@ pub async fn run() -> Report {
         purchases_per_s: sold as f64 / wall,
         latency: Summary::of_micros(&latencies),
         outcomes,
-        dynamodb_requests: used.requests,
+        dynamodb_requests,
         sold,
         stock_after,
         orders,
         server_errors,
-        invariants_hold: sold == UNITS as usize
-            && stock_after == 0
-            && orders == UNITS as usize
-            && server_errors == 0,
+        invariants_hold: sold == units && stock_after == 0 && orders == units && server_errors == 0,
     }
 }

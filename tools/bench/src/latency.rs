@@ -1,7 +1,6 @@
 //! Section 2: latency through the local API (`cargo lambda watch`), per endpoint, at
 //! concurrency 1 and 32, with the functions' own log lines (`latency_us`, `dynamodb_us`) read
-//! back from the watch log so that the time inside DynamoDB calls and the function's own
-//! overhead can be told apart.
+//! back from the watch log to tell the time inside DynamoDB from the function's own.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,8 +22,8 @@ pub struct Row {
     pub requests: usize,
     /// Answers by status and problem code (`200`, `409 price_changed`).
     pub statuses: BTreeMap<String, usize>,
-    /// Log lines of this function during the phase that are not from these calls (another
-    /// client of the same local API; their status differs from the expected one).
+    /// Log lines of this function during the phase with another status than these calls got:
+    /// another client's of the same local API.
     pub foreign_log_lines: usize,
     /// As the client saw it: through the local API, the emulator and the function.
     pub http: Summary,
@@ -48,49 +47,38 @@ pub struct Report {
     pub rows: Vec<Row>,
 }
 
-/// An endpoint's requests for every phase, and the status each should get.
-struct Plan {
-    endpoint: &'static str,
-    expected: u16,
-    calls: Vec<ApiRequest>,
+/// One endpoint's requests, and the status each should get.
+pub struct Plan {
+    pub endpoint: &'static str,
+    pub expected: u16,
+    pub calls: Vec<ApiRequest>,
 }
 
-const BENCH_ITEMS: u64 = 64;
-const BENCH_ITEM_FLOOR: u64 = 900_000;
-
 /// `warmup` calls per endpoint, then `sequential` one at a time and `concurrent` 32 at a time.
-pub async fn run(
-    api_url: &str,
-    watch_log: &Path,
-    warmup: usize,
-    sequential: usize,
-    concurrent: usize,
-) -> Report {
+pub async fn run(api_url: &str, log: &Path, warmup: usize, seq: usize, conc: usize) -> Report {
     // The functions behind the local API use the tables named in this environment.
     let app = TestApp::spawn_on(Tables::from_env(), &dynamodb_endpoint()).await;
-    let n = warmup + sequential + concurrent;
-    let bench_items = seed(&app).await;
+    let n = warmup + seq + conc;
+    let items = seed(&app).await;
     eprintln!("bench: latency: preparing carts and orders for {n} calls per endpoint");
-    let plans = prepare(&app, &bench_items, n).await;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .timeout(Duration::from_secs(300))
         .build()
         .expect("an HTTP client");
     let mut rows = Vec::new();
-    for plan in plans {
-        let (warm, rest) = plan.calls.split_at(warmup);
-        let (seq, conc) = rest.split_at(sequential);
+    for plan in prepare(&app, &items, n).await {
         eprintln!("bench: latency: {}", plan.endpoint);
+        let (warm, rest) = plan.calls.split_at(warmup);
         // The first call may build and start the function.
         fire(&client, api_url, warm, 1).await;
-        for (concurrency, calls) in [(1, seq), (32, conc)] {
-            let offset = std::fs::metadata(watch_log).map_or(0, |m| m.len());
+        for (concurrency, calls) in [(1, &rest[..seq]), (32, &rest[seq..])] {
+            let offset = std::fs::metadata(log).map_or(0, |m| m.len());
             let started = Instant::now();
             let answers = fire(&client, api_url, calls, concurrency).await;
             let wall = started.elapsed();
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let logged = read_log(watch_log, offset, plan.endpoint);
+            let logged = read_log(log, offset, plan.endpoint);
             rows.push(row(&plan, concurrency, &answers, wall, &logged));
         }
     }
@@ -99,20 +87,15 @@ pub async fn run(
     Report { api_url, rows }
 }
 
-/// The bundled dataset plus items with stock enough for every add and purchase.
+/// The bundled dataset plus 64 items (ids 900001 on) with stock enough for every call.
 pub async fn seed(app: &TestApp) -> Vec<Item> {
     let mut items = seed_catalog::parse_dataset(seed_catalog::DATASET).expect("dataset parses");
-    let bench: Vec<Item> = (1..=BENCH_ITEMS)
-        .map(|i| {
-            let name = format!("Bench Stock Item {i}");
-            item(BENCH_ITEM_FLOOR + i, &name, 500, Stock::MAX)
-        })
+    let name = |i| format!("Bench Stock Item {i}");
+    let bench: Vec<Item> = (1..=64)
+        .map(|i| item(900_000 + i, &name(i), 500, Stock::MAX))
         .collect();
     items.extend(bench.iter().cloned());
-    app.direct()
-        .put_items(&items)
-        .await
-        .expect("catalog seeded");
+    app.direct().put_items(&items).await.expect("seeded");
     bench
 }
 
@@ -121,65 +104,62 @@ async fn each<T, F: std::future::Future<Output = T>>(n: usize, f: impl Fn(usize)
     stream::iter((0..n).map(f)).buffered(16).collect().await
 }
 
-async fn prepare(app: &TestApp, items: &[Item], n: usize) -> Vec<Plan> {
+/// `n` calls of each HTTP endpoint, each with a cart or order of its own where it changes one.
+pub async fn prepare(app: &TestApp, items: &[Item], n: usize) -> Vec<Plan> {
     let pick = |k: usize| std::slice::from_ref(&items[k % items.len()]);
     let id = |k: usize| items[k % items.len()].id.get();
     let user = |base: u64, k: usize| base + k as u64;
-
-    // Carts: empty ones for adds, one-line ones for removes and purchases, a few to view.
+    let few = n.min(32);
     let empty = each(n, |k| app.fill_cart(user(12_000_000, k), &[], 1)).await;
     let for_remove = each(n, |k| app.fill_cart(user(13_000_000, k), pick(k), 1)).await;
     let for_purchase = each(n, |k| app.fill_cart(user(14_000_000, k), pick(k), 1)).await;
-    let to_view = each(32, |k| app.fill_cart(user(11_000_000, k), &items[..3], 1)).await;
-    let orders = each(32, |k| async move {
+    let to_view = each(few, |k| app.fill_cart(user(11_000_000, k), &items[..3], 1)).await;
+    let orders = each(few, |k| async move {
         let user = user(15_000_000, k);
         let cart = app.fill_cart(user, &items[..2], 1).await;
-        let answer = app
-            .purchase(&cart, user, &uuid::Uuid::new_v4().to_string())
-            .await;
-        let order = answer.body["order"]["id"]
-            .as_str()
-            .expect("an order for get-order");
+        let answer = app.purchase(&cart, user, &key()).await;
+        let order = answer.body["order"]["id"].as_str().expect("an order");
         (order.to_owned(), user)
     })
     .await;
 
-    let plan = |endpoint, expected, call: &dyn Fn(usize) -> ApiRequest| Plan {
-        endpoint,
-        expected,
-        calls: (0..n).map(call).collect(),
+    let created =
+        |k| json!({ "name": format!("Bench Created Item {k}"), "price": 1299, "quantity": 10 });
+    let request = |endpoint: &str, k: usize| match endpoint {
+        "list-items" => ApiRequest::list_items(),
+        "get-cart" => ApiRequest::get_cart(&to_view[k % few]),
+        "create-cart" => ApiRequest::create_cart_for(user(10_000_000, k)),
+        "add-cart-item" => ApiRequest::add(&empty[k], user(12_000_000, k), id(k), 1),
+        "remove-cart-item" => ApiRequest::remove(&for_remove[k], user(13_000_000, k), id(k)),
+        "purchase-cart" => ApiRequest::purchase(&for_purchase[k], user(14_000_000, k), &key()),
+        "get-order" => ApiRequest::order(&orders[k % few].0, orders[k % few].1),
+        "admin-create-item" => ApiRequest::admin_create_item().json(created(k)),
+        _ => ApiRequest::admin_update(id(k), json!({ "price": 500 })),
     };
-    vec![
-        plan("list-items", 200, &|_| ApiRequest::list_items()),
-        plan("get-cart", 200, &|k| {
-            ApiRequest::get_cart(&to_view[k % to_view.len()])
-        }),
-        plan("create-cart", 201, &|k| {
-            ApiRequest::create_cart_for(user(10_000_000, k))
-        }),
-        plan("add-cart-item", 200, &|k| {
-            ApiRequest::add(&empty[k], user(12_000_000, k), id(k), 1)
-        }),
-        plan("remove-cart-item", 200, &|k| {
-            ApiRequest::remove(&for_remove[k], user(13_000_000, k), id(k))
-        }),
-        plan("purchase-cart", 200, &|k| {
-            let key = uuid::Uuid::new_v4().to_string();
-            ApiRequest::purchase(&for_purchase[k], user(14_000_000, k), &key)
-        }),
-        plan("get-order", 200, &|k| {
-            let (order, user) = &orders[k % orders.len()];
-            ApiRequest::order(order, *user)
-        }),
-        plan("admin-create-item", 201, &|k| {
-            let name = format!("Bench Created Item {k}");
-            ApiRequest::admin_create_item()
-                .json(json!({ "name": name, "price": 1299, "quantity": 10 }))
-        }),
-        plan("admin-update-item", 200, &|k| {
-            ApiRequest::admin_update(id(k), json!({ "price": 500 }))
-        }),
-    ]
+    let endpoints = [
+        ("list-items", 200),
+        ("get-cart", 200),
+        ("create-cart", 201),
+        ("add-cart-item", 200),
+        ("remove-cart-item", 200),
+        ("purchase-cart", 200),
+        ("get-order", 200),
+        ("admin-create-item", 201),
+        ("admin-update-item", 200),
+    ];
+    let plan = |(endpoint, expected)| {
+        let calls = (0..n).map(|k| request(endpoint, k)).collect();
+        Plan {
+            endpoint,
+            expected,
+            calls,
+        }
+    };
+    endpoints.into_iter().map(plan).collect()
+}
+
+pub fn key() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// Sends `calls` with at most `concurrency` in flight: (status, outcome, milliseconds) of each.
@@ -199,10 +179,8 @@ async fn fire(
             }
         };
         let ms = started.elapsed().as_secs_f64() * 1000.0;
-        let body: Value = body
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        let outcome = match body["code"].as_str() {
+        let body: Option<Value> = body.and_then(|b| serde_json::from_slice(&b).ok());
+        let outcome = match body.as_ref().and_then(|b| b["code"].as_str()) {
             Some(code) => format!("{status} {code}"),
             None => status.to_string(),
         };
@@ -223,18 +201,16 @@ fn row(
         *statuses.entry(outcome.clone()).or_insert(0) += 1;
     }
     // Lines with the status these calls got are theirs; others come from another client.
-    let (ours, foreign): (Vec<&Value>, Vec<&Value>) = logged
+    let (ours, foreign): (Vec<&Value>, Vec<_>) = logged
         .iter()
-        .partition(|l| answers.iter().any(|(status, _, _)| l["status"] == *status));
-    let field =
-        |name: &str| -> Vec<u64> { ours.iter().map(|l| l[name].as_u64().unwrap_or(0)).collect() };
+        .partition(|l| answers.iter().any(|a| l["status"] == a.0));
+    let field = |name| -> Vec<u64> { ours.iter().map(|l| l[name].as_u64().unwrap_or(0)).collect() };
     let (function, dynamodb) = (field("latency_us"), field("dynamodb_us"));
     let overhead: Vec<u64> = function
         .iter()
         .zip(&dynamodb)
         .map(|(f, d)| f.saturating_sub(*d))
         .collect();
-    let requests: u64 = field("dynamodb_requests").iter().sum();
     let expected = plan.expected.to_string();
     let mut other: Vec<String> = statuses
         .iter()
@@ -244,17 +220,13 @@ fn row(
     if ours.len() < answers.len() {
         other.push(format!("{} not logged", answers.len() - ours.len()));
     }
-    let http: Vec<f64> = answers.iter().map(|(_, _, ms)| *ms).collect();
+    let http: Vec<f64> = answers.iter().map(|a| a.2).collect();
+    let requests: u64 = field("dynamodb_requests").iter().sum();
     Row {
         endpoint: plan.endpoint,
         concurrency,
         requests: answers.len(),
         statuses,
-        other_answers: if other.is_empty() {
-            "0".to_owned()
-        } else {
-            other.join(", ")
-        },
         foreign_log_lines: foreign.len(),
         http: Summary::of_ms(&http),
         throughput_rps: answers.len() as f64 / wall.as_secs_f64(),
@@ -263,6 +235,11 @@ fn row(
         overhead: Summary::of_micros(&overhead),
         dynamodb_requests_per_call: requests as f64 / ours.len().max(1) as f64,
         logged: ours.len(),
+        other_answers: if other.is_empty() {
+            "0".into()
+        } else {
+            other.join(", ")
+        },
     }
 }
 

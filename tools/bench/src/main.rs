@@ -19,71 +19,36 @@ mod report;
 mod requests;
 mod stats;
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
+use serde_json::{json, Value};
 
-#[derive(Default)]
-struct Args {
-    quick: bool,
-    only: Option<Vec<u8>>,
-    api_url: Option<String>,
-    watch_log: Option<PathBuf>,
-    watch_profile: Option<String>,
-    release_dir: Option<PathBuf>,
-    template: Option<PathBuf>,
-    markdown: Option<PathBuf>,
-    json: Option<PathBuf>,
-}
-
-fn parse_args() -> Result<Args, lexopt::Error> {
+/// `--quick`, and the value of each `--name value` option.
+fn parse_args() -> Result<(bool, BTreeMap<String, String>), lexopt::Error> {
     use lexopt::prelude::*;
-    let mut args = Args::default();
+    const NAMES: &str = "only api-url watch-log watch-profile release-dir template markdown json";
+    let (mut quick, mut options) = (false, BTreeMap::new());
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
         match arg {
-            Long("quick") => args.quick = true,
-            Long("only") => {
-                let list: String = parser.value()?.parse()?;
-                let sections = list.split(',').map(|s| s.trim().parse::<u8>());
-                args.only = Some(
-                    sections
-                        .collect::<Result<_, _>>()
-                        .map_err(|e| e.to_string())?,
-                );
+            Long("quick") => quick = true,
+            Long(name) if NAMES.split(' ').any(|n| n == name) => {
+                let name = name.to_owned();
+                options.insert(name, parser.value()?.string()?);
             }
-            Long("api-url") => args.api_url = Some(parser.value()?.parse()?),
-            Long("watch-log") => args.watch_log = Some(parser.value()?.into()),
-            Long("watch-profile") => args.watch_profile = Some(parser.value()?.parse()?),
-            Long("release-dir") => args.release_dir = Some(parser.value()?.into()),
-            Long("template") => args.template = Some(parser.value()?.into()),
-            Long("markdown") => args.markdown = Some(parser.value()?.into()),
-            Long("json") => args.json = Some(parser.value()?.into()),
             _ => return Err(arg.unexpected()),
         }
     }
-    Ok(args)
-}
-
-/// Where and when the figures were taken.
-#[derive(Debug, Serialize)]
-pub struct Machine {
-    pub date: String,
-    pub commit: String,
-    pub cpu: String,
-    pub cores: usize,
-    pub memory_gb: f64,
-    pub os: String,
-    pub rustc: String,
-    pub quick: bool,
-    pub watch_profile: String,
-    pub run_seconds: f64,
+    Ok((quick, options))
 }
 
 #[derive(Debug, Default, Serialize)]
 pub struct Results {
-    pub machine: Option<Machine>,
+    /// Where and when the figures were taken.
+    pub machine: Value,
     pub requests: Option<requests::Report>,
     pub latency: Option<latency::Report>,
     pub cold_start: Option<cold_start::Report>,
@@ -91,44 +56,44 @@ pub struct Results {
     pub catalog_scale: Option<catalog_scale::Report>,
     pub cost: Option<cost::Report>,
     /// Sections not run, and why.
-    pub skipped: Vec<String>,
+    pub skipped: Vec<&'static str>,
 }
 
 #[tokio::main]
 async fn main() {
-    let args = parse_args().unwrap_or_else(|e| {
+    let (quick, options) = parse_args().unwrap_or_else(|e| {
         eprintln!("bench: {e} (see the usage at the top of tools/bench/src/main.rs)");
         std::process::exit(2)
     });
+    let option = |name| options.get(name).map(String::as_str);
+    let path = |name, default| Path::new(option(name).unwrap_or(default));
     let started = Instant::now();
-    let wanted = |n: u8| args.only.as_ref().is_none_or(|only| only.contains(&n));
-    let quick = args.quick;
+    let only = option("only").map(|l| l.split(',').map(str::trim).collect::<Vec<_>>());
+    let wanted = |n: u8| only.as_ref().is_none_or(|o| o.contains(&&*n.to_string()));
     let mut r = Results::default();
-    let template = args.template.unwrap_or_else(|| "template.yaml".into());
-    let (memory_mb, memory_source) = cost::memory_from_template(&template);
+    let (memory_mb, memory_source) = cost::memory_from_template(path("template", "template.yaml"));
 
     if wanted(1) {
         eprintln!("bench: 1. DynamoDB requests per API call");
         r.requests = Some(requests::run().await);
     }
-    match (&args.api_url, &args.watch_log) {
+    match (option("api-url"), option("watch-log")) {
         (Some(api_url), Some(log)) if wanted(2) => {
             eprintln!("bench: 2. latency through the local API at {api_url}");
             let (sequential, concurrent) = if quick { (60, 192) } else { (300, 960) };
+            let log = Path::new(log);
             r.latency = Some(latency::run(api_url, log, 10, sequential, concurrent).await);
         }
-        _ if wanted(2) => r
-            .skipped
-            .push("2. latency: no --api-url/--watch-log".to_owned()),
+        _ if wanted(2) => r.skipped.push("2. latency: no --api-url/--watch-log"),
         _ => {}
     }
-    match &args.release_dir {
+    match option("release-dir").map(Path::new) {
         Some(dir) if wanted(3) => {
             eprintln!("bench: 3. cold start of the binaries in {}", dir.display());
             let runs = if quick { 3 } else { 7 };
             r.cold_start = Some(cold_start::run(dir, runs, memory_mb).await);
         }
-        None if wanted(3) => r.skipped.push("3. cold start: no --release-dir".to_owned()),
+        None if wanted(3) => r.skipped.push("3. cold start: no --release-dir"),
         _ => {}
     }
     if wanted(4) {
@@ -137,12 +102,12 @@ async fn main() {
     }
     if wanted(5) {
         eprintln!("bench: 5. catalog scale");
-        let sizes: &[usize] = if quick {
-            &[1_000, 10_000]
+        let sizes = [1_000, 10_000, 100_000];
+        let (sizes, repeats) = if quick {
+            (&sizes[..2], 15)
         } else {
-            &[1_000, 10_000, 100_000]
+            (&sizes[..], 40)
         };
-        let repeats = if quick { 15 } else { 40 };
         r.catalog_scale = Some(catalog_scale::run(sizes, repeats).await);
     }
     match &r.requests {
@@ -151,37 +116,31 @@ async fn main() {
             let memory = (memory_mb, memory_source);
             r.cost = Some(cost::estimate(calls, latency, catalog, memory));
         }
-        None if wanted(6) => r.skipped.push("6. cost: needs section 1".to_owned()),
+        None if wanted(6) => r.skipped.push("6. cost: needs section 1"),
         _ => {}
     }
 
-    let profile = args.watch_profile.unwrap_or_else(|| "dev".to_owned());
-    r.machine = Some(machine(quick, profile, started.elapsed().as_secs_f64()));
-    let json = args.json.unwrap_or_else(|| "target/bench.json".into());
-    let markdown = args.markdown.unwrap_or_else(|| "BENCHMARKS.md".into());
+    let profile = option("watch-profile").unwrap_or("dev");
+    r.machine = machine(quick, profile, started.elapsed().as_secs_f64());
+    let json = path("json", "target/bench.json");
+    let markdown = path("markdown", "BENCHMARKS.md");
     if let Some(dir) = json.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
     let results = serde_json::to_string_pretty(&r).expect("results serialize");
-    std::fs::write(&json, results).unwrap_or_else(|e| panic!("{}: {e}", json.display()));
-    std::fs::write(&markdown, report::markdown(&r))
-        .unwrap_or_else(|e| panic!("{}: {e}", markdown.display()));
+    for (file, text) in [(json, results), (markdown, report::markdown(&r))] {
+        std::fs::write(file, text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
     let took = started.elapsed().as_secs_f64();
-    eprintln!(
-        "bench: wrote {} and {} in {took:.0} s",
-        markdown.display(),
-        json.display()
-    );
+    let (json, markdown) = (json.display(), markdown.display());
+    eprintln!("bench: wrote {markdown} and {json} in {took:.0} s");
 }
 
-fn machine(quick: bool, watch_profile: String, run_seconds: f64) -> Machine {
+fn machine(quick: bool, watch_profile: &str, run_seconds: f64) -> Value {
     let proc_field = |file: &str, field: &str| {
         let text = std::fs::read_to_string(file).unwrap_or_default();
-        let line = text
-            .lines()
-            .find(|l| l.starts_with(field))
-            .map(str::to_owned);
-        line.and_then(|l| Some(l.split_once(':')?.1.trim().to_owned()))
+        let line = text.lines().find(|l| l.starts_with(field))?.to_owned();
+        Some(line.split_once(':')?.1.trim().to_owned())
     };
     let command = |program: &str, args: &[&str]| {
         let output = std::process::Command::new(program).args(args).output().ok();
@@ -196,21 +155,20 @@ fn machine(quick: bool, watch_profile: String, run_seconds: f64) -> Machine {
     }
     let now = time::OffsetDateTime::now_utc();
     let now = now.replace_nanosecond(0).unwrap_or(now);
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
     let memory_kb = proc_field("/proc/meminfo", "MemTotal:").unwrap_or_default();
     let memory_kb: f64 = memory_kb.trim_end_matches(" kB").parse().unwrap_or(0.0);
-    Machine {
-        date: now
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        commit,
-        cpu: proc_field("/proc/cpuinfo", "model name")
-            .unwrap_or_else(|| std::env::consts::ARCH.to_owned()),
-        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
-        memory_gb: memory_kb / 1024.0 / 1024.0,
-        os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
-        rustc: command("rustc", &["--version"]),
-        quick,
-        watch_profile,
-        run_seconds,
-    }
+    let (os, arch) = (std::env::consts::OS, std::env::consts::ARCH);
+    json!({
+        "date": now.format(rfc3339).unwrap_or_default(),
+        "commit": commit,
+        "cpu": proc_field("/proc/cpuinfo", "model name").unwrap_or_else(|| arch.to_owned()),
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "memory_gb": memory_kb / 1024.0 / 1024.0,
+        "os": format!("{os} {arch}"),
+        "rustc": command("rustc", &["--version"]),
+        "quick": quick,
+        "watch_profile": watch_profile,
+        "run_seconds": run_seconds,
+    })
 }

@@ -28,18 +28,12 @@ pub fn markdown(r: &Results) -> String {
 
 /// `BatchGetItem, TransactWriteItems`, with repeats as `Query ×3`.
 fn compact(ops: Vec<String>) -> String {
-    let mut runs: Vec<(String, usize)> = Vec::new();
-    for op in ops {
-        match runs.last_mut() {
-            Some((last, n)) if *last == op => *n += 1,
-            _ => runs.push((op, 1)),
-        }
-    }
-    let parts: Vec<String> = runs
-        .into_iter()
-        .map(|(op, n)| if n == 1 { op } else { format!("{op} ×{n}") })
-        .collect();
-    parts.join(", ")
+    let runs = ops.chunk_by(|a, b| a == b);
+    let run = |r: &[String]| match r.len() {
+        1 => r[0].clone(),
+        n => format!("{} ×{n}", r[0]),
+    };
+    runs.map(run).collect::<Vec<_>>().join(", ")
 }
 
 /// The headlines the template cannot compute itself, by section.
@@ -47,9 +41,7 @@ fn summary(r: &Results) -> BTreeMap<&'static str, Vec<String>> {
     let mut lines: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     if let Some(s) = &r.requests {
         let with_goal = s.rows.iter().filter(|row| row.goal.is_some()).count();
-        let missed: Vec<String> = s
-            .rows
-            .iter()
+        let missed: Vec<String> = (s.rows.iter())
             .filter(|row| row.goal.is_some_and(|g| row.requests > g))
             .map(|row| format!("{} ({} requests)", row.call, row.requests))
             .collect();
@@ -71,45 +63,43 @@ fn summary(r: &Results) -> BTreeMap<&'static str, Vec<String>> {
             counts("purchase, replay"),
         ));
     }
-    if let Some(s) = &r.latency {
-        let sequential = s.rows.iter().filter(|row| row.concurrency == 1);
-        if let Some(worst) =
-            sequential.max_by(|a, b| a.overhead.p50_ms.total_cmp(&b.overhead.p50_ms))
-        {
-            let met = if worst.overhead.p50_ms < 1.0 {
-                "met"
-            } else {
-                "**not met**"
-            };
-            lines.entry("latency").or_default().push(format!(
-                "**Own time per request** (function minus DynamoDB, p50, concurrency 1): at \
-                 most {:.2} ms (`{}`); goal under 1 ms: {met}.",
-                worst.overhead.p50_ms, worst.endpoint
-            ));
-        }
+    let sequential = r
+        .latency
+        .iter()
+        .flat_map(|s| &s.rows)
+        .filter(|r| r.concurrency == 1);
+    if let Some(worst) = sequential.max_by(|a, b| a.overhead.p50_ms.total_cmp(&b.overhead.p50_ms)) {
+        let met = if worst.overhead.p50_ms < 1.0 {
+            "met"
+        } else {
+            "**not met**"
+        };
+        lines.entry("latency").or_default().push(format!(
+            "**Own time per request** (function minus DynamoDB, p50, concurrency 1): at most \
+             {:.2} ms (`{}`); goal under 1 ms: {met}.",
+            worst.overhead.p50_ms, worst.endpoint
+        ));
     }
-    if let Some(s) = &r.cost {
-        let headlines = s.rows.iter().filter(|row| {
-            row.scenario.contains("1-line") || row.scenario.starts_with("1 M listings")
-        });
-        for row in headlines {
-            let parts = [
-                ("DynamoDB", row.dynamodb_usd),
-                ("API Gateway", row.http_api_usd),
-                ("Lambda requests", row.lambda_requests_usd),
-                ("Lambda compute", row.lambda_compute_usd),
-            ];
-            let (name, usd) = parts
-                .into_iter()
-                .max_by(|a, b| a.1.total_cmp(&b.1))
-                .expect("four parts");
-            lines.entry("cost").or_default().push(format!(
-                "**{}**: about ${:.2} on AWS, {:.0}% of it {name}.",
-                row.scenario,
-                row.total_usd,
-                usd / row.total_usd * 100.0
-            ));
-        }
+    let rows = r.cost.iter().flat_map(|s| &s.rows);
+    for row in rows
+        .filter(|row| row.scenario.contains("1-line") || row.scenario.starts_with("1 M listings"))
+    {
+        let parts = [
+            ("DynamoDB", row.dynamodb_usd),
+            ("API Gateway", row.http_api_usd),
+            ("Lambda requests", row.lambda_requests_usd),
+            ("Lambda compute", row.lambda_compute_usd),
+        ];
+        let (name, usd) = parts
+            .into_iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("four");
+        lines.entry("cost").or_default().push(format!(
+            "**{}**: about ${:.2} on AWS, {:.0}% of it {name}.",
+            row.scenario,
+            row.total_usd,
+            usd / row.total_usd * 100.0
+        ));
     }
     lines
 }

@@ -5,13 +5,14 @@
 //! interceptor's count, the operations the proxy saw, and the capacity DynamoDB Local reported
 //! (`ReturnConsumedCapacity`).
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{json, Value};
 use shared::domain::{Item, Stock};
 use testkit::{item, ApiRequest, DynamoDbProxy, Seen, TestApp, TestResponse};
+
+use crate::latency::key;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
@@ -105,67 +106,51 @@ pub fn aws_units(seen: &[Seen]) -> (f64, f64) {
             "PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem" | "TransactWriteItems"
         );
         match s.error() {
+            Some("ConditionalCheckFailedException") if writes => write += 1.0,
+            Some(_) => {}
             None => {
-                let mut items: BTreeMap<&str, usize> = BTreeMap::new();
-                for action in s.body["TransactItems"].as_array().into_iter().flatten() {
-                    if let Some(table) = action.as_object().and_then(|o| o.values().next()) {
-                        *items
-                            .entry(table["TableName"].as_str().unwrap_or(""))
-                            .or_default() += 1;
-                    }
-                }
-                for (table, units) in per_table(&s.response["ConsumedCapacity"]) {
+                // `ConsumedCapacity` is one object or a list of them, one per table.
+                let consumed = &s.response["ConsumedCapacity"];
+                let tables = consumed
+                    .as_array()
+                    .map_or(std::slice::from_ref(consumed), |l| l);
+                for c in tables.iter().filter(|c| c.is_object()) {
+                    let (table, units) = (&c["TableName"], c["CapacityUnits"].as_f64());
+                    let units = units.unwrap_or(0.0);
+                    let actions = s.body["TransactItems"].as_array().into_iter().flatten();
+                    let in_table = |a: &&Value| {
+                        a.as_object()
+                            .is_some_and(|a| a.values().any(|x| &x["TableName"] == table))
+                    };
+                    let items = actions.filter(in_table).count().max(1);
                     if writes {
-                        write += units * items.get(table.as_str()).copied().unwrap_or(1) as f64;
+                        write += units * items as f64;
                     } else if units > 0.0 {
                         read += units;
                     } else {
-                        let consistent = s.body["ConsistentRead"].as_bool().unwrap_or(false)
-                            || s.body["RequestItems"][&table]["ConsistentRead"] == true;
+                        let name = table.as_str().unwrap_or_default();
+                        let consistent = s.body["ConsistentRead"] == true
+                            || s.body["RequestItems"][name]["ConsistentRead"] == true;
                         read += if consistent { 1.0 } else { 0.5 };
                     }
                 }
             }
-            Some("ConditionalCheckFailedException") if writes => write += 1.0,
-            Some(_) => {}
         }
     }
     (read, write)
 }
 
-/// `(table, units)` of a `ConsumedCapacity` (one object or a list of them).
-fn per_table(consumed: &Value) -> Vec<(String, f64)> {
-    let entry = |c: &Value| {
-        let table = c["TableName"].as_str().unwrap_or_default().to_owned();
-        (table, c["CapacityUnits"].as_f64().unwrap_or(0.0))
-    };
-    match consumed {
-        Value::Array(list) => list.iter().map(entry).collect(),
-        Value::Object(_) => vec![entry(consumed)],
-        _ => Vec::new(),
-    }
-}
-
-fn key() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
 pub async fn run() -> Report {
     let (app, proxy) = TestApp::spawn_behind_proxy().await;
     // Items 1..=60 with plenty of stock, 61 with one unit.
+    let name = |i| format!("Bench Item {i}");
     let mut items: Vec<Item> = (1..=60)
-        .map(|i| item(i, &format!("Bench Item {i}"), 1000 + i, Stock::MAX))
+        .map(|i| item(i, &name(i), 1000 + i, Stock::MAX))
         .collect();
     items.push(item(61, "Bench Scarce Item", 4999, 1));
-    app.direct()
-        .put_items(&items)
-        .await
-        .expect("catalog seeded");
-    let mut run = Run {
-        app,
-        proxy,
-        rows: Vec::new(),
-    };
+    app.direct().put_items(&items).await.expect("seeded");
+    let rows = Vec::new();
+    let mut run = Run { app, proxy, rows };
     // One unmeasured call first: the client's first connection is not a call's cost.
     run.app.list(&[]).await;
 
@@ -174,17 +159,12 @@ pub async fn run() -> Report {
     let first = run.measure("list page (50 items, no filter)", list(), "200", Some(1));
     let first = first.await;
     let cursor = first.body["next_cursor"].as_str().unwrap_or_default();
-    let range = [("min_value", "1011"), ("max_value", "1030")];
+    let range = list().queries(&[("min_value", "1011"), ("max_value", "1030")]);
+    let name = list().query("name", "item 5");
     for (call, request) in [
         ("list next page (cursor)", list().query("cursor", cursor)),
-        (
-            "list page, price range (20 of 61 items)",
-            list().queries(&range),
-        ),
-        (
-            "list page, name filter (11 of 61 match)",
-            list().query("name", "item 5"),
-        ),
+        ("list page, price range (20 of 61 items)", range),
+        ("list page, name filter (11 of 61 match)", name),
     ] {
         run.measure(call, request, "200", Some(1)).await;
     }
@@ -199,16 +179,12 @@ pub async fn run() -> Report {
         .unwrap_or_default()
         .to_owned();
     let add = |item, quantity| ApiRequest::add(&cart, 1, item, quantity);
+    let short = "409 insufficient_stock";
     for (call, request, expected, goal) in [
         ("create cart (existing)", create(), "200", 1),
         ("add item (new line)", add(1, 1), "200", 2),
         ("add item (existing line)", add(1, 2), "200", 2),
-        (
-            "add item (more than the stock)",
-            add(61, 5),
-            "409 insufficient_stock",
-            2,
-        ),
+        ("add item (more than the stock)", add(61, 5), short, 2),
         ("view cart (1 line)", ApiRequest::get_cart(&cart), "200", 1),
         ("remove item", ApiRequest::remove(&cart, 1, 1), "200", 1),
     ] {
@@ -231,31 +207,27 @@ pub async fn run() -> Report {
             let call = format!("purchase, {what} ({lines} line{s})");
             let request = ApiRequest::purchase(&cart, user, &key);
             let bought = run.measure(call, request, "200", Some(2)).await;
-            if let (Some(id), None) = (bought.body["order"]["id"].as_str(), &first_order) {
-                first_order = Some((id.to_owned(), user));
-            }
+            let order = bought.body["order"]["id"].as_str().map(str::to_owned);
+            first_order = first_order.or(order.map(|id| (id, user)));
         }
     }
 
     // Refusals: item 61 sold out under a cart of one line and one of ten, item 2 repriced.
-    let short = "409 insufficient_stock";
-    let cart = run.app.fill_cart(200, &items[60..61], 1).await;
-    run.app.set_stock(61, 0).await;
-    let request = ApiRequest::purchase(&cart, 200, &key());
-    run.measure(
-        "purchase, insufficient_stock (1 line)",
-        request,
-        short,
-        None,
-    )
-    .await;
-    run.app.set_stock(61, 1).await;
-    let lines: Vec<Item> = items[..9].iter().chain(&items[60..]).cloned().collect();
-    let cart = run.app.fill_cart(201, &lines, 1).await;
-    run.app.set_stock(61, 0).await;
-    let request = ApiRequest::purchase(&cart, 201, &key());
-    let call = "purchase, insufficient_stock (10 lines, 1 short)";
-    run.measure(call, request, short, None).await;
+    let ten: Vec<Item> = items[..9].iter().chain(&items[60..]).cloned().collect();
+    for (user, lines, call) in [
+        (200, &items[60..], "purchase, insufficient_stock (1 line)"),
+        (
+            201,
+            &ten[..],
+            "purchase, insufficient_stock (10 lines, 1 short)",
+        ),
+    ] {
+        run.app.set_stock(61, 1).await;
+        let cart = run.app.fill_cart(user, lines, 1).await;
+        run.app.set_stock(61, 0).await;
+        let request = ApiRequest::purchase(&cart, user, &key());
+        run.measure(call, request, short, None).await;
+    }
     let cart = run.app.fill_cart(300, &items[1..2], 1).await;
     run.app.set_price(2, 5000).await;
     let request = ApiRequest::purchase(&cart, 300, &key());
@@ -264,8 +236,8 @@ pub async fn run() -> Report {
 
     // Orders and the admin.
     if let Some((id, user)) = &first_order {
-        run.measure("view order", ApiRequest::order(id, *user), "200", Some(1))
-            .await;
+        let view = ApiRequest::order(id, *user);
+        run.measure("view order", view, "200", Some(1)).await;
     }
     let item = json!({ "name": "Bench Created Item", "price": 1299, "quantity": 10 });
     let create = ApiRequest::admin_create_item().json(item);
@@ -274,12 +246,7 @@ pub async fn run() -> Report {
     run.measure("admin: update item", update, "200", None).await;
 
     run.app.drop_tables().await;
-    let counts_agree = run
-        .rows
-        .iter()
-        .all(|r| r.requests == r.operations.len() as u64);
-    Report {
-        rows: run.rows,
-        counts_agree,
-    }
+    let rows = run.rows;
+    let counts_agree = rows.iter().all(|r| r.requests == r.operations.len() as u64);
+    Report { rows, counts_agree }
 }

@@ -15,31 +15,32 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// From microseconds.
     pub fn of_micros(values: &[u64]) -> Self {
-        let ms: Vec<f64> = values.iter().map(|&v| v as f64 / 1000.0).collect();
-        Self::of_ms(&ms)
+        Self::of_ms(
+            &values
+                .iter()
+                .map(|&v| v as f64 / 1000.0)
+                .collect::<Vec<_>>(),
+        )
     }
 
     pub fn of_ms(values: &[f64]) -> Self {
         let mut sorted = values.to_vec();
         sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
         // Nearest rank.
-        let percentile = |p: f64| {
-            let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-            sorted[rank.clamp(1, sorted.len()) - 1]
-        };
-        match (sorted.first(), sorted.last()) {
-            (Some(&min_ms), Some(&max_ms)) => Self {
-                n: sorted.len(),
-                p50_ms: percentile(50.0),
-                p95_ms: percentile(95.0),
-                p99_ms: percentile(99.0),
-                min_ms,
-                max_ms,
-                mean_ms: sorted.iter().sum::<f64>() / sorted.len() as f64,
+        let rank = |p: f64| sorted[((p / 100.0 * n as f64).ceil() as usize).clamp(1, n) - 1];
+        match n {
+            0 => Self::default(),
+            _ => Self {
+                n,
+                p50_ms: rank(50.0),
+                p95_ms: rank(95.0),
+                p99_ms: rank(99.0),
+                min_ms: sorted[0],
+                max_ms: sorted[n - 1],
+                mean_ms: sorted.iter().sum::<f64>() / n as f64,
             },
-            _ => Self::default(),
         }
     }
 }
@@ -50,12 +51,9 @@ mod tests {
 
     #[test]
     fn nearest_rank_percentiles_of_one_to_a_hundred_are_the_ranks_themselves() {
-        let values: Vec<f64> = (1..=100).map(f64::from).collect();
-        let s = Summary::of_ms(&values);
-        assert_eq!(
-            (s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms),
-            (50.0, 95.0, 99.0, 100.0)
-        );
+        let s = Summary::of_ms(&(1..=100).map(f64::from).collect::<Vec<_>>());
+        let all = (s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms);
+        assert_eq!(all, (50.0, 95.0, 99.0, 100.0));
     }
 
     #[test]

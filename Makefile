@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help tools test dev package deploy bench fmt lint dynamodb-start dynamodb-stop
+.PHONY: help tools test dev token package deploy bench fmt lint dynamodb-start dynamodb-stop
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  make %-16s %s\n", $$1, $$2 }'
@@ -20,6 +20,10 @@ test: ## fmt check, clippy, sam validate, cargo test, local API tests, make dev'
 # the SIGTERM that make passes on when it is sent one itself.
 dev: ## Local API with hot reload on API_URL (default http://127.0.0.1:9000)
 	bash scripts/dev.sh
+
+# USER only when given on the command line: the environment's USER is the login name.
+token: ## A bearer token for the local API: make -s token USER=<id> [TTL=<seconds>]
+	@bash scripts/token.sh "$(if $(filter command line,$(origin USER)),$(USER))"
 
 package: ## sam build (ARCHITECTURE=x86_64|arm64) and show binary sizes
 	bash scripts/package.sh

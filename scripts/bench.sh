@@ -16,9 +16,11 @@
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# The local API of this run: its own port and tables, admin routes open (there is no IAM
-# locally), and the `info` log lines the tool reads.
-export API_PORT="${BENCH_API_PORT:-9300}" RUST_LOG=info ALLOW_UNAUTHENTICATED_ADMIN=true
+# The local API of this run: its own port and tables, IAM routes open (there is no IAM locally),
+# and the `info` log lines the tool reads. It runs in iam mode, the requests naming their users:
+# in AWS the functions never verify a token either (API Gateway's JWT authorizer does, before
+# them), so what is measured is what the functions do there.
+export API_PORT="${BENCH_API_PORT:-9300}" RUST_LOG=info ALLOW_UNSIGNED_REQUESTS=true AUTH_MODE=iam
 export API_URL="http://127.0.0.1:$API_PORT"
 export CATALOG_TABLE=cart-api-bench-catalog CARTS_TABLE=cart-api-bench-carts
 export ORDERS_TABLE=cart-api-bench-orders IDEMPOTENCY_TABLE=cart-api-bench-idempotency

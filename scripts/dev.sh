@@ -24,6 +24,7 @@ step "building"
 cargo build --workspace --bins
 step "creating tables"
 cargo run -q --bin create-tables
+local_issuer
 step "starting cargo lambda watch on $API_URL"
 start_watch - "$@"
 
@@ -34,10 +35,16 @@ cargo lambda invoke seed-catalog --invoke-address 127.0.0.1 --invoke-port "$API_
     --data-file events/seed-catalog.json ||
     warn "seeding failed (the server keeps running; fix the code and it reloads)"
 
-printf '\n%sCart API running at %s%s  (DynamoDB Local: %s)\n$ curl %s/api/v1/items?limit=3\n' \
-    "$C_BOLD" "$API_URL" "$C_OFF" "$DDB_URL" "$API_URL" >&2
+printf '\n%sCart API running at %s%s  (DynamoDB Local: %s; AUTH_MODE=%s)\n$ curl %s/api/v1/items?limit=3\n' \
+    "$C_BOLD" "$API_URL" "$C_OFF" "$DDB_URL" "$AUTH_MODE" "$API_URL" >&2
 curl -sS --max-time 120 "$API_URL/api/v1/items?limit=3" >&2 || warn "request failed"
-printf '\n\nEditing sources reloads the functions. Ctrl-C to stop.\n\n' >&2
+if [[ "$AUTH_MODE" == jwt ]]; then
+    printf '\n\nCart routes need a token: TOKEN=$(make -s token USER=alice)\n' >&2
+    printf '  curl -X POST -H "Authorization: Bearer $TOKEN" %s/api/v1/cart/\n' "$API_URL" >&2
+else
+    printf '\n\niam mode: cart routes take user_id in the body or query, as the original API.\n' >&2
+fi
+printf '\nEditing sources reloads the functions. Ctrl-C to stop.\n\n' >&2
 
 # Returns when watch exits, or at once on a signal (whose trap exits; the cleanup stops the rest).
 wait "$WATCH_PID" || die "cargo lambda watch exited (status $?)"

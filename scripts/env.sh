@@ -23,7 +23,18 @@ fi
 : "${CARTS_TABLE:=cart-api-carts}"; export CARTS_TABLE
 : "${ORDERS_TABLE:=cart-api-orders}"; export ORDERS_TABLE
 : "${IDEMPOTENCY_TABLE:=cart-api-idempotency}"; export IDEMPOTENCY_TABLE
-: "${ALLOW_UNAUTHENTICATED_ADMIN:=true}"; export ALLOW_UNAUTHENTICATED_ADMIN
+# Who the cart routes act for (jwt: a bearer token's sub; iam: the user_id the request names).
+# In jwt mode the functions verify tokens against the local issuer's JWKS (`make token` mints
+# them), which lib.sh makes on first use; IAM routes accept unsigned requests (there is no IAM
+# locally). Neither LOCAL_JWKS_FILE nor ALLOW_UNSIGNED_REQUESTS is ever set in AWS.
+: "${AUTH_MODE:=jwt}"; export AUTH_MODE
+: "${JWT_ISSUER:=cart-api-local}"; export JWT_ISSUER
+: "${JWT_AUDIENCE:=cart-api}"; export JWT_AUDIENCE
+: "${JWT_KEY_DIR:=$ROOT/.local/jwt}"; export JWT_KEY_DIR
+if [[ "$AUTH_MODE" == jwt ]]; then
+    : "${LOCAL_JWKS_FILE:=$JWT_KEY_DIR/jwks.json}"; export LOCAL_JWKS_FILE
+fi
+: "${ALLOW_UNSIGNED_REQUESTS:=true}"; export ALLOW_UNSIGNED_REQUESTS
 : "${CURSOR_SECRET:=local-development-cursor-secret}"; export CURSOR_SECRET
 : "${RUST_LOG:=info}"; export RUST_LOG
 

@@ -121,6 +121,13 @@ ddb_up() {
 }
 
 # --- the local API -----------------------------------------------------------------------------
+# The local issuer's key pair and JWKS (jwt mode): made on first use under $JWT_KEY_DIR.
+local_issuer() {
+    [[ "$AUTH_MODE" == jwt && ! -s "$LOCAL_JWKS_FILE" ]] || return 0
+    info "making the local token issuer's key pair in ${JWT_KEY_DIR#"$ROOT"/}/"
+    cargo run -q --bin token -- --keys
+}
+
 # Fails if $API_PORT is taken, saying by what when it is a `make dev` of this checkout (its pid
 # is in .local/dev-PORT.pid, even before it listens) or a cargo lambda watch.
 check_api_port() {

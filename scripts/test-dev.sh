@@ -7,8 +7,10 @@
 # within 30 s, both ports be free, and no process be left whose environment carries that
 # API_PORT (every process make dev starts inherits it: DynamoDB Local, cargo lambda watch, the
 # function instances). The first run also checks that a second `make dev` on the same port names
-# the running one. Ends with a line in the form of cargo's `test result:`, which test.sh's tally
-# counts. About 20 s a way on a warm build. Logs: .local/logs/test-dev-*.log.
+# the running one, and each run that its authentication mode works over HTTP: `jwt` (a token of
+# `make token` is accepted, none is a 401) for three ways, `iam` (the original contract: the body
+# names the user) for the last. Ends with a line in the form of cargo's `test result:`, which
+# test.sh's tally counts. About 20 s a way on a warm build. Logs: .local/logs/test-dev-*.log.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set +e # every failure is reported as a test's
@@ -34,12 +36,33 @@ result() {
     else FAILED=$((FAILED + 1)) && echo "test make_dev::$1 ... FAILED: $2"; fi
 }
 
-# check NAME SIGNAL TARGET: make dev started, then stopped with SIGNAL sent to TARGET, `group` or
-# `make`.
+# status METHOD PATH [CURL ARGS]: the HTTP status of a request to the make dev under test.
+status() { curl -s -o /dev/null -w '%{http_code}' --max-time 30 -X "$1" "http://127.0.0.1:$PORT$2" "${@:3}"; }
+
+# serves MODE: empty if the API answers as AUTH_MODE=MODE should, else what it answered.
+serves() {
+    local created denied
+    if [[ "$1" == jwt ]]; then
+        local token
+        token="$(make -s --no-print-directory token USER=test-dev-user)"
+        created="$(status POST /api/v1/cart/ -H "Authorization: Bearer $token")"
+        denied="$(status POST /api/v1/cart/)"
+        [[ "$created" =~ ^20[01]$ && "$denied" == 401 ]] ||
+            echo "jwt mode: with make token's token $created (want 201 or 200), without $denied (want 401)"
+    else
+        created="$(status POST /api/v1/cart/ -d '{"user_id": 42}')"
+        denied="$(status POST /api/v1/cart/ -d '{}')"
+        [[ "$created" =~ ^20[01]$ && "$denied" == 400 ]] ||
+            echo "iam mode: {\"user_id\": 42} $created (want 201 or 200), {} $denied (want 400)"
+    fi
+}
+
+# check NAME SIGNAL TARGET MODE: make dev started with AUTH_MODE=MODE, then stopped with SIGNAL
+# sent to TARGET, `group` or `make`.
 check() {
     local log=".local/logs/test-dev-$1.log" why='' left
     : >"$log" # now: the background make opens it later, and the last run's must not be read
-    (exec "${DEV_ENV[@]}" setsid make --no-print-directory dev </dev/null >"$log" 2>&1) &
+    (exec "${DEV_ENV[@]}" AUTH_MODE="$4" setsid make --no-print-directory dev </dev/null >"$log" 2>&1) &
     MAKE_PID=$! # its own process group and session: setsid execs make
     if ! wait_until 120 "$MAKE_PID" grep -qs 'Ctrl-C to stop' "$log"; then
         why="make dev did not start serving within 120 s (see $log)"
@@ -51,8 +74,9 @@ check() {
                 said="it said: $out"
             result second_make_dev_names_the_running_one "$said"
         fi
+        why="$(serves "$4")"
         kill "-$2" -- "$([[ $3 == group ]] && echo -)$MAKE_PID"
-        wait_until 30 "" gone "$MAKE_PID" || why="make still runs 30 s after SIG$2"
+        wait_until 30 "" gone "$MAKE_PID" || why="${why:+$why; }make still runs 30 s after SIG$2"
     fi
     # Given 5 s: the function instances exit after cargo lambda watch has.
     if ! wait_until 5 "" none_left; then
@@ -67,9 +91,9 @@ check() {
 }
 
 info "make dev on API_PORT=$PORT DYNAMODB_LOCAL_PORT=$DDB_PORT, stopped 4 ways"
-check sigint_to_its_group INT group
-check sigterm_to_its_group TERM group
-check sighup_to_its_group HUP group
-check sigterm_to_make_alone TERM make
+check sigint_to_its_group INT group jwt
+check sigterm_to_its_group TERM group jwt
+check sighup_to_its_group HUP group jwt
+check sigterm_to_make_alone_in_iam_mode TERM make iam
 echo "test result: $( ((FAILED)) && echo FAILED || echo ok). $PASSED passed; $FAILED failed; 0 ignored; 0 measured; 0 filtered out; finished in ${SECONDS}s"
 ((FAILED == 0))

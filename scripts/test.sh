@@ -30,6 +30,7 @@ step "local API tests (cargo lambda watch on $API_URL)"
 # here than as a timeout in the test.
 cargo build --workspace --bins
 cargo run -q --bin create-tables
+local_issuer
 # --ignore-changes: no reloads while the tests run, even if sources are edited meanwhile.
 start_watch "$WATCH_LOG" --ignore-changes
 if ! cargo test --workspace --test api -- --ignored local_api:: 2>&1 | tee -a "$TEST_LOG"; then
@@ -43,8 +44,14 @@ fi
 # (`--checks all` would override those). Bounded and reproducible: a fixed seed, at most
 # SCHEMATHESIS_MAX_EXAMPLES (100) cases per operation and phase, no example database; about 20 s.
 step "schemathesis: openapi.yaml against $API_URL"
+# In jwt mode (the default) every request carries one user's token; the hooks make the user_ids
+# of valid requests that user's.
+export SCHEMATHESIS_USER=schemathesis
+AUTH_HEADER=()
+[[ "$AUTH_MODE" != jwt ]] ||
+    AUTH_HEADER=(-H "Authorization: Bearer $(cargo run -q --bin token -- --user "$SCHEMATHESIS_USER")")
 if ! HYPOTHESIS_STORAGE_DIRECTORY="$ROOT/.local/hypothesis" st --config-file tests/schemathesis.toml \
-    run openapi.yaml --url "$API_URL" --request-timeout 15 \
+    run openapi.yaml --url "$API_URL" --request-timeout 15 "${AUTH_HEADER[@]}" \
     --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-100}" --seed "${SCHEMATHESIS_SEED:-20261123}"; then
     tail -n 40 "$WATCH_LOG" >&2
     die "schemathesis found failures (reproduce each with the curl command above; the last lines of $WATCH_LOG are above)"

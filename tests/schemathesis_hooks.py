@@ -7,19 +7,25 @@ explained where it is made:
 - transport: requests the emulator cannot carry are re-encoded so that they reach the function
   exactly as invalid as they were generated;
 - requests schemathesis means to be valid ("positive") are made to obey the rules between
-  members that JSON Schema cannot state, so `positive_data_acceptance` stays on for every
-  operation instead of being weakened for some;
+  members that JSON Schema cannot state (the user a valid request names is the token's user,
+  among them), so `positive_data_acceptance` stays on for every operation instead of being
+  weakened for some;
 - one failure that depends on stored state, not on the request, is not reported.
 """
 
 import hashlib
+import os
 
 import schemathesis
+
+# jwt mode: every request carries a token for this user (scripts/test.sh sets it), so a valid
+# request that names a user names this one; any other is `403 user_mismatch`, as it should be.
+TOKEN_USER = os.environ.get("SCHEMATHESIS_USER")
 
 # Members the API reads as integers. JSON Schema 2020-12 (OpenAPI 3.1) calls `5.0` an integer, and
 # schemathesis therefore sends whole floats for `type: integer`; the API refuses every float, `5.0`
 # included (issue: "floats ... are refused"), and no schema keyword can say so.
-INTEGER_MEMBERS = ("user_id", "item_id", "quantity", "price", "restock")
+INTEGER_MEMBERS = ("user_id", "item_id", "quantity", "price", "restock")  # user_id: as an integer
 
 
 def _respell_header(value):
@@ -90,6 +96,13 @@ def before_call(ctx, case, **kwargs):
 
     query = case.query if case.query is not None else {}
 
+    if TOKEN_USER:
+        if isinstance(body, dict) and "user_id" in body:
+            body["user_id"] = TOKEN_USER
+        if "user_id" in query:
+            query["user_id"] = TOKEN_USER
+            case.query = query
+
     if route == ("GET", "/api/v1/items"):
         # `min_value` must not exceed `max_value`: a rule between two parameters.
         low, high = _as_int(query.get("min_value")), _as_int(query.get("max_value"))
@@ -106,8 +119,9 @@ def before_call(ctx, case, **kwargs):
         in_query = query.get("user_id")
         if in_query is not None and in_body is not None and str(in_body) != str(in_query):
             body["user_id"] = in_query
-        elif in_query is None and in_body is None:
-            query["user_id"] = 1
+        elif in_query is None and in_body is None and not TOKEN_USER:
+            # iam mode: one of them is required.
+            query["user_id"] = "1"
             case.query = query
 
     elif route == ("POST", "/api/v1/cart/{cart_id}/purchase"):

@@ -5,6 +5,9 @@
 //! the standard `AWS_ENDPOINT_URL_DYNAMODB` itself.
 
 use std::env;
+use std::sync::Arc;
+
+use crate::http::LocalJwks;
 
 /// Names of the four tables, as `template.yaml` passes them to the functions.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,12 +39,69 @@ impl Tables {
     }
 }
 
+/// How the cart, purchase and order routes know who is calling (`AUTH_MODE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMode {
+    /// A bearer JWT; the acting user is its `sub` (the default).
+    Jwt,
+    /// AWS_IAM-signed calls from the shop's own backend, which names the user (`user_id`).
+    Iam,
+}
+
+impl AuthMode {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "jwt" => Ok(Self::Jwt),
+            "iam" => Ok(Self::Iam),
+            other => Err(format!("AUTH_MODE must be jwt or iam, not {other:?}")),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Auth {
+    pub mode: AuthMode,
+    /// Locally, where no API Gateway authorizer runs, the functions verify bearer tokens
+    /// against these keys. `None` in AWS: the template never sets `LOCAL_JWKS_FILE`, and the
+    /// functions trust only the claims of API Gateway's JWT authorizer.
+    pub local_jwks: Option<Arc<LocalJwks>>,
+    /// IAM-authorized routes accept requests without an IAM identity: local development and
+    /// tests only, never set in the template.
+    pub allow_unsigned_requests: bool,
+}
+
+impl Auth {
+    pub fn from_env() -> Result<Self, String> {
+        let mode = AuthMode::parse(&var_or("AUTH_MODE", "jwt"))?;
+        let jwks_file = env::var("LOCAL_JWKS_FILE").ok().filter(|v| !v.is_empty());
+        let local_jwks = match jwks_file.filter(|_| mode == AuthMode::Jwt) {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("LOCAL_JWKS_FILE {path}: {e}"))?;
+                let issuer = var_or("JWT_ISSUER", DEFAULT_JWT_ISSUER);
+                let audience = var_or("JWT_AUDIENCE", DEFAULT_JWT_AUDIENCE);
+                let keys = LocalJwks::parse(&text, &issuer, &audience)
+                    .map_err(|e| format!("LOCAL_JWKS_FILE {path}: {e}"))?;
+                Some(Arc::new(keys))
+            }
+        };
+        Ok(Self {
+            mode,
+            local_jwks,
+            allow_unsigned_requests: flag("ALLOW_UNSIGNED_REQUESTS"),
+        })
+    }
+}
+
+/// The local issuer's `iss` and `aud` (`make dev`, `make token`).
+pub const DEFAULT_JWT_ISSUER: &str = "cart-api-local";
+pub const DEFAULT_JWT_AUDIENCE: &str = "cart-api";
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub tables: Tables,
-    /// Admin routes are IAM-authorized in AWS. Locally there is no IAM identity, so `make dev`
-    /// and the tests set this to `true`; it is never set in `template.yaml`.
-    pub allow_unauthenticated_admin: bool,
+    pub auth: Auth,
     /// Key of the HMAC that makes listing cursors tamper-evident.
     pub cursor_secret: Vec<u8>,
     /// Most catalog entries one listing request may read when a name filter is given.
@@ -49,26 +109,31 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Self {
-        Self {
+    /// The configuration, or why it is unusable (the function then fails its cold start).
+    pub fn from_env() -> Result<Self, String> {
+        Ok(Self {
             tables: Tables::from_env(),
-            allow_unauthenticated_admin: env::var("ALLOW_UNAUTHENTICATED_ADMIN")
-                .map(|v| v.eq_ignore_ascii_case("true"))
-                .unwrap_or(false),
+            auth: Auth::from_env()?,
             cursor_secret: var_or("CURSOR_SECRET", "local-development-cursor-secret").into_bytes(),
             list_read_budget: env::var("LIST_READ_BUDGET")
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .filter(|n| (1..=10_000).contains(n))
                 .unwrap_or(DEFAULT_LIST_READ_BUDGET),
-        }
+        })
     }
 
-    /// A configuration for tests: the given tables, admin open, a fixed cursor key.
+    /// A configuration for tests: the given tables, `jwt` mode trusting API Gateway's claims
+    /// (tests give it local keys to verify tokens instead), unsigned admin calls allowed, a
+    /// fixed cursor key.
     pub fn for_tables(tables: Tables) -> Self {
         Self {
             tables,
-            allow_unauthenticated_admin: true,
+            auth: Auth {
+                mode: AuthMode::Jwt,
+                local_jwks: None,
+                allow_unsigned_requests: true,
+            },
             cursor_secret: b"test-cursor-secret".to_vec(),
             list_read_budget: DEFAULT_LIST_READ_BUDGET,
         }
@@ -76,6 +141,10 @@ impl Config {
 }
 
 pub const DEFAULT_LIST_READ_BUDGET: u32 = 1_000;
+
+fn flag(name: &str) -> bool {
+    env::var(name).is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+}
 
 fn var_or(name: &str, default: &str) -> String {
     env::var(name)

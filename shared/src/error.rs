@@ -13,6 +13,11 @@ pub enum ApiError {
     MalformedBody(String),
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// No bearer token (`token_sent` false), or one that does not verify.
+    #[error("a valid bearer token is required: {why}")]
+    Unauthenticated { why: &'static str, token_sent: bool },
+    #[error("user_id is not the authenticated user")]
+    UserMismatch,
     #[error("this route needs an IAM-signed request")]
     Forbidden,
     #[error("no such route")]
@@ -76,6 +81,8 @@ impl ApiError {
                 ("invalid_request", 400, "Invalid request")
             }
             Self::PayloadTooLarge { .. } => ("payload_too_large", 413, "Request body too large"),
+            Self::Unauthenticated { .. } => ("unauthenticated", 401, "Unauthenticated"),
+            Self::UserMismatch => ("user_mismatch", 403, "User mismatch"),
             Self::Forbidden => ("forbidden", 403, "Forbidden"),
             Self::RouteNotFound => ("route_not_found", 404, "Route not found"),
             Self::ItemNotFound(_) => ("item_not_found", 404, "Item not found"),

@@ -27,14 +27,20 @@ fn any_query() -> impl Strategy<Value = ListQuery> {
 
 proptest! {
     #[test]
-    fn a_user_id_parses_exactly_the_integers_from_one_to_two_to_the_53_minus_one(n in any::<i128>()) {
+    fn a_json_integer_is_a_user_id_from_one_to_two_to_the_53_minus_one_and_means_its_digits(n in any::<i128>()) {
         let value: Value = serde_json::from_str(&n.to_string()).unwrap();
         let valid = (1..=i128::from(MAX_SAFE_INTEGER)).contains(&n);
         prop_assert_eq!(UserId::from_json(&value).is_ok(), valid);
-        prop_assert_eq!(UserId::from_json(&json!(n.to_string())).is_ok(), valid);
         if valid {
-            prop_assert_eq!(UserId::from_json(&value).unwrap().get() as i128, n);
+            prop_assert_eq!(UserId::from_json(&value).unwrap(), UserId::parse(&n.to_string()).unwrap());
         }
+    }
+
+    #[test]
+    fn any_string_is_a_user_id_only_if_it_is_1_to_128_allowed_characters(s in "[A-Za-z0-9._:@|+#/ \\-]{0,130}|\\PC{0,8}") {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "._:@|+-".contains(c);
+        let expected = (1..=128).contains(&s.len()) && s.chars().all(allowed);
+        prop_assert_eq!(UserId::parse(&s).map(|u| u.to_string()).ok(), expected.then(|| s.clone()));
     }
 
     #[test]
@@ -62,8 +68,8 @@ proptest! {
     }
 
     #[test]
-    fn cart_ids_round_trip(owner in 1..=MAX_SAFE_INTEGER) {
-        let id = CartId::generate(UserId::new(owner).unwrap());
+    fn cart_ids_round_trip(owner in "[A-Za-z0-9._:@|+-]{1,128}") {
+        let id = CartId::generate(UserId::parse(&owner).unwrap());
         prop_assert_eq!(CartId::parse(&id.to_string()), Ok(id));
     }
 

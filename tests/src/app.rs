@@ -1,7 +1,9 @@
 //! One test's application: its own uniquely named tables in DynamoDB Local, the real handlers,
 //! and the calls tests make, as methods.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use add_cart_item::AddCartItem;
 use admin_create_item::AdminCreateItem;
@@ -9,6 +11,7 @@ use admin_update_item::AdminUpdateItem;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
 use create_cart::CreateCart;
+use dev_tools::LocalIssuer;
 use get_cart::GetCart;
 use get_order::GetOrder;
 use lambda_http::http::HeaderMap;
@@ -17,13 +20,14 @@ use list_items::ListItems;
 use purchase_cart::PurchaseCart;
 use remove_cart_item::RemoveCartItem;
 use serde_json::{json, Value};
+use shared::config::AuthMode;
 use shared::domain::{Item, ItemId, Price, Quantity, Stock, UserId};
-use shared::http::{dispatch, AppState, Endpoint};
+use shared::http::{dispatch, AppState, Endpoint, LocalJwks};
 use shared::store::AddLine;
 use shared::{Config, Store, Tables};
 
 use crate::proxy::DynamoDbProxy;
-use crate::request::ApiRequest;
+use crate::request::{ApiRequest, Credential};
 
 /// Where DynamoDB Local answers: `AWS_ENDPOINT_URL_DYNAMODB`, else
 /// `http://127.0.0.1:$DYNAMODB_LOCAL_PORT` (default 8000).
@@ -61,11 +65,40 @@ pub fn item(id: u64, name: &str, price: u64, stock: u64) -> Item {
     }
 }
 
+/// The kit's token issuer (one key pair per test process), standing in for Cognito.
+pub fn issuer() -> &'static LocalIssuer {
+    static ISSUER: OnceLock<LocalIssuer> = OnceLock::new();
+    ISSUER.get_or_init(LocalIssuer::generate)
+}
+
+/// Who a request of the kit acts as when it names no valid user.
+pub const ANYONE: &str = "someone";
+
 /// The handlers on their own tables.
 pub struct TestApp {
     pub state: AppState,
     /// The same tables, reached directly (never through a proxy): what is really stored.
     direct: Store,
+    /// Tokens already signed, by user.
+    tokens: Mutex<HashMap<String, String>>,
+}
+
+/// What [`TestApp::call`] sends: an [`ApiRequest`], authenticated as its credential says, or a
+/// `Request` as it is.
+pub trait IntoCall {
+    fn into_request(self, app: &TestApp) -> Request;
+}
+
+impl IntoCall for ApiRequest {
+    fn into_request(self, app: &TestApp) -> Request {
+        app.authenticate(self).build()
+    }
+}
+
+impl IntoCall for Request {
+    fn into_request(self, _: &TestApp) -> Request {
+        self
+    }
 }
 
 impl TestApp {
@@ -99,12 +132,60 @@ impl TestApp {
             .await
             .expect("the tables are created");
         let store = store_at(endpoint, tables.clone()).await;
+        let mut config = Config::for_tables(tables);
+        let jwks = LocalJwks::parse(&issuer().jwks(), &issuer().issuer, &issuer().audience);
+        config.auth.local_jwks = Some(Arc::new(jwks.expect("the kit's JWKS parses")));
         Self {
-            state: AppState {
-                config: Config::for_tables(tables),
-                store,
-            },
+            state: AppState { config, store },
             direct,
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `jwt` mode as deployed: the functions trust API Gateway's authorizer claims and verify
+    /// nothing themselves (the kit puts the claims in the request context).
+    pub fn behind_jwt_authorizer(mut self) -> Self {
+        self.state.config.auth.local_jwks = None;
+        self
+    }
+
+    /// `iam` mode: the shop's backend, IAM-signed, names the user (the original contract).
+    pub fn in_iam_mode(mut self) -> Self {
+        self.state.config.auth.mode = AuthMode::Iam;
+        self.state.config.auth.allow_unsigned_requests = false;
+        self
+    }
+
+    /// A token of the kit's issuer for `user`, valid for an hour.
+    pub fn token(&self, user: &str) -> String {
+        let mut tokens = self.tokens.lock().expect("not poisoned");
+        let token = tokens.entry(user.to_owned());
+        token.or_insert_with(|| issuer().token(user, 3600)).clone()
+    }
+
+    /// `request` with what this app's authentication expects for the user its credential
+    /// names: a bearer token (`jwt`, verified by the function), the authorizer's claims (`jwt`
+    /// behind API Gateway) or an IAM identity (`iam`).
+    pub fn authenticate(&self, request: ApiRequest) -> ApiRequest {
+        let auth = &self.state.config.auth;
+        let user = match &request.credential {
+            Credential::Nothing => return request,
+            Credential::User(user) => Some(user.clone()),
+            // The user the request names, else someone: every request of the kit is
+            // authenticated unless it says otherwise.
+            Credential::Named => request
+                .named_user()
+                .filter(|u| UserId::parse(u).is_ok())
+                .or_else(|| Some(ANYONE.to_owned())),
+        };
+        match (auth.mode, &auth.local_jwks, user) {
+            (AuthMode::Iam, _, _) => request.with_iam(),
+            (AuthMode::Jwt, Some(_), Some(user)) => {
+                let token = self.token(&user);
+                request.header("authorization", format!("Bearer {token}"))
+            }
+            (AuthMode::Jwt, None, Some(user)) => request.with_claims(&user),
+            (AuthMode::Jwt, _, None) => request,
         }
     }
 
@@ -123,12 +204,13 @@ impl TestApp {
     }
 
     /// Calls endpoint `E` with `req`, as Lambda would.
-    pub async fn call<E: Endpoint>(&self, req: impl Into<Request>) -> TestResponse {
-        TestResponse::from(dispatch::<E>(&self.state, req.into()).await)
+    pub async fn call<E: Endpoint>(&self, req: impl IntoCall) -> TestResponse {
+        let req = req.into_request(self);
+        TestResponse::from(dispatch::<E>(&self.state, req).await)
     }
 
     /// Calls the HTTP function named `function` (`add-cart-item`).
-    pub async fn call_function(&self, function: &str, req: impl Into<Request>) -> TestResponse {
+    pub async fn call_function(&self, function: &str, req: impl IntoCall) -> TestResponse {
         match function {
             "list-items" => self.call::<ListItems>(req).await,
             "admin-create-item" => self.call::<AdminCreateItem>(req).await,
@@ -160,50 +242,60 @@ impl TestApp {
     // Calls
 
     pub async fn create_cart(&self, user: impl Into<Value>) -> TestResponse {
-        let body = json!({ "user_id": user.into() });
+        let user = user.into();
+        let body = json!({ "user_id": user });
         self.call::<CreateCart>(ApiRequest::create_cart().json(body))
             .await
     }
 
     /// A cart for `user` (new or the one it has): its id.
-    pub async fn new_cart(&self, user: u64) -> String {
+    pub async fn new_cart(&self, user: impl ToString) -> String {
+        let user = user.to_string();
         let r = self.create_cart(user).await;
         assert!(r.status == 201 || r.status == 200, "{}", r.text);
         r.body["cart"]["id"].as_str().unwrap().to_owned()
     }
 
     /// A cart of `user` holding `lines` (item, quantity), filled through the handlers.
-    pub async fn cart_with(&self, user: u64, lines: &[(u64, u64)]) -> String {
-        let cart = self.new_cart(user).await;
+    pub async fn cart_with(&self, user: impl ToString, lines: &[(u64, u64)]) -> String {
+        let user = user.to_string();
+        let cart = self.new_cart(&user).await;
         for &(item, quantity) in lines {
-            self.added(&cart, user, item, quantity).await;
+            self.added(&cart, &user, item, quantity).await;
         }
         cart
     }
 
+    /// The cart, viewed by its owner (by [`ANYONE`], when the id names none).
     pub async fn view_cart(&self, cart: &str) -> TestResponse {
         self.call::<GetCart>(ApiRequest::get_cart(cart)).await
     }
 
-    pub async fn add(&self, cart: &str, user: u64, item: u64, quantity: u64) -> TestResponse {
+    pub async fn add(
+        &self,
+        cart: &str,
+        user: impl ToString,
+        item: u64,
+        quantity: u64,
+    ) -> TestResponse {
         self.call::<AddCartItem>(ApiRequest::add(cart, user, item, quantity))
             .await
     }
 
     /// Adds and expects the add to be accepted: the answer's body.
-    pub async fn added(&self, cart: &str, user: u64, item: u64, quantity: u64) -> Value {
+    pub async fn added(&self, cart: &str, user: impl ToString, item: u64, quantity: u64) -> Value {
         let r = self.add(cart, user, item, quantity).await;
         assert_eq!(r.status, 200, "adding {item}: {}", r.text);
         r.body
     }
 
-    pub async fn remove(&self, cart: &str, user: u64, item: u64) -> TestResponse {
+    pub async fn remove(&self, cart: &str, user: impl ToString, item: u64) -> TestResponse {
         self.call::<RemoveCartItem>(ApiRequest::remove(cart, user, item))
             .await
     }
 
     /// A purchase with the key in the `Idempotency-Key` header.
-    pub async fn purchase(&self, cart: &str, user: u64, key: &str) -> TestResponse {
+    pub async fn purchase(&self, cart: &str, user: impl ToString, key: &str) -> TestResponse {
         self.call::<PurchaseCart>(ApiRequest::purchase(cart, user, key))
             .await
     }
@@ -254,10 +346,10 @@ impl TestApp {
 
     /// A cart for `user` holding `quantity` of each item, written straight to the store (fast:
     /// no handler, no stock check).
-    pub async fn fill_cart(&self, user: u64, items: &[Item], quantity: u64) -> String {
-        let user = UserId::new(user).expect("a valid user id");
+    pub async fn fill_cart(&self, user: impl ToString, items: &[Item], quantity: u64) -> String {
+        let user = UserId::parse(&user.to_string()).expect("a valid user id");
         let store = &self.direct;
-        let (mut cart, _) = store.create_or_get_cart(user).await.expect("cart created");
+        let (mut cart, _) = store.create_or_get_cart(&user).await.expect("cart created");
         let quantity = Quantity::new(quantity).expect("a valid quantity");
         for item in items {
             match store.add_cart_line(&cart.id, item, quantity).await {

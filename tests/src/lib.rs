@@ -11,10 +11,12 @@
 mod app;
 pub mod proxy;
 mod request;
+pub mod tokens;
 
 pub use app::{
-    assert_no_internals, dynamodb_endpoint, event_file, item, plain_json, store_at, unique_tables,
-    TestApp, TestResponse,
+    assert_no_internals, dynamodb_endpoint, event_file, issuer, item, plain_json, store_at,
+    unique_tables, IntoCall, TestApp, TestResponse, ANYONE,
 };
+pub use dev_tools::LocalIssuer;
 pub use proxy::{DynamoDbProxy, Fault, Seen, Times};
-pub use request::ApiRequest;
+pub use request::{ApiRequest, Credential};

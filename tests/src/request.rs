@@ -4,8 +4,14 @@
 //! The Lambda side is `lambda_http`'s own event type (`ApiGatewayV2httpRequest`), turned into a
 //! request by `lambda_http` itself, so the handler sees exactly what a real invocation carries:
 //! path parameters as API Gateway passes them (still percent-encoded), query parameters with
-//! repeats kept, the route key, a base64-encoded body, the IAM identity of a signed admin
-//! request. The same event, serialized, is what the benchmark's cold starts are given.
+//! repeats kept, the route key, a base64-encoded body, the IAM identity of a signed request, the
+//! claims of API Gateway's JWT authorizer. The same event, serialized, is what the benchmark's
+//! cold starts are given.
+//!
+//! Who a request acts for is its [`Credential`]: by default the user it names (`user_id` in the
+//! body or the query, as the original API's clients send it). `TestApp` turns it into what the
+//! app's authentication mode expects: a bearer token signed by the kit's issuer, the
+//! authorizer's claims, or an IAM identity.
 
 use std::collections::HashMap;
 
@@ -13,7 +19,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription,
-    ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
+    ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequest,
+    ApiGatewayV2httpRequestContext,
 };
 use lambda_http::http::{HeaderName, HeaderValue, Method};
 use lambda_http::request::LambdaRequest;
@@ -34,6 +41,21 @@ pub struct ApiRequest {
     /// The body, and whether API Gateway passes it base64-encoded (a binary body).
     body: Option<(Vec<u8>, bool)>,
     iam: bool,
+    /// The claims API Gateway's JWT authorizer passes on, if it ran.
+    claims: Option<HashMap<String, String>>,
+    pub credential: Credential,
+}
+
+/// Whom the test kit authenticates a request as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// The user the request names (`user_id` in the body or the query, else the owner of the
+    /// cart in its path), if it names a valid one, else [`crate::ANYONE`].
+    Named,
+    /// This user, whatever the request names.
+    User(String),
+    /// Nobody: only what the request itself carries (its headers, claims or IAM identity).
+    Nothing,
 }
 
 impl ApiRequest {
@@ -48,6 +70,8 @@ impl ApiRequest {
             headers: vec![("content-type".to_owned(), "application/json".to_owned())],
             body: None,
             iam: false,
+            claims: None,
+            credential: Credential::Named,
         }
     }
 
@@ -128,28 +152,29 @@ impl ApiRequest {
 
     // The usual calls, whole.
 
-    pub fn create_cart_for(user: u64) -> Self {
-        Self::create_cart().json(json!({ "user_id": user }))
+    pub fn create_cart_for(user: impl ToString) -> Self {
+        Self::create_cart().json(json!({ "user_id": user.to_string() }))
     }
 
-    pub fn add(cart: &str, user: u64, item: u64, quantity: u64) -> Self {
+    pub fn add(cart: &str, user: impl ToString, item: u64, quantity: u64) -> Self {
+        let user = user.to_string();
         Self::add_cart_item(cart)
             .json(json!({ "user_id": user, "item_id": item, "quantity": quantity }))
     }
 
     /// The owner in the query string, as a `DELETE` usually carries it.
-    pub fn remove(cart: &str, user: u64, item: u64) -> Self {
+    pub fn remove(cart: &str, user: impl ToString, item: u64) -> Self {
         Self::remove_cart_item(cart, item).query("user_id", user)
     }
 
     /// The key in the `Idempotency-Key` header.
-    pub fn purchase(cart: &str, user: u64, key: &str) -> Self {
+    pub fn purchase(cart: &str, user: impl ToString, key: &str) -> Self {
         Self::purchase_cart(cart)
             .header("Idempotency-Key", key)
-            .json(json!({ "user_id": user }))
+            .json(json!({ "user_id": user.to_string() }))
     }
 
-    pub fn order(order: &str, user: u64) -> Self {
+    pub fn order(order: &str, user: impl ToString) -> Self {
         Self::get_order(order).query("user_id", user)
     }
 
@@ -221,6 +246,63 @@ impl ApiRequest {
         self
     }
 
+    /// Authenticated as `user`, whatever the request names.
+    pub fn as_user(mut self, user: impl ToString) -> Self {
+        self.credential = Credential::User(user.to_string());
+        self
+    }
+
+    /// With `Authorization: Bearer <token>` and nothing else added by the kit.
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", format!("Bearer {token}"))
+            .unauthenticated()
+    }
+
+    /// Nothing added by the kit: only the headers, claims and identity set on the request.
+    pub fn unauthenticated(mut self) -> Self {
+        self.credential = Credential::Nothing;
+        self
+    }
+
+    /// As if API Gateway's JWT authorizer had verified a token with this `sub`.
+    pub fn with_claims(mut self, sub: &str) -> Self {
+        let claims = [
+            ("sub", sub),
+            (
+                "iss",
+                "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example",
+            ),
+            ("aud", "example-app-client-id"),
+            ("token_use", "id"),
+        ];
+        let claims = claims.map(|(k, v)| (k.to_owned(), v.to_owned()));
+        self.claims = Some(claims.into_iter().collect());
+        self
+    }
+
+    /// The user the request names: `user_id` in the body, else in the query, else the owner of
+    /// the cart in its path.
+    pub fn named_user(&self) -> Option<String> {
+        let body: Option<Value> =
+            (self.body.as_ref()).and_then(|(b, _)| serde_json::from_slice(b).ok());
+        let in_body = body.as_ref().and_then(|b| match &b["user_id"] {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        });
+        let in_query = || {
+            self.query
+                .iter()
+                .find(|(k, _)| k == "user_id")
+                .map(|(_, v)| v.clone())
+        };
+        let cart_owner = || {
+            let cart = shared::domain::CartId::parse(self.path_params.get("cart_id")?).ok()?;
+            Some(cart.owner().to_string())
+        };
+        in_body.or_else(in_query).or_else(cart_owner)
+    }
+
     /// The payload v2 event API Gateway sends the function for this call.
     pub fn to_event(&self) -> ApiGatewayV2httpRequest {
         let mut query: HashMap<String, Vec<String>> = HashMap::new();
@@ -234,13 +316,20 @@ impl ApiRequest {
         context.request_id = Some(uuid::Uuid::new_v4().to_string());
         context.http.method = self.method.clone();
         context.http.path = Some(self.path.clone());
-        if self.iam {
-            let mut iam = ApiGatewayRequestAuthorizerIamDescription::default();
-            iam.caller_id = Some("AROAEXAMPLE:admin".to_owned());
-            iam.user_arn =
-                Some("arn:aws:sts::123456789012:assumed-role/catalog-admin/admin".to_owned());
+        if self.iam || self.claims.is_some() {
             let mut authorizer = ApiGatewayRequestAuthorizer::default();
-            authorizer.iam = Some(iam);
+            if self.iam {
+                let mut iam = ApiGatewayRequestAuthorizerIamDescription::default();
+                iam.caller_id = Some("AROAEXAMPLE:backend".to_owned());
+                iam.user_arn =
+                    Some("arn:aws:sts::123456789012:assumed-role/shop-backend/b".to_owned());
+                authorizer.iam = Some(iam);
+            }
+            if let Some(claims) = &self.claims {
+                let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+                jwt.claims = claims.clone();
+                authorizer.jwt = Some(jwt);
+            }
             context.authorizer = Some(authorizer);
         }
         let mut event = ApiGatewayV2httpRequest::default();

@@ -1,12 +1,13 @@
-//! `POST /api/v1/cart/{cart_id}/items`: adds units of an item to the owner's cart, checked
+//! `POST /api/v1/cart/{cart_id}/items`: adds units of an item to the caller's cart, checked
 //! against the item's stock at this moment. Two requests: read the item, update the cart.
 
 use lambda_http::Request;
 use serde_json::json;
 use shared::domain::Shortfall;
-use shared::domain::{CartId, ItemId, Quantity, UserId, MAX_CART_LINES};
+use shared::domain::{ItemId, Quantity, MAX_CART_LINES};
 use shared::http::{
-    json, json_object, path_param, required_field, AppState, Endpoint, HandlerResult,
+    authenticate, cart_in_path, json, json_object, named_user, required_field, AppState, Endpoint,
+    HandlerResult,
 };
 use shared::store::AddLine;
 use shared::ApiError;
@@ -17,12 +18,13 @@ impl Endpoint for AddCartItem {
     const NAME: &'static str = "add-cart-item";
 
     async fn handle(state: &AppState, req: Request) -> HandlerResult {
-        let cart_id = path_param(&req, "cart_id", CartId::parse)?;
+        let caller = authenticate(state, &req)?;
+        let cart_id = cart_in_path(&req)?;
         let body = json_object(&req)?;
-        let user = required_field(&body, "user_id", UserId::from_json)?;
+        let user = caller.user(named_user(&req, &body)?)?;
         let item_id = required_field(&body, "item_id", ItemId::from_json)?;
         let quantity = required_field(&body, "quantity", Quantity::from_json)?;
-        if cart_id.owner() != user {
+        if cart_id.owner() != &user {
             // Someone else's cart, or none: the same answer either way.
             return Err(ApiError::CartNotFound);
         }

@@ -4,7 +4,7 @@ use lambda_http::Request;
 use serde_json::json;
 use shared::domain::{ItemName, NewItem, Price, Stock};
 use shared::http::{
-    json, json_object, require_admin, required_field, AppState, Endpoint, HandlerResult,
+    json, json_object, require_iam, required_field, AppState, Endpoint, HandlerResult,
 };
 
 pub struct AdminCreateItem;
@@ -13,7 +13,7 @@ impl Endpoint for AdminCreateItem {
     const NAME: &'static str = "admin-create-item";
 
     async fn handle(state: &AppState, req: Request) -> HandlerResult {
-        require_admin(state, &req)?;
+        require_iam(state, &req)?;
         let body = json_object(&req)?;
         let new = NewItem {
             name: required_field(&body, "name", ItemName::from_json)?,

@@ -6,7 +6,7 @@ use lambda_http::Request;
 use serde_json::json;
 use shared::domain::{ItemChange, ItemId, ItemName, Price, Stock};
 use shared::http::{
-    json, json_object, optional_field, path_param, require_admin, AppState, Endpoint, HandlerResult,
+    json, json_object, optional_field, path_param, require_iam, AppState, Endpoint, HandlerResult,
 };
 use shared::store::ItemUpdate;
 use shared::ApiError;
@@ -17,7 +17,7 @@ impl Endpoint for AdminUpdateItem {
     const NAME: &'static str = "admin-update-item";
 
     async fn handle(state: &AppState, req: Request) -> HandlerResult {
-        require_admin(state, &req)?;
+        require_iam(state, &req)?;
         let id = path_param(&req, "item_id", ItemId::parse)?;
         let body = json_object(&req)?;
         let change = ItemChange {

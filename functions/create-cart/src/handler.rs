@@ -1,9 +1,11 @@
-//! `POST /api/v1/cart/` (and without the slash): the user's one cart, created on first call.
+//! `POST /api/v1/cart/` (and without the slash): the acting user's one cart, created on first
+//! call. The user is the token's subject (`jwt`) or the body's `user_id` (`iam`).
 
 use lambda_http::Request;
 use serde_json::json;
-use shared::domain::UserId;
-use shared::http::{json, json_object, required_field, AppState, Endpoint, HandlerResult};
+use shared::http::{
+    authenticate, json, json_object, named_user, AppState, Endpoint, HandlerResult,
+};
 
 pub struct CreateCart;
 
@@ -11,9 +13,10 @@ impl Endpoint for CreateCart {
     const NAME: &'static str = "create-cart";
 
     async fn handle(state: &AppState, req: Request) -> HandlerResult {
+        let caller = authenticate(state, &req)?;
         let body = json_object(&req)?;
-        let user = required_field(&body, "user_id", UserId::from_json)?;
-        let (cart, created) = state.store.create_or_get_cart(user).await?;
+        let user = caller.user(named_user(&req, &body)?)?;
+        let (cart, created) = state.store.create_or_get_cart(&user).await?;
         json(if created { 201 } else { 200 }, &json!({ "cart": cart }))
     }
 }

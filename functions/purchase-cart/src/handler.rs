@@ -13,8 +13,8 @@ use shared::domain::purchase::{
 };
 use shared::domain::{now_rfc3339, CartId, IdempotencyKey, OrderId, Receipt, UserId};
 use shared::http::{
-    json_object, json_text, optional_field, path_param, required_field, AppState, Endpoint, Fields,
-    HandlerResult,
+    authenticate, cart_in_path, json_object, json_text, named_user, optional_field, AppState,
+    Endpoint, Fields, HandlerResult,
 };
 use shared::store::PurchasePlan;
 use shared::ApiError;
@@ -28,9 +28,10 @@ impl Endpoint for PurchaseCart {
     const NAME: &'static str = "purchase-cart";
 
     async fn handle(state: &AppState, req: Request) -> HandlerResult {
-        let cart_id = path_param(&req, "cart_id", CartId::parse)?;
+        let caller = authenticate(state, &req)?;
+        let cart_id = cart_in_path(&req)?;
         let body = json_object(&req)?;
-        let user = required_field(&body, "user_id", UserId::from_json)?;
+        let user = caller.user(named_user(&req, &body)?)?;
         let key = idempotency_key(&req, &body)?;
         purchase(state, cart_id, user, &key).await
     }
@@ -67,12 +68,12 @@ async fn purchase(
     let store = &state.store;
     for _ in 0..CART_ATTEMPTS {
         let now = unix_now();
-        let snapshot = store.load_purchase(user, key, now).await?;
-        let cart = match first_look(snapshot.receipt, snapshot.cart, &cart_id, user) {
+        let snapshot = store.load_purchase(&user, key, now).await?;
+        let cart = match first_look(snapshot.receipt, snapshot.cart, &cart_id, &user) {
             FirstLook::Replay(receipt) => return replay(&receipt, &cart_id),
             FirstLook::CartNotFound => return Err(ApiError::CartNotFound),
             FirstLook::CartEmpty => {
-                return match store.get_receipt(user, key, now).await? {
+                return match store.get_receipt(&user, key, now).await? {
                     Some(receipt) => replay(&receipt, &cart_id),
                     None => Err(ApiError::CartEmpty),
                 }
@@ -88,7 +89,7 @@ async fn purchase(
         })
         .to_string();
         let plan = PurchasePlan {
-            user,
+            user: &user,
             key,
             cart: &cart,
             order: &order,

@@ -36,7 +36,7 @@ pub struct Cart {
 }
 
 impl Cart {
-    pub fn user_id(&self) -> UserId {
+    pub fn user_id(&self) -> &UserId {
         self.id.owner()
     }
 
@@ -61,7 +61,7 @@ impl Serialize for Cart {
         let items: Vec<ItemId> = self.lines.iter().map(|l| l.item_id).collect();
         let mut cart = s.serialize_struct("Cart", 5)?;
         cart.serialize_field("id", &self.id)?;
-        cart.serialize_field("user_id", &self.user_id())?;
+        cart.serialize_field("user_id", self.user_id())?;
         cart.serialize_field("items", &items)?;
         cart.serialize_field("lines", &self.lines)?;
         cart.serialize_field("total", &self.total())?;
@@ -82,13 +82,13 @@ mod tests {
             unit_price: Price::new(price).unwrap(),
         };
         let cart = Cart {
-            id: CartId::generate(UserId::new(7).unwrap()),
+            id: CartId::generate(UserId::parse("7").unwrap()),
             lines: vec![line(1, 2, 869), line(3, 1, 1470)],
             version: 3,
         };
         let json = serde_json::to_value(&cart).unwrap();
         assert_eq!(json["total"], 2 * 869 + 1470);
         assert_eq!(json["items"], serde_json::json!([1, 3]));
-        assert_eq!(json["user_id"], 7);
+        assert_eq!(json["user_id"], "7");
     }
 }

@@ -78,13 +78,58 @@ macro_rules! integer_id {
 }
 
 integer_id!(
-    /// A shopper, as the caller names them (authentication is out of this API's scope).
-    UserId
-);
-integer_id!(
     /// A catalog entry.
     ItemId
 );
+
+/// A shopper: 1 to 128 characters of `A-Z a-z 0-9 . _ : @ | + -` (a Cognito `sub` is a UUID).
+/// The original API's integer ids are accepted as JSON integers and mean the same user as their
+/// decimal string (`42` is `"42"`). No `#`, so `{user}#{key}` is unambiguous.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UserId(String);
+
+impl UserId {
+    pub const MAX_LEN: usize = 128;
+    const RULE: &'static str =
+        "must be 1 to 128 characters of A-Z a-z 0-9 . _ : @ | + - (or a positive integer)";
+
+    /// A path, query or token value.
+    pub fn parse(s: &str) -> Result<Self, Refusal> {
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || b"._:@|+-".contains(&b);
+        if (1..=Self::MAX_LEN).contains(&s.len()) && s.bytes().all(allowed) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(Self::RULE.to_owned())
+        }
+    }
+
+    /// A body member: a string as `parse` takes it, or a positive JSON integer.
+    pub fn from_json(value: &Value) -> Result<Self, Refusal> {
+        match value {
+            Value::String(s) => Self::parse(s),
+            Value::Number(_) => positive_id(value)
+                .map(|n| Self(n.to_string()))
+                .map_err(|_| Self::RULE.to_owned()),
+            _ => Err(Self::RULE.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for UserId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
 
 /// How many units of an item a cart line asks for: 1..=10,000.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -115,10 +160,11 @@ impl Quantity {
 
 /// A cart's public id: opaque, unguessable and stable for the user's one cart.
 ///
-/// It carries a random v4 UUID (the cart's secret token) and the owner, encoded together as
-/// 32 URL-safe characters (base64url of the 16 token bytes and the 8 owner bytes). The owner part lets every cart operation address the cart by its
-/// owner in one request; the token is what makes the id impossible to guess.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// It carries a random v4 UUID (the cart's secret token) and the owner, encoded together in
+/// URL-safe base64 (the 16 token bytes, then the owner's characters): 24 characters plus about
+/// 4 per 3 characters of the owner. The owner part lets every cart operation address the cart by
+/// its owner in one request; the token is what makes the id impossible to guess.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CartId {
     owner: UserId,
     token: Uuid,
@@ -126,6 +172,8 @@ pub struct CartId {
 
 impl CartId {
     pub const RULE: &'static str = "is not a cart id";
+    /// The longest id: 16 token bytes and a 128-character owner, in base64url.
+    pub const MAX_LEN: usize = (16 + UserId::MAX_LEN).div_ceil(3) * 4;
 
     pub fn new(owner: UserId, token: Uuid) -> Self {
         Self { owner, token }
@@ -138,13 +186,13 @@ impl CartId {
 
     pub fn parse(s: &str) -> Result<Self, Refusal> {
         let refuse = || Self::RULE.to_owned();
-        if s.len() != 32 {
+        if s.len() > Self::MAX_LEN {
             return Err(refuse());
         }
         let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| refuse())?;
         let (token, owner) = bytes.split_at_checked(16).ok_or_else(refuse)?;
-        let owner = u64::from_be_bytes(owner.try_into().map_err(|_| refuse())?);
-        let owner = UserId::new(owner).ok_or_else(refuse)?;
+        let owner = std::str::from_utf8(owner).map_err(|_| refuse())?;
+        let owner = UserId::parse(owner).map_err(|_| refuse())?;
         let token = Uuid::from_slice(token).map_err(|_| refuse())?;
         if token.get_version_num() != 4 {
             return Err(refuse());
@@ -154,8 +202,8 @@ impl CartId {
         (id.to_string() == s).then_some(id).ok_or_else(refuse)
     }
 
-    pub fn owner(&self) -> UserId {
-        self.owner
+    pub fn owner(&self) -> &UserId {
+        &self.owner
     }
 
     pub fn token(&self) -> Uuid {
@@ -165,9 +213,9 @@ impl CartId {
 
 impl fmt::Display for CartId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut bytes = [0u8; 24];
-        bytes[..16].copy_from_slice(self.token.as_bytes());
-        bytes[16..].copy_from_slice(&self.owner.get().to_be_bytes());
+        let mut bytes = Vec::with_capacity(16 + self.owner.0.len());
+        bytes.extend_from_slice(self.token.as_bytes());
+        bytes.extend_from_slice(self.owner.0.as_bytes());
         f.write_str(&URL_SAFE_NO_PAD.encode(bytes))
     }
 }
@@ -239,13 +287,26 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn user_ids_accept_integers_and_digit_strings_only() {
-        let accepted = [json!(1), json!(42), json!("42"), json!(MAX_SAFE_INTEGER)];
-        for value in accepted {
-            assert!(
-                UserId::from_json(&value).is_ok(),
-                "{value} should be accepted"
-            );
+    fn user_ids_are_opaque_strings_or_the_original_positive_integers() {
+        let accepted = [
+            (
+                json!("f81d4fae-7dec-41d0-a765-00a0c91e6bf6"),
+                "f81d4fae-7dec-41d0-a765-00a0c91e6bf6",
+            ),
+            (json!("alice@example.com"), "alice@example.com"),
+            (
+                json!("auth0|5f7c8ec7c33c6c004bbafe82"),
+                "auth0|5f7c8ec7c33c6c004bbafe82",
+            ),
+            (json!("a.b_c:d+e-f"), "a.b_c:d+e-f"),
+            (json!("42"), "42"),
+            (json!(42), "42"),
+            (json!(MAX_SAFE_INTEGER), "9007199254740991"),
+            (json!("u".repeat(128)), &*"u".repeat(128)),
+        ];
+        for (value, text) in accepted {
+            let user = UserId::from_json(&value);
+            assert_eq!(user.as_ref().map(UserId::as_str), Ok(text), "{value}");
         }
         let refused = [
             json!(0),
@@ -254,13 +315,13 @@ mod tests {
             json!(1.0),
             json!(true),
             json!(null),
-            json!("4 2"),
-            json!("-4"),
-            json!("+4"),
             json!(""),
-            json!("1e3"),
+            json!("4 2"),
+            json!("a#b"),
+            json!("caf\u{e9}"),
+            json!("a/b"),
+            json!("u".repeat(129)),
             json!(MAX_SAFE_INTEGER + 1),
-            json!("9007199254740992"),
             json!([1]),
             json!({"id": 1}),
         ];
@@ -286,16 +347,34 @@ mod tests {
 
     #[test]
     fn a_cart_id_round_trips_through_its_text_form() {
-        let id = CartId::generate(UserId::new(42).unwrap());
-        let text = id.to_string();
-        assert_eq!(text.len(), 32);
-        assert_eq!(CartId::parse(&text), Ok(id));
+        for owner in [
+            "42",
+            "f81d4fae-7dec-41d0-a765-00a0c91e6bf6",
+            &"u".repeat(128),
+        ] {
+            let id = CartId::generate(UserId::parse(owner).unwrap());
+            let text = id.to_string();
+            assert!(text.len() <= CartId::MAX_LEN, "{text}");
+            assert_eq!(CartId::parse(&text), Ok(id));
+        }
     }
 
     #[test]
     fn cart_ids_that_cannot_be_ids_are_refused() {
-        let zero_owner = URL_SAFE_NO_PAD.encode([0u8; 24]);
-        for text in ["", "abc", "not-a-cart-id-at-all-0000000000!", &zero_owner] {
+        let token = *Uuid::new_v4().as_bytes();
+        let with_owner = |owner: &[u8]| URL_SAFE_NO_PAD.encode([&token[..], owner].concat());
+        let (no_owner, bad_owner) = (with_owner(b""), with_owner(b"a#b"));
+        let long_owner = with_owner(&[b'u'; 129]);
+        let nil_token = URL_SAFE_NO_PAD.encode([[0u8; 16].as_slice(), b"42"].concat());
+        for text in [
+            "",
+            "abc",
+            "not-a-cart-id-at-all-0000000000!",
+            &no_owner,
+            &bad_owner,
+            &long_owner,
+            &nil_token,
+        ] {
             assert!(CartId::parse(text).is_err(), "{text:?} should be refused");
         }
     }

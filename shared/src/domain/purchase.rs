@@ -67,7 +67,7 @@ pub fn first_look(
     receipt: Option<Receipt>,
     cart: Option<Cart>,
     cart_id: &CartId,
-    user: UserId,
+    user: &UserId,
 ) -> FirstLook {
     if let Some(receipt) = receipt {
         return FirstLook::Replay(receipt);
@@ -86,8 +86,8 @@ pub fn first_look(
 pub fn order_for(cart: &Cart, id: OrderId, created_at: String) -> Order {
     Order {
         id,
-        cart_id: cart.id,
-        user_id: cart.user_id(),
+        cart_id: cart.id.clone(),
+        user_id: cart.user_id().clone(),
         lines: cart
             .lines
             .iter()
@@ -303,12 +303,12 @@ mod tests {
 
     #[test]
     fn the_first_look_resolves_the_key_then_the_cart() {
-        let alice = UserId::new(1).unwrap();
-        let bob = UserId::new(2).unwrap();
-        let id = CartId::generate(alice);
-        let other = CartId::generate(alice);
+        let alice = UserId::parse("alice").unwrap();
+        let bob = UserId::parse("bob").unwrap();
+        let id = CartId::generate(alice.clone());
+        let other = CartId::generate(alice.clone());
         let empty = Cart {
-            id,
+            id: id.clone(),
             lines: vec![],
             version: 3,
         };
@@ -333,17 +333,23 @@ mod tests {
                 "a live receipt answers before anything else",
                 Some(receipt("c")),
                 None,
-                bob,
+                bob.clone(),
                 FirstLook::Replay(receipt("c")),
             ),
             (
                 "another user's cart is not found",
                 None,
                 Some(full.clone()),
-                bob,
+                bob.clone(),
                 FirstLook::CartNotFound,
             ),
-            ("no cart", None, None, alice, FirstLook::CartNotFound),
+            (
+                "no cart",
+                None,
+                None,
+                alice.clone(),
+                FirstLook::CartNotFound,
+            ),
             (
                 "the user's cart under another id",
                 None,
@@ -351,14 +357,14 @@ mod tests {
                     id: other,
                     ..full.clone()
                 }),
-                alice,
+                alice.clone(),
                 FirstLook::CartNotFound,
             ),
             (
                 "an empty cart",
                 None,
                 Some(empty),
-                alice,
+                alice.clone(),
                 FirstLook::CartEmpty,
             ),
             (
@@ -370,14 +376,14 @@ mod tests {
             ),
         ];
         for (case, receipt, cart, user, expected) in rows {
-            assert_eq!(first_look(receipt, cart, &id, user), expected, "{case}");
+            assert_eq!(first_look(receipt, cart, &id, &user), expected, "{case}");
         }
     }
 
     #[test]
     fn a_receipt_answers_only_for_the_cart_it_bought() {
-        let id = CartId::generate(UserId::new(1).unwrap());
-        let other = CartId::generate(UserId::new(1).unwrap());
+        let id = CartId::generate(UserId::parse("1").unwrap());
+        let other = CartId::generate(UserId::parse("1").unwrap());
         let r = receipt(&id.to_string());
         assert!(r.is_for(&id));
         assert!(!r.is_for(&other));
@@ -385,9 +391,9 @@ mod tests {
 
     #[test]
     fn an_order_holds_every_line_at_the_cart_price() {
-        let id = CartId::generate(UserId::new(7).unwrap());
+        let id = CartId::generate(UserId::parse("7").unwrap());
         let cart = Cart {
-            id,
+            id: id.clone(),
             lines: vec![
                 CartLine {
                     item_id: item(1),
@@ -410,7 +416,7 @@ mod tests {
             "2026-01-01T00:00:00Z".to_owned(),
         );
         assert_eq!(order.cart_id, id);
-        assert_eq!(order.user_id, cart.user_id());
+        assert_eq!(&order.user_id, cart.user_id());
         assert_eq!(order.total, 399);
         assert_eq!(order.lines.len(), 2);
         assert_eq!(order.lines[0].unit_price.get(), 150);

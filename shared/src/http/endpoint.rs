@@ -16,10 +16,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub async fn from_env() -> Self {
-        let config = Config::from_env();
+    /// The state of a function, or why its configuration is unusable.
+    pub async fn from_env() -> Result<Self, String> {
+        let config = Config::from_env()?;
         let store = Store::from_env(config.tables.clone()).await;
-        Self { config, store }
+        Ok(Self { config, store })
     }
 }
 
@@ -78,7 +79,9 @@ pub async fn dispatch<E: Endpoint>(state: &AppState, req: Request) -> Response<B
 /// Lambda event loop.
 pub async fn serve<E: Endpoint>() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let state = AppState::from_env().await;
+    let state = AppState::from_env().await.inspect_err(|why| {
+        tracing::error!(function = E::NAME, cause = %why, "configuration refused");
+    })?;
     let state = &state;
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, std::convert::Infallible>(dispatch::<E>(state, req).await)

@@ -2,15 +2,17 @@
 //! every HTTP function runs in.
 
 mod endpoint;
+mod identity;
 mod problem;
 mod request;
 mod response;
 
 pub use endpoint::{dispatch, serve, AppState, Endpoint};
+pub use identity::{authenticate, require_iam, Caller, LocalJwks};
 pub use problem::problem;
 pub use request::{
-    json_object, optional_field, path_param, query_param, require_admin, required_field, Fields,
-    MAX_BODY_BYTES,
+    cart_in_path, json_object, named_user, optional_field, order_in_path, path_param, query_param,
+    required_field, Fields, MAX_BODY_BYTES,
 };
 pub use response::{json, json_text};
 

@@ -1,6 +1,6 @@
 //! The one mapping from `ApiError` to an RFC 9457 `application/problem+json` response.
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 
@@ -47,6 +47,14 @@ pub fn problem(err: &ApiError) -> Response<Body> {
         .header(CACHE_CONTROL, "no-store");
     if let Some(seconds) = err.retry_after() {
         response = response.header(RETRY_AFTER, seconds.to_string());
+    }
+    if let ApiError::Unauthenticated { token_sent, .. } = err {
+        // RFC 6750: the scheme to use; an error code only when a token was sent and refused.
+        let challenge = match token_sent {
+            true => r#"Bearer realm="cart-api", error="invalid_token""#,
+            false => r#"Bearer realm="cart-api""#,
+        };
+        response = response.header(WWW_AUTHENTICATE, challenge);
     }
     response
         .body(Body::Text(body.to_string()))

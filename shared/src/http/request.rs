@@ -1,12 +1,11 @@
 //! Reading what a client sent. Every failure is a 4xx `ApiError` naming the field.
 
-use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
-use super::AppState;
 use crate::domain::ids::Refusal;
+use crate::domain::{CartId, OrderId, UserId};
 use crate::ApiError;
 
 /// Bodies larger than this are refused with `413` before they are parsed.
@@ -66,8 +65,8 @@ pub fn optional_field<T>(
         .transpose()
 }
 
-/// A path parameter, percent-decoded, parsed by `parse`. A value that cannot be what the path
-/// names is a 400, not a 404.
+/// A path parameter, percent-decoded, parsed by `parse`; a value that cannot be parsed is a
+/// `400` naming it (see `cart_in_path` and `order_in_path` for ids whose absence is a `404`).
 pub fn path_param<T>(
     req: &Request,
     name: &str,
@@ -83,6 +82,17 @@ pub fn path_param<T>(
     parse(&decoded).map_err(|why| ApiError::invalid(name, why))
 }
 
+/// The cart a path names. A segment that cannot be a cart id names no cart: `404`, exactly as
+/// an unknown cart (the path names no resource; nothing tells the two apart).
+pub fn cart_in_path(req: &Request) -> Result<CartId, ApiError> {
+    path_param(req, "cart_id", CartId::parse).map_err(|_| ApiError::CartNotFound)
+}
+
+/// The order a path names; as [`cart_in_path`], a segment that cannot be an order id is `404`.
+pub fn order_in_path(req: &Request) -> Result<OrderId, ApiError> {
+    path_param(req, "order_id", OrderId::parse).map_err(|_| ApiError::OrderNotFound)
+}
+
 /// A query parameter given at most once.
 pub fn query_param<'r>(req: &'r Request, name: &str) -> Result<Option<&'r str>, ApiError> {
     let Some(params) = req.query_string_parameters_ref() else {
@@ -95,22 +105,19 @@ pub fn query_param<'r>(req: &'r Request, name: &str) -> Result<Option<&'r str>, 
     }
 }
 
-/// Admin routes are IAM-authorized by API Gateway; the function checks again that the request
-/// carries an IAM identity, unless the configuration opens admin for local development.
-pub fn require_admin(state: &AppState, req: &Request) -> Result<(), ApiError> {
-    if state.config.allow_unauthenticated_admin {
-        return Ok(());
-    }
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx))
-            if ctx
-                .authorizer
-                .as_ref()
-                .and_then(|a| a.iam.as_ref())
-                .is_some_and(|iam| iam.user_arn.is_some() || iam.caller_id.is_some()) =>
-        {
-            Ok(())
-        }
-        _ => Err(ApiError::Forbidden),
+/// The `user_id` a request names, in its body or its query string (many clients drop DELETE
+/// bodies): at most one value, and the same in both places if given twice.
+pub fn named_user(req: &Request, body: &Fields) -> Result<Option<UserId>, ApiError> {
+    let in_body = optional_field(body, "user_id", UserId::from_json)?;
+    let in_query = query_param(req, "user_id")?
+        .map(|v| UserId::parse(v).map_err(|why| ApiError::invalid("user_id", why)))
+        .transpose()?;
+    match (in_body, in_query) {
+        (Some(a), Some(b)) if a != b => Err(ApiError::invalid(
+            "user_id",
+            "differs between the body and the query string",
+        )),
+        (Some(user), _) | (None, Some(user)) => Ok(Some(user)),
+        (None, None) => Ok(None),
     }
 }

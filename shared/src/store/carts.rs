@@ -1,6 +1,6 @@
 //! The carts table: one item per user, keyed by `user_id`.
 //!
-//! Item shape: `user_id` (N), `cart_token` (S, the random half of the cart id), `version` (N,
+//! Item shape: `user_id` (S), `cart_token` (S, the random half of the cart id), `version` (N,
 //! bumped by every change), `created_at`, and four maps keyed by item id: `qty`, `price` (unit
 //! price when last added), `name` and `added` (when first added, for the line order). One item
 //! per cart makes create, view and remove one request each, and makes every change a single
@@ -21,7 +21,7 @@ use crate::domain::{
 
 #[derive(Debug, Serialize, Deserialize)]
 struct CartRecord {
-    user_id: u64,
+    user_id: String,
     cart_token: String,
     version: u64,
     created_at: String,
@@ -38,7 +38,7 @@ struct CartRecord {
 impl CartRecord {
     fn empty(id: &CartId) -> Self {
         Self {
-            user_id: id.owner().get(),
+            user_id: id.owner().to_string(),
             cart_token: id.token().to_string(),
             version: 0,
             created_at: super::now_rfc3339(),
@@ -54,7 +54,7 @@ impl CartRecord {
         let Some(raw) = raw else { return Ok(None) };
         let record: Self = serde_dynamo::from_item(raw.clone()).map_err(StoreError::mapping)?;
         Ok(
-            (record.user_id == id.owner().get() && record.cart_token == id.token().to_string())
+            (record.user_id == id.owner().as_str() && record.cart_token == id.token().to_string())
                 .then_some(record),
         )
     }
@@ -67,7 +67,7 @@ impl CartRecord {
     fn into_cart(self) -> Result<Cart, StoreError> {
         let corrupt =
             || StoreError::Unexpected(format!("cart of user {} is malformed", self.user_id).into());
-        let owner = UserId::new(self.user_id).ok_or_else(corrupt)?;
+        let owner = UserId::parse(&self.user_id).map_err(|_| corrupt())?;
         let token = self.cart_token.parse().map_err(|_| corrupt())?;
         let mut lines = Vec::with_capacity(self.qty.len());
         for (key, quantity) in &self.qty {
@@ -120,8 +120,8 @@ pub enum CartChange {
 }
 
 /// The key of `user`'s cart (one per user).
-pub(crate) fn cart_key(user: UserId) -> Raw {
-    HashMap::from([("user_id".to_owned(), n(user.get()))])
+pub(crate) fn cart_key(user: &UserId) -> Raw {
+    HashMap::from([("user_id".to_owned(), s(user.as_str()))])
 }
 
 /// Whatever cart a read of `cart_key` found.
@@ -165,8 +165,8 @@ impl Store {
     /// The user's cart, created if they have none: one conditional put that either writes a new
     /// empty cart or, when one exists, fails and returns it. Racing creates all get one cart.
     /// The boolean says whether this call created it.
-    pub async fn create_or_get_cart(&self, user: UserId) -> Result<(Cart, bool), StoreError> {
-        let id = CartId::generate(user);
+    pub async fn create_or_get_cart(&self, user: &UserId) -> Result<(Cart, bool), StoreError> {
+        let id = CartId::generate(user.clone());
         let record = CartRecord::empty(&id);
         let item = serde_dynamo::to_item(&record).map_err(StoreError::mapping)?;
         match self.put_new(&self.tables().carts, item, "user_id").await? {
@@ -309,7 +309,7 @@ impl Store {
 
 impl Store {
     /// An `UpdateItem` of `user`'s cart, to be given its expressions.
-    fn update_cart(&self, user: UserId) -> UpdateItemFluentBuilder {
+    fn update_cart(&self, user: &UserId) -> UpdateItemFluentBuilder {
         self.client()
             .update_item()
             .table_name(&self.tables().carts)

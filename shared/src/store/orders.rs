@@ -11,7 +11,7 @@ use crate::domain::{CartId, ItemId, Order, OrderId, OrderLine, Price, UserId};
 #[derive(Debug, Serialize, Deserialize)]
 struct OrderRecord {
     order_id: String,
-    user_id: u64,
+    user_id: String,
     cart_id: String,
     lines: Vec<OrderLineRecord>,
     total: u64,
@@ -30,7 +30,7 @@ impl OrderRecord {
     fn from_order(order: &Order) -> Self {
         Self {
             order_id: order.id.to_string(),
-            user_id: order.user_id.get(),
+            user_id: order.user_id.to_string(),
             cart_id: order.cart_id.to_string(),
             lines: order
                 .lines
@@ -65,7 +65,7 @@ impl OrderRecord {
         Ok(Order {
             id: OrderId::parse(&self.order_id).map_err(|_| corrupt())?,
             cart_id: CartId::parse(&self.cart_id).map_err(|_| corrupt())?,
-            user_id: UserId::new(self.user_id).ok_or_else(corrupt)?,
+            user_id: UserId::parse(&self.user_id).map_err(|_| corrupt())?,
             lines,
             total: self.total,
             created_at: self.created_at,

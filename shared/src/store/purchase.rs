@@ -41,7 +41,7 @@ const TRANSIENT_REASONS: &[&str] = &[
 #[derive(Debug, Serialize, Deserialize)]
 struct KeyRecord {
     pk: String,
-    user_id: u64,
+    user_id: String,
     cart_id: String,
     order_id: String,
     status: u16,
@@ -64,8 +64,8 @@ impl KeyRecord {
     }
 }
 
-fn record_key(user: UserId, key: &IdempotencyKey) -> String {
-    format!("{}#{}", user.get(), key.as_str())
+fn record_key(user: &UserId, key: &IdempotencyKey) -> String {
+    format!("{user}#{}", key.as_str())
 }
 
 /// What the first read found: the key's live receipt and the user's cart.
@@ -78,7 +78,7 @@ pub struct PurchaseSnapshot {
 /// Everything the transaction writes.
 #[derive(Clone, Debug)]
 pub struct PurchasePlan<'a> {
-    pub user: UserId,
+    pub user: &'a UserId,
     pub key: &'a IdempotencyKey,
     pub cart: &'a Cart,
     pub order: &'a Order,
@@ -94,7 +94,7 @@ impl Store {
     /// Reads the key's record and the user's cart in one strongly consistent `BatchGetItem`.
     pub async fn load_purchase(
         &self,
-        user: UserId,
+        user: &UserId,
         key: &IdempotencyKey,
         now: i64,
     ) -> Result<PurchaseSnapshot, StoreError> {
@@ -136,7 +136,7 @@ impl Store {
     /// The key's live receipt alone, read strongly consistent.
     pub async fn get_receipt(
         &self,
-        user: UserId,
+        user: &UserId,
         key: &IdempotencyKey,
         now: i64,
     ) -> Result<Option<Receipt>, StoreError> {
@@ -234,7 +234,7 @@ fn transaction_items(
 fn put_record(table: &str, plan: &PurchasePlan<'_>) -> Result<Put, StoreError> {
     let record = KeyRecord {
         pk: record_key(plan.user, plan.key),
-        user_id: plan.user.get(),
+        user_id: plan.user.to_string(),
         cart_id: plan.order.cart_id.to_string(),
         order_id: plan.order.id.to_string(),
         status: 200,

@@ -59,7 +59,7 @@ pub fn table_definitions(tables: &Tables) -> Vec<TableDef> {
             logical_id: "CartsTable",
             env_var: "CARTS_TABLE",
             name: tables.carts.clone(),
-            partition_key: ("user_id", AttrType::N),
+            partition_key: ("user_id", AttrType::S),
             sort_key: None,
             indexes: vec![],
             ttl_attribute: None,

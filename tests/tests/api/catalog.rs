@@ -421,8 +421,7 @@ async fn bad_admin_input_is_a_4xx_problem_and_changes_nothing() {
     for body in ["", "{", "[1]", "null"] {
         let request = ApiRequest::new("POST", "/api/v1/admin/items", "/api/v1/admin/items")
             .with_iam()
-            .text(body)
-            .build();
+            .text(body);
         app.call::<AdminCreateItem>(request)
             .await
             .assert_problem(400, "invalid_request");
@@ -452,12 +451,11 @@ async fn bad_admin_input_is_a_4xx_problem_and_changes_nothing() {
 async fn admin_routes_refuse_requests_without_an_iam_identity_unless_allowed() {
     let mut app = TestApp::spawn().await;
     sample_catalog(&app).await;
-    app.state.config.allow_unauthenticated_admin = false;
+    app.state.config.auth.allow_unsigned_requests = false;
     let body = json!({"name": "Tea - Earl Grey", "price": 450, "quantity": 30});
 
-    let anonymous = ApiRequest::new("POST", "/api/v1/admin/items", "/api/v1/admin/items")
-        .json(body.clone())
-        .build();
+    let anonymous =
+        ApiRequest::new("POST", "/api/v1/admin/items", "/api/v1/admin/items").json(body.clone());
     app.call::<AdminCreateItem>(anonymous)
         .await
         .assert_problem(403, "forbidden");
@@ -467,8 +465,7 @@ async fn admin_routes_refuse_requests_without_an_iam_identity_unless_allowed() {
         "/api/v1/admin/items/1",
     )
     .path_param("item_id", 1)
-    .json(json!({"price": 1}))
-    .build();
+    .json(json!({"price": 1}));
     app.call::<AdminUpdateItem>(anonymous_update)
         .await
         .assert_problem(403, "forbidden");
@@ -484,9 +481,7 @@ async fn seeding_twice_leaves_the_same_catalog_and_never_touches_carts() {
     let dataset = seed_catalog::parse_dataset(seed_catalog::DATASET).unwrap();
     let cart = app
         .call::<CreateCart>(
-            ApiRequest::new("POST", "/api/v1/cart/", "/api/v1/cart/")
-                .json(json!({"user_id": 5}))
-                .build(),
+            ApiRequest::new("POST", "/api/v1/cart/", "/api/v1/cart/").json(json!({"user_id": 5})),
         )
         .await;
 
@@ -502,9 +497,7 @@ async fn seeding_twice_leaves_the_same_catalog_and_never_touches_carts() {
     assert_eq!(after_first.len(), dataset.len());
     let again = app
         .call::<CreateCart>(
-            ApiRequest::new("POST", "/api/v1/cart/", "/api/v1/cart/")
-                .json(json!({"user_id": 5}))
-                .build(),
+            ApiRequest::new("POST", "/api/v1/cart/", "/api/v1/cart/").json(json!({"user_id": 5})),
         )
         .await;
     assert_eq!(again.status, 200);

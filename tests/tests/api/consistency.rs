@@ -165,25 +165,47 @@ fn template_functions(template: &Yaml) -> BTreeMap<String, Function<'_>> {
 }
 
 /// A route: method, path, and the binary that serves it.
-type Route = (String, String, String);
+pub(crate) type Route = (String, String, String);
 
-/// The HTTP API routes of `template.yaml`.
-fn template_routes(template: &Yaml) -> BTreeSet<Route> {
-    let mut routes = BTreeSet::new();
-    for function in template_functions(template).values() {
-        for event in function.events_of_type("HttpApi") {
-            let props = &event["Properties"];
-            let method = string(props.get("Method")).expect("an HttpApi event has a Method");
-            let path = string(props.get("Path")).expect("an HttpApi event has a Path");
-            let route = (
-                method.to_uppercase(),
-                path.to_owned(),
-                function.binary.clone(),
-            );
-            assert!(routes.insert(route), "{method} {path} is declared twice");
-        }
+/// The `AWS::ApiGatewayV2::Route` resources, by key (`POST /api/v1/cart/`): the binary their
+/// integration invokes, and the resource.
+fn template_route_resources(template: &Yaml) -> BTreeMap<String, (String, &Yaml)> {
+    let binaries: BTreeMap<String, String> = template_functions(template)
+        .into_values()
+        .map(|f| (f.logical_id, f.binary))
+        .collect();
+    let mut routes = BTreeMap::new();
+    for (id, route) in resources(template, "AWS::ApiGatewayV2::Route") {
+        let props = &route["Properties"];
+        let key = string(props.get("RouteKey")).unwrap_or_else(|| panic!("{id}: RouteKey"));
+        let target = intrinsic(&props["Target"], "Sub").and_then(Yaml::as_str);
+        let integration = target
+            .and_then(|t| t.strip_prefix("integrations/${"))
+            .and_then(|t| t.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("{id}: Target is !Sub integrations/${{<Integration>}}"));
+        let uri = &template["Resources"][integration]["Properties"]["IntegrationUri"];
+        let function = intrinsic(uri, "GetAtt")
+            .and_then(Yaml::as_str)
+            .and_then(|f| f.strip_suffix(".Arn"))
+            .unwrap_or_else(|| panic!("{integration}: IntegrationUri is !GetAtt <Function>.Arn"));
+        let binary = binaries
+            .get(function)
+            .unwrap_or_else(|| panic!("{integration}: {function} is a template function"));
+        let previous = routes.insert(key.to_owned(), (binary.clone(), route));
+        assert!(previous.is_none(), "{key} is declared twice");
     }
     routes
+}
+
+/// The HTTP API routes of `template.yaml`.
+pub(crate) fn template_routes(template: &Yaml) -> BTreeSet<Route> {
+    template_route_resources(template)
+        .into_iter()
+        .map(|(key, (binary, _))| {
+            let (method, path) = key.split_once(' ').expect("a route key is METHOD PATH");
+            (method.to_owned(), path.to_owned(), binary)
+        })
+        .collect()
 }
 
 /// The routes of `[workspace.metadata.lambda.watch.router]` in the root `Cargo.toml`.
@@ -282,21 +304,24 @@ fn every_template_function_builds_its_own_crate_with_cargo_lambda() {
 #[test]
 fn every_function_is_either_behind_the_http_api_or_on_a_schedule() {
     let template = template();
+    let routed: BTreeSet<String> = template_routes(&template)
+        .into_iter()
+        .map(|(_, _, binary)| binary)
+        .collect();
     for function in template_functions(&template).values() {
-        let http = function.events_of_type("HttpApi").len();
         let kinds: BTreeSet<&str> = function
             .events()
             .iter()
             .filter_map(|(_, e)| string(e.get("Type")))
             .collect();
         assert!(
-            (http > 0) != function.is_scheduled(),
-            "{}: one kind of trigger, HttpApi or a schedule (has {kinds:?})",
+            routed.contains(&function.binary) != function.is_scheduled(),
+            "{}: one kind of trigger, HTTP routes or a schedule (has {kinds:?})",
             function.logical_id
         );
         assert!(
-            kinds.is_subset(&BTreeSet::from(["HttpApi", "Schedule", "ScheduleV2"])),
-            "{}: unexpected event types {kinds:?}",
+            kinds.is_subset(&BTreeSet::from(["Schedule", "ScheduleV2"])),
+            "{}: unexpected event types {kinds:?} (routes are ApiGatewayV2 resources)",
             function.logical_id
         );
     }
@@ -312,38 +337,158 @@ fn the_template_routes_are_exactly_the_local_router_routes() {
 }
 
 #[test]
-fn every_route_is_on_the_one_http_api_and_only_admin_routes_need_iam() {
+fn every_route_invokes_its_function_through_the_one_api_with_payload_v2() {
     let template = template();
-    let apis = resources(&template, "AWS::Serverless::HttpApi");
+    let apis = resources(&template, "AWS::ApiGatewayV2::Api");
     assert_eq!(apis.len(), 1, "one HTTP API");
     let (api_id, api) = apis.into_iter().next().unwrap();
-    assert_eq!(
-        at(api, &["Properties", "Auth", "EnableIamAuthorizer"]).and_then(Yaml::as_bool),
-        Some(true),
-        "{api_id}: the AWS_IAM authorizer is enabled"
-    );
-    assert!(
-        at(api, &["Properties", "Auth", "DefaultAuthorizer"]).is_none(),
-        "{api_id}: no default authorizer; each admin route names AWS_IAM itself"
-    );
+    assert_eq!(string(api["Properties"].get("ProtocolType")), Some("HTTP"));
+    let permissions = resources(&template, "AWS::Lambda::Permission");
+    for (key, (binary, route)) in template_route_resources(&template) {
+        let props = &route["Properties"];
+        assert_eq!(
+            props.get("ApiId").and_then(reference),
+            Some(api_id.as_str()),
+            "{key}"
+        );
+        let function = format!("{}Function", pascal_case(&binary));
+        let integration = &template["Resources"][format!("{}Integration", pascal_case(&binary))];
+        let integration = &integration["Properties"];
+        assert_eq!(
+            integration.get("ApiId").and_then(reference),
+            Some(api_id.as_str())
+        );
+        assert_eq!(
+            string(integration.get("IntegrationType")),
+            Some("AWS_PROXY")
+        );
+        assert_eq!(string(integration.get("PayloadFormatVersion")), Some("2.0"));
+        let invokable = permissions.values().any(|p| {
+            let p = &p["Properties"];
+            p.get("FunctionName").and_then(reference) == Some(function.as_str())
+                && string(p.get("Principal")) == Some("apigateway.amazonaws.com")
+                && intrinsic(&p["SourceArn"], "Sub")
+                    .and_then(Yaml::as_str)
+                    .is_some_and(|arn| arn.ends_with(&format!("${{{api_id}}}/*")))
+        });
+        assert!(invokable, "{key}: {api_id} may invoke {function}");
+    }
+}
 
-    for function in template_functions(&template).values() {
-        for event in function.events_of_type("HttpApi") {
-            let props = &event["Properties"];
-            let path = string(props.get("Path")).unwrap();
+#[test]
+fn the_listing_is_public_admin_needs_iam_and_cart_routes_follow_the_authentication_mode() {
+    let template = template();
+    let parameter = &template["Parameters"]["Authentication"];
+    assert_eq!(string(parameter.get("Default")), Some("jwt"));
+    let allowed: Vec<&str> = parameter["AllowedValues"]
+        .as_sequence()
+        .expect("Authentication has AllowedValues")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(allowed, ["jwt", "iam"]);
+    let user_auth: Yaml = serde_yaml::from_str("!If [JwtMode, JWT, AWS_IAM]").unwrap();
+    let user_authorizer: Yaml =
+        serde_yaml::from_str("!If [JwtMode, !Ref UserJwtAuthorizer, !Ref AWS::NoValue]").unwrap();
+
+    for (key, (_, route)) in template_route_resources(&template) {
+        let props = &route["Properties"];
+        let (auth, authorizer) = (&props["AuthorizationType"], props.get("AuthorizerId"));
+        let path = key.split_once(' ').unwrap().1;
+        if path == "/api/v1/items" {
+            assert_eq!(auth.as_str(), Some("NONE"), "{key} is public");
+            assert!(authorizer.is_none(), "{key}");
+        } else if is_admin_path(path) {
+            assert_eq!(auth.as_str(), Some("AWS_IAM"), "{key} needs SigV4");
+            assert!(authorizer.is_none(), "{key}");
+        } else {
             assert_eq!(
-                props.get("ApiId").and_then(reference),
-                Some(api_id.as_str()),
-                "{path}: on {api_id}"
+                *auth, user_auth,
+                "{key}: JWT or IAM, as Authentication says"
             );
-            let authorizer = string(at(props, &["Auth", "Authorizer"]));
-            if is_admin_path(path) {
-                assert_eq!(authorizer, Some("AWS_IAM"), "{path} needs SigV4");
-            } else {
-                assert_eq!(authorizer, None, "{path} is public");
-            }
+            assert_eq!(authorizer, Some(&user_authorizer), "{key}");
         }
     }
+    let authorizer = &template["Resources"]["UserJwtAuthorizer"];
+    assert_eq!(string(authorizer.get("Condition")), Some("JwtMode"));
+    assert_eq!(
+        string(authorizer["Properties"].get("AuthorizerType")),
+        Some("JWT")
+    );
+}
+
+#[test]
+fn the_template_can_never_make_a_function_verify_tokens_itself_or_open_iam_routes() {
+    let text = read("template.yaml");
+    let template = template();
+    // Not even in a comment's neighbourhood of a value: the names appear only in comments.
+    for name in [
+        "LOCAL_JWKS_FILE",
+        "ALLOW_UNSIGNED_REQUESTS",
+        "JWT_ISSUER",
+        "JWT_AUDIENCE",
+    ] {
+        for line in text.lines().filter(|l| l.contains(name)) {
+            assert!(line.trim_start().starts_with('#'), "{name} is set: {line}");
+        }
+    }
+    for function in template_functions(&template).values() {
+        let vars = environment(&template, function);
+        assert_eq!(
+            vars.get("AUTH_MODE").and_then(reference),
+            Some("Authentication"),
+            "{}: AUTH_MODE is the Authentication parameter (jwt or iam, nothing else)",
+            function.logical_id
+        );
+    }
+}
+
+#[test]
+fn every_route_is_throttled_the_purchase_tighter_and_checkout_can_keep_its_concurrency() {
+    let template = template();
+    let stages = resources(&template, "AWS::ApiGatewayV2::Stage");
+    assert_eq!(stages.len(), 1, "one stage");
+    let stage = &stages.values().next().unwrap()["Properties"];
+    let default = &stage["DefaultRouteSettings"];
+    assert_eq!(
+        default.get("ThrottlingRateLimit").and_then(reference),
+        Some("ThrottleRatePerSecond")
+    );
+    assert_eq!(
+        default.get("ThrottlingBurstLimit").and_then(reference),
+        Some("ThrottleBurst")
+    );
+    let purchase = &stage["RouteSettings"]["POST /api/v1/cart/{cart_id}/purchase"];
+    assert_eq!(
+        purchase.get("ThrottlingRateLimit").and_then(reference),
+        Some("PurchaseThrottleRatePerSecond")
+    );
+    assert_eq!(
+        purchase.get("ThrottlingBurstLimit").and_then(reference),
+        Some("PurchaseThrottleBurst")
+    );
+    let number = |name: &str| {
+        let value = &template["Parameters"][name]["Default"];
+        value
+            .as_u64()
+            .unwrap_or_else(|| panic!("{name} has a numeric default"))
+    };
+    assert!(number("PurchaseThrottleRatePerSecond") < number("ThrottleRatePerSecond"));
+    assert!(number("PurchaseThrottleBurst") < number("ThrottleBurst"));
+    assert_eq!(
+        number("PurchaseReservedConcurrency"),
+        0,
+        "none unless asked for"
+    );
+    let purchase = &template["Resources"]["PurchaseCartFunction"]["Properties"];
+    let reserved: Yaml = serde_yaml::from_str(
+        "!If [ReservePurchaseConcurrency, !Ref PurchaseReservedConcurrency, !Ref AWS::NoValue]",
+    )
+    .unwrap();
+    assert_eq!(
+        purchase.get("ReservedConcurrentExecutions"),
+        Some(&reserved)
+    );
 }
 
 // --- events/ --------------------------------------------------------------------------------
@@ -397,6 +542,14 @@ fn every_http_event_is_a_v2_request_on_one_of_its_functions_routes() {
             is_admin_path(route),
             "events/{name}.json: an IAM identity exactly on admin routes"
         );
+        // Cart, purchase and order events carry the claims of the JWT authorizer (jwt mode,
+        // the default), as API Gateway passes them on.
+        let sub = &event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"];
+        assert_eq!(
+            sub.is_string(),
+            !is_admin_path(route) && route != "/api/v1/items",
+            "events/{name}.json: JWT claims exactly on the cart, purchase and order routes"
+        );
         // And lambda_http reads it as the function will.
         lambda_http::request::from_str(&event.to_string())
             .unwrap_or_else(|e| panic!("events/{name}.json: {e}"));
@@ -422,16 +575,21 @@ fn every_scheduled_function_has_an_eventbridge_scheduled_event() {
 }
 
 #[test]
-fn the_cart_events_share_one_valid_cart_id_of_user_1001() {
+fn the_cart_events_share_one_valid_cart_id_of_their_tokens_user() {
     let files = event_files();
     let ids: BTreeSet<&str> = files
         .values()
         .filter_map(|e| e["pathParameters"]["cart_id"].as_str())
         .collect();
+    let subs: BTreeSet<&str> = files
+        .values()
+        .filter_map(|e| e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"].as_str())
+        .collect();
 
     assert_eq!(ids.len(), 1, "one cart id across events/: {ids:?}");
+    assert_eq!(subs.len(), 1, "one user across events/: {subs:?}");
     let id = CartId::parse(ids.first().unwrap()).expect("a well-formed cart id");
-    assert_eq!(id.owner(), UserId::new(1001).unwrap());
+    assert_eq!(id.owner(), &UserId::parse(subs.first().unwrap()).unwrap());
 }
 
 // --- tables ---------------------------------------------------------------------------------
@@ -643,8 +801,8 @@ fn every_function_gets_every_table_name_from_the_template() {
             );
         }
         assert!(
-            !vars.contains_key("ALLOW_UNAUTHENTICATED_ADMIN"),
-            "{}: admin routes are never opened in AWS",
+            !vars.contains_key("ALLOW_UNSIGNED_REQUESTS"),
+            "{}: IAM routes are never opened in AWS",
             function.logical_id
         );
     }

@@ -2,10 +2,11 @@
 //! examples the README invokes (`cargo lambda invoke <function> --data-file events/...`,
 //! `sam local invoke -e events/...`) never rot.
 //!
-//! The events are fixed files, valid as they are: the cart events name one cart id of user 1001
-//! (`NT-0f8Z...`), and the order event one order id. `create-cart` makes random ids, so on fresh
-//! tables those targets do not exist and the handlers answer 404, a proper answer and the one
-//! documented below. Other tests give user 1001's cart that id and walk it to a purchase.
+//! The events are fixed files, valid as they are: the cart events carry the claims of one user,
+//! as API Gateway's JWT authorizer passes them on, and name that user's cart id (`NT-0f8Z...`);
+//! the order event names one order id. `create-cart` makes random ids, so on fresh tables those
+//! targets do not exist and the handlers answer 404, a proper answer and the one documented
+//! below. Other tests give the user's cart that id and walk it to a purchase.
 //!
 //! The last test is the least-privilege check: it records, through a proxy, every DynamoDB
 //! call each function makes while the events (and a few variations of them reaching the rarer
@@ -72,11 +73,12 @@ async fn run_seed_event(app: &TestApp) -> seed_catalog::SeedSummary {
         .expect("the scheduled seed succeeds")
 }
 
-/// A test app whose admin functions insist on an IAM identity, as they do in AWS: the admin
-/// events pass because of their `requestContext.authorizer.iam` block.
+/// A test app configured as deployed: the admin functions insist on an IAM identity (the admin
+/// events pass because of their `requestContext.authorizer.iam` block), and the cart functions
+/// trust only the JWT authorizer's claims (`requestContext.authorizer.jwt`).
 async fn app_as_deployed() -> TestApp {
-    let mut app = TestApp::spawn().await;
-    app.state.config.allow_unauthenticated_admin = false;
+    let mut app = TestApp::spawn().await.behind_jwt_authorizer();
+    app.state.config.auth.allow_unsigned_requests = false;
     app
 }
 
@@ -86,7 +88,7 @@ const ON_A_SEEDED_CATALOG: &[(&str, u16, Option<&str>)] = &[
     ("admin-create-item", 201, None),
     // Item 1 is in the dataset.
     ("admin-update-item", 200, None),
-    // User 1001's first cart.
+    // The user's first cart.
     ("create-cart", 201, None),
     // The cart events' fixed id is not the id create-cart just made at random.
     ("get-cart", 404, Some("cart_not_found")),
@@ -176,31 +178,31 @@ async fn the_admin_events_pass_on_their_iam_identity_alone() {
     }
 }
 
-/// Gives user 1001's cart the id the cart events use (the token is the random half of a cart
-/// id; the user id the other). Storage detail on purpose: no API sets a cart's id.
-async fn give_user_1001s_cart_the_events_id(app: &TestApp) -> CartId {
+/// Gives the events' user's cart the id the cart events use (the token is the random half of a
+/// cart id; the user id the other). Storage detail on purpose: no API sets a cart's id.
+async fn give_the_users_cart_the_events_id(app: &TestApp) -> CartId {
     let event = event_json("get-cart");
     let id = CartId::parse(event["pathParameters"]["cart_id"].as_str().unwrap()).unwrap();
     app.store()
         .client()
         .update_item()
         .table_name(&app.store().tables().carts)
-        .key("user_id", AttributeValue::N(id.owner().get().to_string()))
+        .key("user_id", AttributeValue::S(id.owner().to_string()))
         .update_expression("SET cart_token = :token")
         .condition_expression("attribute_exists(user_id)")
         .expression_attribute_values(":token", AttributeValue::S(id.token().to_string()))
         .send()
         .await
-        .expect("user 1001 has a cart");
+        .expect("the user has a cart");
     id
 }
 
 #[tokio::test]
-async fn the_cart_events_take_user_1001s_cart_from_first_item_to_purchase() {
+async fn the_cart_events_take_their_users_cart_from_first_item_to_purchase() {
     let app = app_as_deployed().await;
     run_seed_event(&app).await;
     assert_eq!(invoke(&app, "create-cart").await.status, 201);
-    let id = give_user_1001s_cart_the_events_id(&app).await;
+    let id = give_the_users_cart_the_events_id(&app).await;
     let stock_before = app.item(1).await.stock.get();
 
     let added = invoke(&app, "add-cart-item").await;
@@ -336,8 +338,9 @@ struct Recorder {
 
 impl Recorder {
     async fn start() -> Self {
-        let (mut app, proxy) = TestApp::spawn_behind_proxy().await;
-        app.state.config.allow_unauthenticated_admin = false;
+        let (app, proxy) = TestApp::spawn_behind_proxy().await;
+        let mut app = app.behind_jwt_authorizer();
+        app.state.config.auth.allow_unsigned_requests = false;
         Self {
             proxy,
             app,
@@ -390,11 +393,11 @@ async fn every_function_is_granted_exactly_the_dynamodb_calls_it_makes() {
     assert_eq!(run.call("admin-create-item").await.status, 201);
     assert_eq!(run.call("admin-update-item").await.status, 200);
     assert_eq!(run.call("create-cart").await.status, 201);
-    give_user_1001s_cart_the_events_id(&run.app).await;
+    give_the_users_cart_the_events_id(&run.app).await;
     assert_eq!(run.call("add-cart-item").await.status, 200);
     // More than the whole stock: the cart is read to tell 404 from 409.
     run.call_with("add-cart-item", |e| {
-        e["body"] = json!(r#"{"user_id":1001,"item_id":1,"quantity":1000}"#);
+        e["body"] = json!(r#"{"item_id":1,"quantity":1000}"#);
     })
     .await
     .assert_problem(409, "insufficient_stock");

@@ -5,7 +5,6 @@ use add_cart_item::AddCartItem;
 use admin_update_item::AdminUpdateItem;
 use get_cart::GetCart;
 use get_order::GetOrder;
-use lambda_http::Request;
 use purchase_cart::PurchaseCart;
 use remove_cart_item::RemoveCartItem;
 use serde_json::{json, Value};
@@ -41,13 +40,7 @@ async fn world() -> World {
 async fn snapshot(world: &World) -> Value {
     let mut state = vec![];
     for cart in [&world.cart, &world.other_cart] {
-        state.push(
-            world
-                .app
-                .call::<GetCart>(ApiRequest::get_cart(cart).build())
-                .await
-                .body,
-        );
+        state.push(world.app.view_cart(cart).await.body);
     }
     for id in [1, 2] {
         state.push(json!(format!("{:?}", world.app.item(id).await)));
@@ -132,7 +125,7 @@ fn overlong(n: usize) -> String {
 }
 
 #[tokio::test]
-async fn hostile_path_and_query_values_are_400_problems_and_change_nothing() {
+async fn hostile_path_and_query_values_are_4xx_problems_and_change_nothing() {
     let world = world().await;
     let before = snapshot(&world).await;
     let app = &world.app;
@@ -152,59 +145,77 @@ async fn hostile_path_and_query_values_are_400_problems_and_change_nothing() {
     ];
 
     for bad in bad_ids {
-        let responses = [
-            app.call::<GetCart>(ApiRequest::get_cart(bad).build()).await,
+        // A cart or order id that cannot be one names nothing: 404, as an unknown one.
+        let not_found = [
+            app.call::<GetCart>(ApiRequest::get_cart(bad)).await,
             app.call::<AddCartItem>(
                 ApiRequest::add_cart_item(bad)
-                    .json(json!({"user_id": 7, "item_id": 1, "quantity": 1}))
-                    .build(),
+                    .json(json!({"user_id": 7, "item_id": 1, "quantity": 1})),
             )
             .await,
-            app.call::<RemoveCartItem>(
-                ApiRequest::remove_cart_item(bad, "1")
-                    .query("user_id", 7)
-                    .build(),
-            )
-            .await,
-            app.call::<RemoveCartItem>(
-                ApiRequest::remove_cart_item(&world.cart, bad)
-                    .query("user_id", 7)
-                    .build(),
-            )
-            .await,
+            app.call::<RemoveCartItem>(ApiRequest::remove_cart_item(bad, "1").query("user_id", 7))
+                .await,
             app.call::<PurchaseCart>(
                 ApiRequest::purchase_cart(bad)
                     .header("Idempotency-Key", "k")
-                    .json(json!({"user_id": 7}))
-                    .build(),
+                    .json(json!({"user_id": 7})),
             )
             .await,
-            app.call::<GetOrder>(ApiRequest::get_order(bad).query("user_id", 7).build())
+            app.call::<GetOrder>(ApiRequest::get_order(bad).query("user_id", 7))
                 .await,
-            app.call::<GetOrder>(
-                ApiRequest::get_order(&world.order)
-                    .query("user_id", bad)
-                    .build(),
+        ];
+        for response in not_found {
+            let code = response.body["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(
+                ["cart_not_found", "order_not_found"].contains(&&*code),
+                "{bad}: {code}"
+            );
+            response.assert_problem(404, &code);
+        }
+        // An item id that cannot be one is a 400 naming it.
+        let invalid = [
+            app.call::<RemoveCartItem>(
+                ApiRequest::remove_cart_item(&world.cart, bad).query("user_id", 7),
             )
             .await,
             app.call::<AdminUpdateItem>(
-                ApiRequest::admin_update_item(bad)
-                    .json(json!({"price": 1}))
-                    .build(),
+                ApiRequest::admin_update_item(bad).json(json!({"price": 1})),
             )
             .await,
         ];
-        for response in responses {
+        for response in invalid {
             response.assert_problem(400, "invalid_request");
         }
+    }
+    // A user id is 1 to 128 characters of `A-Z a-z 0-9 . _ : @ | + -`: anything else in the
+    // query is refused, whoever asks.
+    for bad in [
+        "",
+        "%00",
+        "😀",
+        &overlong(129),
+        "../../etc/passwd",
+        "AAAA' OR '1'='1",
+    ] {
+        let response = app
+            .call::<GetOrder>(
+                ApiRequest::get_order(&world.order)
+                    .query("user_id", bad)
+                    .as_user(8),
+            )
+            .await;
+        response.assert_problem(400, "invalid_request");
+        assert_eq!(response.body["field"], "user_id", "?user_id={bad}");
     }
     let long_key = "k".repeat(256);
     for key in ["", long_key.as_str(), "tab\tkey", "new\nline"] {
         let response = app
             .call::<PurchaseCart>(
                 ApiRequest::purchase_cart(&world.cart)
-                    .json(json!({"user_id": 7, "idempotency_key": key}))
-                    .build(),
+                    .json(json!({"user_id": 7, "idempotency_key": key})),
             )
             .await;
         response.assert_problem(400, "invalid_request");
@@ -223,7 +234,7 @@ async fn hostile_path_and_query_values_are_400_problems_and_change_nothing() {
     assert_eq!(snapshot(&world).await, before, "nothing changed");
 }
 
-async fn as_user<E: Endpoint>(app: &TestApp, request: Request) -> TestResponse {
+async fn as_user<E: Endpoint>(app: &TestApp, request: ApiRequest) -> TestResponse {
     app.call::<E>(request).await
 }
 
@@ -238,39 +249,27 @@ async fn every_cart_and_order_endpoint_refuses_another_user_with_a_404_and_chang
         as_user::<AddCartItem>(
             app,
             ApiRequest::add_cart_item(theirs)
-                .json(json!({"user_id": 7, "item_id": 1, "quantity": 1}))
-                .build(),
+                .json(json!({"user_id": 7, "item_id": 1, "quantity": 1})),
         )
         .await,
         as_user::<RemoveCartItem>(
             app,
-            ApiRequest::remove_cart_item(theirs, "2")
-                .query("user_id", 7)
-                .build(),
+            ApiRequest::remove_cart_item(theirs, "2").query("user_id", 7),
         )
         .await,
         as_user::<RemoveCartItem>(
             app,
-            ApiRequest::remove_cart_item(theirs, "2")
-                .json(json!({"user_id": "7"}))
-                .build(),
+            ApiRequest::remove_cart_item(theirs, "2").json(json!({"user_id": "7"})),
         )
         .await,
         as_user::<PurchaseCart>(
             app,
             ApiRequest::purchase_cart(theirs)
                 .header("Idempotency-Key", "steal")
-                .json(json!({"user_id": 7}))
-                .build(),
+                .json(json!({"user_id": 7})),
         )
         .await,
-        as_user::<GetOrder>(
-            app,
-            ApiRequest::get_order(&world.order)
-                .query("user_id", 7)
-                .build(),
-        )
-        .await,
+        as_user::<GetOrder>(app, ApiRequest::get_order(&world.order).query("user_id", 7)).await,
     ];
     let codes: Vec<&str> = attempts
         .iter()
@@ -296,8 +295,7 @@ async fn every_cart_and_order_endpoint_refuses_another_user_with_a_404_and_chang
         .call::<PurchaseCart>(
             ApiRequest::purchase_cart(&world.cart)
                 .header("Idempotency-Key", "first")
-                .json(json!({"user_id": 7}))
-                .build(),
+                .json(json!({"user_id": 7})),
         )
         .await;
     assert_ne!(replay_attempt.body["order"]["id"], json!(world.order));

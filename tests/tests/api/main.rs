@@ -11,6 +11,7 @@ mod consistency;
 mod dependencies;
 mod events;
 mod hostile_input;
+mod identity;
 mod load;
 mod local_api;
 mod openapi;

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{read, root};
+use crate::read;
 use serde_yaml::Value as Yaml;
 use shared::domain::{CartId, ItemId, OrderId};
 use shared::domain::{PriceChange, Shortfall};
@@ -92,28 +92,17 @@ fn router_routes() -> BTreeSet<Route> {
         .collect()
 }
 
-/// The routes of the HttpApi that `template.yaml` deploys, if the template exists yet.
+/// The routes of the HTTP API that `template.yaml` deploys.
 fn template_routes() -> Option<BTreeSet<Route>> {
-    if !root().join("template.yaml").exists() {
-        return None;
-    }
     let template: Yaml =
         serde_yaml::from_str(&read("template.yaml")).expect("template.yaml is YAML");
-    let routes = mapping(&template["Resources"])
-        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
-        .flat_map(|(_, function)| mapping(&function["Properties"]["Events"]))
-        .filter(|(_, event)| event["Type"].as_str() == Some("HttpApi"))
-        .map(|(name, event)| {
-            let property = |key: &str| {
-                event["Properties"][key]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("HttpApi event {name} has a literal {key}"))
-                    .to_owned()
-            };
-            (property("Method").to_ascii_uppercase(), property("Path"))
-        })
-        .collect();
-    Some(routes)
+    let routes = crate::consistency::template_routes(&template);
+    Some(
+        routes
+            .into_iter()
+            .map(|(method, path, _)| (method, path))
+            .collect(),
+    )
 }
 
 fn difference(expected: &BTreeSet<Route>, actual: &BTreeSet<Route>) -> String {
@@ -155,6 +144,11 @@ fn every_api_error() -> Vec<ApiError> {
         ApiError::invalid("user_id", "is required"),
         ApiError::MalformedBody("it is not valid JSON".to_owned()),
         ApiError::PayloadTooLarge { limit: 65_536 },
+        ApiError::Unauthenticated {
+            why: "the token has expired",
+            token_sent: true,
+        },
+        ApiError::UserMismatch,
         ApiError::Forbidden,
         ApiError::RouteNotFound,
         ApiError::ItemNotFound(item),
@@ -183,6 +177,8 @@ fn every_api_error() -> Vec<ApiError> {
             ApiError::InvalidRequest { .. }
             | ApiError::MalformedBody(_)
             | ApiError::PayloadTooLarge { .. }
+            | ApiError::Unauthenticated { .. }
+            | ApiError::UserMismatch
             | ApiError::Forbidden
             | ApiError::RouteNotFound
             | ApiError::ItemNotFound(_)

@@ -6,6 +6,7 @@
 
 use std::env;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::http::LocalJwks;
 
@@ -106,6 +107,13 @@ pub struct Config {
     pub cursor_secret: Vec<u8>,
     /// Most catalog entries one listing request may read when a name filter is given.
     pub list_read_budget: u32,
+    /// One deadline per request bounds every loop and DynamoDB call: Lambda's deadline less
+    /// this margin (`DEADLINE_MARGIN_MS`, 500), so the answer (a `503` if it comes to that)
+    /// leaves before Lambda cuts the invocation off and API Gateway answers a bare 5xx.
+    pub deadline_margin: Duration,
+    /// The time a request gets where there is no Lambda deadline (the tests): `REQUEST_BUDGET_MS`,
+    /// 9000.
+    pub request_budget: Duration,
 }
 
 impl Config {
@@ -120,7 +128,23 @@ impl Config {
                 .and_then(|v| v.parse().ok())
                 .filter(|n| (1..=10_000).contains(n))
                 .unwrap_or(DEFAULT_LIST_READ_BUDGET),
+            deadline_margin: millis("DEADLINE_MARGIN_MS", 500),
+            request_budget: millis("REQUEST_BUDGET_MS", 9_000),
         })
+    }
+
+    /// How long a request may take from now: until Lambda's `deadline` (Unix milliseconds) less
+    /// the margin; or the request budget where there is no plausible deadline (none, one already
+    /// past, or one beyond Lambda's 15 minutes, as a local emulator may give).
+    pub fn time_left(&self, deadline: u64) -> Duration {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let remaining = Duration::from_millis(deadline).checked_sub(now);
+        match remaining.filter(|r| *r <= Duration::from_secs(15 * 60)) {
+            Some(remaining) => remaining.saturating_sub(self.deadline_margin),
+            None => self.request_budget,
+        }
     }
 
     /// A configuration for tests: the given tables, `jwt` mode trusting API Gateway's claims
@@ -136,11 +160,18 @@ impl Config {
             },
             cursor_secret: b"test-cursor-secret".to_vec(),
             list_read_budget: DEFAULT_LIST_READ_BUDGET,
+            deadline_margin: Duration::from_millis(500),
+            request_budget: Duration::from_secs(9),
         }
     }
 }
 
 pub const DEFAULT_LIST_READ_BUDGET: u32 = 1_000;
+
+fn millis(name: &str, default: u64) -> Duration {
+    let ms = env::var(name).ok().and_then(|v| v.parse().ok());
+    Duration::from_millis(ms.unwrap_or(default))
+}
 
 fn flag(name: &str) -> bool {
     env::var(name).is_ok_and(|v| v.eq_ignore_ascii_case("true"))

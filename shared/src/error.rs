@@ -40,8 +40,15 @@ pub enum ApiError {
     PriceChanged(Vec<PriceChange>),
     #[error("a request with this idempotency key is still being processed; retry shortly")]
     RequestInProgress,
-    #[error("this idempotency key was already used for another cart")]
+    #[error("this idempotency key was already used for another request")]
     IdempotencyKeyReused,
+    /// `If-Match` named another version than the resource's: `current` is it now, shown under
+    /// `member` (`cart`, `item`).
+    #[error("the {member} is no longer the version named in If-Match; this is it now")]
+    PreconditionFailed {
+        member: &'static str,
+        current: serde_json::Value,
+    },
     #[error("the service is temporarily unavailable; retry shortly")]
     ServiceUnavailable(#[source] Cause),
     #[error("internal error")]
@@ -95,6 +102,7 @@ impl ApiError {
             Self::PriceChanged(_) => ("price_changed", 409, "Price changed"),
             Self::RequestInProgress => ("request_in_progress", 409, "Request in progress"),
             Self::IdempotencyKeyReused => ("idempotency_key_reused", 422, "Idempotency key reused"),
+            Self::PreconditionFailed { .. } => ("precondition_failed", 412, "Precondition failed"),
             Self::ServiceUnavailable(_) => ("service_unavailable", 503, "Service unavailable"),
             Self::Internal(_) => ("internal_error", 500, "Internal error"),
         };

@@ -62,6 +62,7 @@ pub fn item(id: u64, name: &str, price: u64, stock: u64) -> Item {
         name: name.to_owned(),
         price: Price::new(price).expect("a valid price"),
         stock: Stock::new(stock).expect("a valid stock"),
+        version: 0,
     }
 }
 

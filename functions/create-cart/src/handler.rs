@@ -2,9 +2,8 @@
 //! call. The user is the token's subject (`jwt`) or the body's `user_id` (`iam`).
 
 use lambda_http::Request;
-use serde_json::json;
 use shared::http::{
-    authenticate, json, json_object, named_user, AppState, Endpoint, HandlerResult,
+    authenticate, cart_answer, json_object, named_user, AppState, Endpoint, HandlerResult,
 };
 
 pub struct CreateCart;
@@ -17,6 +16,6 @@ impl Endpoint for CreateCart {
         let body = json_object(&req)?;
         let user = caller.user(named_user(&req, &body)?)?;
         let (cart, created) = state.store.create_or_get_cart(&user).await?;
-        json(if created { 201 } else { 200 }, &json!({ "cart": cart }))
+        cart_answer(if created { 201 } else { 200 }, &cart)
     }
 }

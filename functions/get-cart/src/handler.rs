@@ -1,9 +1,10 @@
-//! `GET /api/v1/cart/{cart_id}`: the cart, for its owner only.
+//! `GET /api/v1/cart/{cart_id}`: the cart, for its owner only; `304` to an `If-None-Match`
+//! naming its version.
 
 use lambda_http::Request;
-use serde_json::json;
 use shared::http::{
-    authenticate, cart_in_path, json, json_object, named_user, AppState, Endpoint, HandlerResult,
+    authenticate, cart_answer, cart_in_path, json_object, named_user, not_modified,
+    not_modified_response, AppState, Endpoint, HandlerResult,
 };
 use shared::ApiError;
 
@@ -21,7 +22,8 @@ impl Endpoint for GetCart {
             return Err(ApiError::CartNotFound);
         }
         match state.store.get_cart(&id).await? {
-            Some(cart) => json(200, &json!({ "cart": cart })),
+            Some(cart) if not_modified(&req, cart.version) => not_modified_response(cart.version),
+            Some(cart) => cart_answer(200, &cart),
             None => Err(ApiError::CartNotFound),
         }
     }

@@ -1,28 +1,25 @@
 //! `POST /api/v1/cart/{cart_id}/purchase`: buys everything in the cart at the latest stock and
-//! price ("Option 1" of the original design), exactly once per idempotency key.
+//! price ("Option 1" of the original design), exactly once per idempotency key, and only at the
+//! version of the cart the client saw when it says which (`If-Match`).
 //!
 //! Two DynamoDB requests on the happy path, whatever the cart's size: one `BatchGetItem` (the
 //! key's record and the cart), one `TransactWriteItems` (stock decrements conditioned on stock
-//! and price, the idempotency record, the order, the emptied cart). A replay is one request.
+//! and price, the order, the emptied cart, the key's record). A replay is one request.
 
-use lambda_http::http::HeaderValue;
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use serde_json::json;
-use shared::domain::purchase::{
-    first_look, order_for, verdict, FirstLook, Verdict, KEY_LIFETIME_SECS,
+use shared::domain::purchase::{first_look, order_for, verdict, FirstLook, Verdict};
+use shared::domain::{
+    now_rfc3339, now_unix, CartId, Fingerprint, IdempotencyKey, KeyScope, OrderId, UserId,
 };
-use shared::domain::{now_rfc3339, CartId, IdempotencyKey, OrderId, Receipt, UserId};
 use shared::http::{
-    authenticate, cart_in_path, json_object, json_text, named_user, optional_field, AppState,
-    Endpoint, Fields, HandlerResult,
+    authenticate, cart_in_path, exactly_once, if_match, json_object, json_text, named_user,
+    optional_field, AppState, Attempt, Endpoint, Fields, HandlerResult,
 };
-use shared::store::PurchasePlan;
+use shared::store::{CartCommit, NewRecord, PurchasePlan};
 use shared::ApiError;
 
 pub struct PurchaseCart;
-
-/// Reads of the cart when it keeps changing between the read and the transaction.
-const CART_ATTEMPTS: u32 = 3;
 
 impl Endpoint for PurchaseCart {
     const NAME: &'static str = "purchase-cart";
@@ -33,48 +30,56 @@ impl Endpoint for PurchaseCart {
         let body = json_object(&req)?;
         let user = caller.user(named_user(&req, &body)?)?;
         let key = idempotency_key(&req, &body)?;
-        purchase(state, cart_id, user, &key).await
+        let seen = if_match(&req)?;
+        // The key binds the request as sent: this cart, at this version or at any.
+        let seen_text = seen.map_or_else(|| "*".to_owned(), |v| v.to_string());
+        let request = Fingerprint::of("purchase", &[&cart_id, &seen_text]);
+        purchase(state, &cart_id, &user, &key, &request, seen).await
     }
 }
 
-/// The key from the `Idempotency-Key` header or, failing that, `idempotency_key` in the body.
+/// The key from the `Idempotency-Key` header or `idempotency_key` in the body; both given, they
+/// must be the same key.
 fn idempotency_key(req: &Request, body: &Fields) -> Result<IdempotencyKey, ApiError> {
-    if let Some(header) = req.headers().get("idempotency-key") {
-        let text = header
-            .to_str()
-            .map_err(|_| ApiError::invalid("Idempotency-Key", "must be printable ASCII"))?;
-        return IdempotencyKey::parse(text)
-            .map_err(|why| ApiError::invalid("Idempotency-Key", why));
-    }
-    optional_field(body, "idempotency_key", |v| match v.as_str() {
+    let in_body = optional_field(body, "idempotency_key", |v| match v.as_str() {
         Some(s) => IdempotencyKey::parse(s),
         None => Err("must be a string".to_owned()),
-    })?
-    .ok_or_else(|| {
-        ApiError::invalid(
+    })?;
+    match (shared::http::key_header(req)?, in_body) {
+        (Some(a), Some(b)) if a != b => Err(ApiError::invalid(
+            "idempotency_key",
+            "differs from the Idempotency-Key header",
+        )),
+        (Some(key), _) | (None, Some(key)) => Ok(key),
+        (None, None) => Err(ApiError::invalid(
             "idempotency_key",
             "is required, as the Idempotency-Key header or in the body",
-        )
-    })
+        )),
+    }
 }
 
 /// Parse, loop, answer: the rule's steps are `first_look` and `verdict` (domain::purchase).
 async fn purchase(
     state: &AppState,
-    cart_id: CartId,
-    user: UserId,
+    cart_id: &CartId,
+    user: &UserId,
     key: &IdempotencyKey,
+    request: &Fingerprint,
+    seen: Option<u64>,
 ) -> HandlerResult {
     let store = &state.store;
-    for _ in 0..CART_ATTEMPTS {
-        let now = unix_now();
-        let snapshot = store.load_purchase(&user, key, now).await?;
-        let cart = match first_look(snapshot.receipt, snapshot.cart, &cart_id, &user) {
-            FirstLook::Replay(receipt) => return replay(&receipt, &cart_id),
+    let pk = KeyScope::User(user).record_key(key);
+    let pk = pk.as_str();
+    exactly_once(request, || async move {
+        let now = now_unix();
+        let snapshot = store.load_purchase(user, pk, now).await?;
+        let cart = match first_look(snapshot.receipt, snapshot.cart, cart_id, user, seen) {
+            FirstLook::Replay(receipt) => return Ok(Attempt::Replay(receipt)),
             FirstLook::CartNotFound => return Err(ApiError::CartNotFound),
+            FirstLook::Stale(cart) => return Err(stale(&cart)),
             FirstLook::CartEmpty => {
-                return match store.get_receipt(&user, key, now).await? {
-                    Some(receipt) => replay(&receipt, &cart_id),
+                return match store.receipt(pk, now).await? {
+                    Some(receipt) => Ok(Attempt::Replay(receipt)),
                     None => Err(ApiError::CartEmpty),
                 }
             }
@@ -88,53 +93,51 @@ async fn purchase(
             "order": order,
         })
         .to_string();
+        let record = NewRecord {
+            pk,
+            request,
+            status: 200,
+            body: &body,
+            version: None,
+            now,
+        };
         let plan = PurchasePlan {
-            user: &user,
-            key,
             cart: &cart,
             order: &order,
-            body: &body,
-            now,
-            expires_at: now + KEY_LIFETIME_SECS,
+            record,
         };
         let Some(rejection) = store.commit_purchase(&plan).await? else {
-            return json_text(200, body);
+            return Ok(Attempt::Answer(json_text(200, body)));
         };
-        match verdict(rejection) {
-            Verdict::Replay(receipt) => return replay(&receipt, &cart_id),
-            Verdict::ReadCartAgain => {}
+        Ok(match verdict(rejection) {
+            Verdict::Replay(receipt) => Attempt::Replay(receipt),
+            Verdict::ReadCartAgain => Attempt::Again,
+            // Tell the user, and let the cart hold the prices they were told. If the cart
+            // changed meanwhile, what it holds now decides the answer.
             Verdict::Reprice(changed) => {
-                // Tell the user, and let the cart hold the prices they were told. If the cart
-                // changed meanwhile, what it holds now decides the answer.
-                if store.refresh_cart_prices(&cart, &changed).await? {
-                    return Err(ApiError::PriceChanged(changed));
+                match store
+                    .commit_cart(&cart, &cart.repriced(&changed), None)
+                    .await?
+                {
+                    CartCommit::Done => Attempt::Answer(Err(ApiError::PriceChanged(changed))),
+                    _ => Attempt::Again,
                 }
             }
-            Verdict::InsufficientStock(short) => return Err(ApiError::InsufficientStock(short)),
-            Verdict::Unexplained => {
-                return Err(ApiError::Internal(
-                    "the purchase transaction was cancelled for no known reason".into(),
-                ))
+            Verdict::InsufficientStock(short) => {
+                Attempt::Answer(Err(ApiError::InsufficientStock(short)))
             }
-        }
-    }
-    Err(ApiError::RequestInProgress)
+            Verdict::Unexplained => Attempt::Answer(Err(ApiError::Internal(
+                "the purchase transaction was cancelled for no known reason".into(),
+            ))),
+        })
+    })
+    .await
 }
 
-/// The first success again, byte for byte, or `422` when the key bought another cart.
-fn replay(receipt: &Receipt, cart_id: &CartId) -> HandlerResult {
-    if !receipt.is_for(cart_id) {
-        return Err(ApiError::IdempotencyKeyReused);
+/// `412`: the cart is not the version the client saw; here it is now.
+fn stale(cart: &shared::domain::Cart) -> ApiError {
+    ApiError::PreconditionFailed {
+        member: "cart",
+        current: json!(cart),
     }
-    let mut response: Response<Body> = json_text(receipt.status, receipt.body.clone())?;
-    response
-        .headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    Ok(response)
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

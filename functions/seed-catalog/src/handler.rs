@@ -1,6 +1,8 @@
-//! `seed-catalog` (EventBridge schedule): upserts the dataset in `data/catalog.json`, built into
-//! the binary, into the catalog table. Running it twice leaves the same state; it never touches
-//! carts, orders or items outside the dataset.
+//! `seed-catalog` (EventBridge schedule): inserts the items of the dataset in `data/catalog.json`,
+//! built into the binary, that the catalog does not hold yet. It never changes an item that
+//! exists (its stock, price or name: sales and admin changes stand), nor carts, orders or items
+//! outside the dataset. An event `{"reset": true}` (by hand, for local use) writes the whole
+//! dataset over what is there instead.
 
 use std::time::Instant;
 
@@ -30,6 +32,7 @@ struct DatasetItem {
 /// What a run did; also the function's result.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SeedSummary {
+    /// Items written: the missing ones, or every one on a reset.
     pub items: usize,
     pub batches: usize,
     pub retried_batches: usize,
@@ -56,15 +59,27 @@ pub fn parse_dataset(text: &str) -> Result<Vec<Item>, String> {
                 name: name.as_str().to_owned(),
                 price: Price::for_item(raw.price).ok_or_else(|| bad("price out of range"))?,
                 stock: Stock::new(raw.quantity).ok_or_else(|| bad("quantity out of range"))?,
+                version: 0,
             })
         })
         .collect()
 }
 
-/// Seeds `items` and logs a summary.
-pub async fn seed(store: &Store, items: &[Item]) -> Result<SeedSummary, lambda_runtime::Error> {
+/// Writes the `items` the catalog does not hold (all of them on a `reset`) and logs a summary.
+pub async fn seed(
+    store: &Store,
+    items: &[Item],
+    reset: bool,
+) -> Result<SeedSummary, lambda_runtime::Error> {
     let started = Instant::now();
     let before = store.metrics().snapshot();
+    let missing;
+    let items = if reset {
+        items
+    } else {
+        missing = store.missing_items(items).await?;
+        &missing[..]
+    };
     let report = store.put_items(items).await?;
     let used = store.metrics().snapshot().since(&before);
     let summary = SeedSummary {
@@ -77,6 +92,7 @@ pub async fn seed(store: &Store, items: &[Item]) -> Result<SeedSummary, lambda_r
     tracing::info!(
         function = "seed-catalog",
         items = summary.items,
+        reset,
         batches = summary.batches,
         retried_batches = summary.retried_batches,
         dynamodb_requests = used.requests,
@@ -87,14 +103,15 @@ pub async fn seed(store: &Store, items: &[Item]) -> Result<SeedSummary, lambda_r
     Ok(summary)
 }
 
-/// The scheduled event's content does not matter: every run upserts the whole dataset.
+/// The scheduled event inserts what is missing; `{"reset": true}` writes everything.
 pub async fn handle(
     store: &Store,
     event: LambdaEvent<Value>,
 ) -> Result<SeedSummary, lambda_runtime::Error> {
     tracing::info!(request_id = %event.context.request_id, "seeding the catalog");
+    let reset = event.payload.get("reset") == Some(&Value::Bool(true));
     let items = parse_dataset(DATASET)?;
-    seed(store, &items).await
+    seed(store, &items, reset).await
 }
 
 #[cfg(test)]

@@ -98,6 +98,28 @@ pub struct Item {
     pub price: Price,
     #[serde(rename = "quantity")]
     pub stock: Stock,
+    /// Moved on by every change of the item, sales included: what an admin's `If-Match` names
+    /// (the item's `ETag`), so a stock set outright never overwrites sales made since. Shown by
+    /// the admin routes ([`Item::admin_view`]), not in the listing's original shape.
+    #[serde(skip)]
+    pub version: u64,
+}
+
+/// An item as the admin routes show it: the listing's members and the `version`.
+#[derive(Serialize)]
+pub struct AdminView<'a> {
+    #[serde(flatten)]
+    item: &'a Item,
+    version: u64,
+}
+
+impl Item {
+    pub fn admin_view(&self) -> AdminView<'_> {
+        AdminView {
+            item: self,
+            version: self.version,
+        }
+    }
 }
 
 /// What an admin sends to create an item.
@@ -116,6 +138,42 @@ pub struct ItemChange {
     pub price: Option<Price>,
     pub stock: Option<Stock>,
     pub restock: Option<Stock>,
+}
+
+impl NewItem {
+    /// The item it becomes under `id`.
+    pub fn with_id(&self, id: ItemId) -> Item {
+        Item {
+            id,
+            name: self.name.as_str().to_owned(),
+            price: self.price,
+            stock: self.stock,
+            version: 0,
+        }
+    }
+}
+
+impl Item {
+    /// The item with `change` applied, one version on; `None` when a restock would take the
+    /// stock past [`Stock::MAX`]. (The unkeyed update applies the same change in one
+    /// conditional `UpdateItem`: `store::catalog`.)
+    pub fn changed(&self, change: &ItemChange) -> Option<Item> {
+        let stock = match (change.stock, change.restock) {
+            (_, Some(more)) => Stock::new(self.stock.get() + more.get())?,
+            (Some(stock), None) => stock,
+            (None, None) => self.stock,
+        };
+        Some(Item {
+            id: self.id,
+            name: change
+                .name
+                .as_ref()
+                .map_or_else(|| self.name.clone(), |n| n.as_str().to_owned()),
+            price: change.price.unwrap_or(self.price),
+            stock,
+            version: self.version + 1,
+        })
+    }
 }
 
 impl ItemChange {

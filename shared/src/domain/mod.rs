@@ -2,21 +2,28 @@
 
 pub mod cart;
 pub mod catalog;
+pub mod idempotency;
 pub mod ids;
 pub mod listing;
 pub mod order;
 pub mod purchase;
 
-pub use cart::{Cart, CartLine, MAX_CART_LINES};
+pub use cart::{AddRefusal, Cart, CartLine, MAX_CART_LINES};
 pub use catalog::{Item, ItemChange, ItemName, NewItem, Price, Stock};
+pub use idempotency::{Fingerprint, KeyScope, Receipt};
 pub use ids::{CartId, IdempotencyKey, ItemId, OrderId, Quantity, UserId};
 pub use listing::{Cursor, ListQuery, Page};
 pub use order::{Order, OrderLine};
-pub use purchase::{PriceChange, Receipt, Shortfall};
+pub use purchase::{PriceChange, Shortfall};
 
 /// The largest integer a JSON client can hold exactly (2^53 - 1): the upper bound of every id,
 /// price and filter value, so no client ever rounds one.
 pub const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
+
+/// Now, in Unix seconds: what key lifetimes are counted in.
+pub fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
 
 /// Now, in RFC 3339 (UTC, whole seconds): how every timestamp the API shows is written.
 pub fn now_rfc3339() -> String {

@@ -1,6 +1,6 @@
 //! The purchase rule, in one place and without I/O: what a first read of the key and the cart
-//! leads to, the order a cart becomes, how long a key stays bound, and the verdict on a
-//! cancelled purchase transaction.
+//! leads to, the order a cart becomes, and the verdict on a cancelled purchase transaction.
+//! (What a key is and how long it binds: `domain::idempotency`.)
 //!
 //! The I/O around it lives in `store::purchase` (one read, one `TransactWriteItems`, decoding
 //! the cancellation reasons into a [`Rejection`]) and in the `purchase-cart` handler, which
@@ -8,10 +8,7 @@
 
 use serde::Serialize;
 
-use super::{Cart, CartId, ItemId, Order, OrderId, OrderLine, UserId};
-
-/// How long a key stays bound to its purchase, in seconds.
-pub const KEY_LIFETIME_SECS: i64 = 24 * 60 * 60;
+use super::{Cart, CartId, ItemId, Order, OrderId, OrderLine, Receipt, UserId};
 
 /// A line that cannot be bought in the quantity asked for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -29,23 +26,6 @@ pub struct PriceChange {
     pub current_price: u64,
 }
 
-/// A purchase made under a key, as a replay needs it: which cart it bought and what it
-/// answered, byte for byte.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Receipt {
-    pub cart_id: String,
-    pub order_id: String,
-    pub status: u16,
-    pub body: String,
-}
-
-impl Receipt {
-    /// A key answers only for the cart it bought; the same key on another cart is a reuse.
-    pub fn is_for(&self, cart_id: &CartId) -> bool {
-        self.cart_id == cart_id.to_string()
-    }
-}
-
 /// What the first read (the key's live receipt and the user's cart) leads to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FirstLook {
@@ -57,17 +37,21 @@ pub enum FirstLook {
     /// reads of the one `BatchGetItem` (it is not a snapshot): read the key again before
     /// answering `cart_empty`.
     CartEmpty,
+    /// The cart is no longer the version the client saw (`If-Match`): answer `412` with it.
+    Stale(Cart),
     /// Buy this cart.
     Buy(Cart),
 }
 
 /// The key is resolved first (it may answer a purchase already made), then the cart must be
-/// the user's, be the one named, and hold something.
+/// the user's, be the one named, be the version the client saw if it said (`If-Match`), and
+/// hold something.
 pub fn first_look(
     receipt: Option<Receipt>,
     cart: Option<Cart>,
     cart_id: &CartId,
     user: &UserId,
+    seen: Option<u64>,
 ) -> FirstLook {
     if let Some(receipt) = receipt {
         return FirstLook::Replay(receipt);
@@ -77,6 +61,7 @@ pub fn first_look(
     }
     match cart.filter(|cart| cart.id == *cart_id) {
         None => FirstLook::CartNotFound,
+        Some(cart) if seen.is_some_and(|version| version != cart.version) => FirstLook::Stale(cart),
         Some(cart) if cart.is_empty() => FirstLook::CartEmpty,
         Some(cart) => FirstLook::Buy(cart),
     }
@@ -189,12 +174,12 @@ mod tests {
         ItemId::new(n).unwrap()
     }
 
-    fn receipt(cart_id: &str) -> Receipt {
+    fn receipt(request: &str) -> Receipt {
         Receipt {
-            cart_id: cart_id.to_owned(),
-            order_id: "order".to_owned(),
+            request: request.to_owned(),
             status: 200,
             body: "{}".to_owned(),
+            version: None,
         }
     }
 
@@ -321,11 +306,13 @@ mod tests {
             }],
             ..empty.clone()
         };
+        // (case, the key's receipt, the cart read, who asks, the version they saw, the look)
         type Row = (
             &'static str,
             Option<Receipt>,
             Option<Cart>,
             UserId,
+            Option<u64>,
             FirstLook,
         );
         let rows: Vec<Row> = vec![
@@ -334,6 +321,7 @@ mod tests {
                 Some(receipt("c")),
                 None,
                 bob.clone(),
+                Some(1),
                 FirstLook::Replay(receipt("c")),
             ),
             (
@@ -341,6 +329,7 @@ mod tests {
                 None,
                 Some(full.clone()),
                 bob.clone(),
+                None,
                 FirstLook::CartNotFound,
             ),
             (
@@ -348,6 +337,7 @@ mod tests {
                 None,
                 None,
                 alice.clone(),
+                None,
                 FirstLook::CartNotFound,
             ),
             (
@@ -358,6 +348,7 @@ mod tests {
                     ..full.clone()
                 }),
                 alice.clone(),
+                None,
                 FirstLook::CartNotFound,
             ),
             (
@@ -365,28 +356,41 @@ mod tests {
                 None,
                 Some(empty),
                 alice.clone(),
+                None,
                 FirstLook::CartEmpty,
+            ),
+            (
+                "a cart at another version than the client saw",
+                None,
+                Some(full.clone()),
+                alice.clone(),
+                Some(2),
+                FirstLook::Stale(full.clone()),
+            ),
+            (
+                "a cart at the version the client saw",
+                None,
+                Some(full.clone()),
+                alice.clone(),
+                Some(3),
+                FirstLook::Buy(full.clone()),
             ),
             (
                 "a cart to buy",
                 None,
                 Some(full.clone()),
                 alice,
+                None,
                 FirstLook::Buy(full),
             ),
         ];
-        for (case, receipt, cart, user, expected) in rows {
-            assert_eq!(first_look(receipt, cart, &id, &user), expected, "{case}");
+        for (case, receipt, cart, user, seen, expected) in rows {
+            assert_eq!(
+                first_look(receipt, cart, &id, &user, seen),
+                expected,
+                "{case}"
+            );
         }
-    }
-
-    #[test]
-    fn a_receipt_answers_only_for_the_cart_it_bought() {
-        let id = CartId::generate(UserId::parse("1").unwrap());
-        let other = CartId::generate(UserId::parse("1").unwrap());
-        let r = receipt(&id.to_string());
-        assert!(r.is_for(&id));
-        assert!(!r.is_for(&other));
     }
 
     #[test]

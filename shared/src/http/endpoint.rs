@@ -7,7 +7,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 
 use super::{problem, HandlerResult};
-use crate::{telemetry, Config, Store};
+use crate::{telemetry, ApiError, Config, Store};
 
 /// What every invocation borrows: built once per cold start.
 pub struct AppState {
@@ -31,7 +31,8 @@ pub trait Endpoint {
     fn handle(state: &AppState, req: Request) -> impl Future<Output = HandlerResult> + Send;
 }
 
-/// Runs one request through `E`, maps an error to its problem response and logs one line:
+/// Runs one request through `E` within its deadline (see `Config::time_left`; past it, the
+/// answer is `503` with `Retry-After`), maps an error to its problem response and logs one line:
 /// request id, route, status, latency, DynamoDB requests, the time spent waiting for them and
 /// consumed capacity.
 pub async fn dispatch<E: Endpoint>(state: &AppState, req: Request) -> Response<Body> {
@@ -44,8 +45,16 @@ pub async fn dispatch<E: Endpoint>(state: &AppState, req: Request) -> Response<B
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().unwrap_or_default(),
         _ => String::new(),
     };
+    let deadline = req.lambda_context_ref().map_or(0, |c| c.deadline);
+    let time_left = state.config.time_left(deadline);
     let before = state.store.metrics().snapshot();
-    let response = match E::handle(state, req).await {
+    let answer = tokio::time::timeout(time_left, E::handle(state, req)).await;
+    let answer = answer.unwrap_or_else(|_| {
+        Err(ApiError::ServiceUnavailable(
+            format!("the request's deadline passed after {time_left:?}").into(),
+        ))
+    });
+    let response = match answer {
         Ok(response) => response,
         Err(err) => {
             if err.status() >= 500 {

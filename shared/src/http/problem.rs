@@ -36,6 +36,7 @@ pub fn problem(err: &ApiError) -> Response<Body> {
             Some(("items", json!(items)))
         }
         ApiError::PriceChanged(items) => Some(("items", json!(items))),
+        ApiError::PreconditionFailed { member, current } => Some((member, current.clone())),
         _ => None,
     };
     if let Some((name, value)) = extra {

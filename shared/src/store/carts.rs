@@ -10,13 +10,18 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{built, n, names, s, Raw, Store, StoreError, Written};
+use super::catalog::{decode_item, item_key};
+use super::idempotency::NewRecord;
+use super::{built, n, names, s, Raw, RequestToken, Store, StoreError, Written, LAST_REQUEST};
 use crate::domain::{
-    Cart, CartId, CartLine, Item, ItemId, Price, PriceChange, Quantity, UserId, MAX_CART_LINES,
+    Cart, CartId, CartLine, Item, ItemId, Price, Quantity, Receipt, UserId, MAX_CART_LINES,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -129,7 +134,7 @@ pub(crate) fn decode_cart(raw: &Raw) -> Result<Cart, StoreError> {
     CartRecord::any(raw)?.into_cart()
 }
 
-/// The purchase's last action: the cart emptied, if it is still the cart and the version that
+/// The purchase's action on the cart: emptied, if it is still the cart and the version that
 /// the purchase read (any change since then cancels the purchase).
 pub(crate) fn clear_cart(table: &str, cart: &Cart) -> Result<Update, StoreError> {
     let empty = AttributeValue::M(HashMap::new());
@@ -139,7 +144,7 @@ pub(crate) fn clear_cart(table: &str, cart: &Cart) -> Result<Update, StoreError>
             .set_key(Some(cart_key(cart.user_id())))
             .update_expression(
                 "SET #qty = :empty, #price = :empty, #name = :empty, #added = :empty, \
-                 #version = #version + :one",
+                 #version = #version + :one, #last_request = :request_token",
             )
             .condition_expression(UNCHANGED)
             .set_expression_attribute_names(Some(names(&[
@@ -149,9 +154,11 @@ pub(crate) fn clear_cart(table: &str, cart: &Cart) -> Result<Update, StoreError>
                 "name",
                 "added",
                 "version",
+                LAST_REQUEST,
             ])))
             .expression_attribute_values(":empty", empty)
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":request_token", s(RequestToken::new().0))
             .expression_attribute_values(":token", s(cart.id.token().to_string()))
             .expression_attribute_values(":version", n(cart.version))
             .build(),
@@ -212,7 +219,7 @@ impl Store {
                 },
             });
         };
-        let added_at = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
+        let added_at = added_now();
         let request = self
             .update_cart(id.owner())
             .update_expression(
@@ -233,7 +240,7 @@ impl Store {
             .expression_attribute_values(":quantity", n(requested))
             .expression_attribute_values(":price", n(item.price.get()))
             .expression_attribute_values(":name", s(item.name.as_str()))
-            .expression_attribute_values(":now", n(added_at.max(0) as u64))
+            .expression_attribute_values(":now", n(added_at))
             .expression_attribute_values(":max_lines", n(MAX_CART_LINES as u64))
             .expression_attribute_values(":room", n(room));
         Ok(match self.update(request).await? {
@@ -278,33 +285,178 @@ impl Store {
         })
     }
 
-    /// Sets the unit prices of some lines to the items' current prices, if the cart is still at
-    /// `version` (a concurrent change wins; the next purchase notices the prices again).
-    pub async fn refresh_cart_prices(
+    /// The user's cart, with the key's live receipt (`pk`) and an item when asked, in one
+    /// strongly consistent `BatchGetItem`: what a keyed change of a cart starts from.
+    pub async fn read_cart(
         &self,
-        cart: &Cart,
-        prices: &[PriceChange],
-    ) -> Result<bool, StoreError> {
-        if prices.is_empty() {
-            return Ok(true);
-        }
-        let mut sets = vec!["#version = #version + :one".to_owned()];
-        let mut request = self
-            .update_cart(cart.user_id())
-            .condition_expression(UNCHANGED)
-            .set_expression_attribute_names(Some(names(&["cart_token", "version", "price"])))
-            .expression_attribute_values(":token", s(cart.id.token().to_string()))
-            .expression_attribute_values(":version", n(cart.version))
-            .expression_attribute_values(":one", n(1));
-        for (i, change) in prices.iter().enumerate() {
-            sets.push(format!("#price.#i{i} = :p{i}"));
-            request = request
-                .expression_attribute_names(format!("#i{i}"), change.item_id.get().to_string())
-                .expression_attribute_values(format!(":p{i}"), n(change.current_price));
-        }
-        let request = request.update_expression(format!("SET {}", sets.join(", ")));
-        Ok(matches!(self.update(request).await?, Written::Done(_)))
+        id: &CartId,
+        pk: Option<&str>,
+        item: Option<ItemId>,
+        now: i64,
+    ) -> Result<CartRead, StoreError> {
+        let tables = self.tables();
+        let mut keys = vec![(tables.carts.clone(), cart_key(id.owner()))];
+        keys.extend(item.map(|item| (tables.catalog.clone(), item_key(item))));
+        let (receipt, items) = self.read_with_receipt(pk, keys, now).await?;
+        let mut items = items.into_iter();
+        let cart = CartRecord::owned(items.next().flatten().as_ref(), id)?;
+        Ok(CartRead {
+            receipt,
+            cart: cart.map(CartRecord::into_cart).transpose()?,
+            item: items
+                .next()
+                .flatten()
+                .as_ref()
+                .map(decode_item)
+                .transpose()?,
+        })
     }
+
+    /// Writes `after` over `before` (the same cart, one version on), if the cart is still
+    /// `before`: the lines that changed, in one conditional write. With a key's record, in one
+    /// transaction with it.
+    pub async fn commit_cart(
+        &self,
+        before: &Cart,
+        after: &Cart,
+        record: Option<&NewRecord<'_>>,
+    ) -> Result<CartCommit, StoreError> {
+        let change = transition(before, after);
+        let Some(record) = record else {
+            let request = change.apply(self.update_cart(before.user_id()));
+            return Ok(match self.update(request).await? {
+                Written::Done(_) => CartCommit::Done,
+                Written::Refused(now) => match CartRecord::owned(now.as_ref(), &before.id)? {
+                    Some(_) => CartCommit::CartChanged,
+                    None => CartCommit::CartNotFound,
+                },
+            });
+        };
+        let update = change
+            .apply_to(Update::builder().table_name(&self.tables().carts))
+            .set_key(Some(cart_key(before.user_id())))
+            .update_expression(format!(
+                "{}, #{LAST_REQUEST} = :request_token",
+                change.expression
+            ))
+            .expression_attribute_names(format!("#{LAST_REQUEST}"), LAST_REQUEST)
+            .expression_attribute_values(":request_token", s(RequestToken::new().0))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let action = TransactWriteItem::builder()
+            .update(built(update.build())?)
+            .build();
+        let Some(cancelled) = self.transact(vec![action], Some(record)).await? else {
+            return Ok(CartCommit::Done);
+        };
+        if let Some(receipt) = cancelled.taken_by {
+            return Ok(CartCommit::KeyTaken(receipt));
+        }
+        Ok(match cancelled.failed_at(0) {
+            Some(now) if CartRecord::owned(now, &before.id)?.is_some() => CartCommit::CartChanged,
+            Some(_) => CartCommit::CartNotFound,
+            None => {
+                return Err(StoreError::Unexpected(
+                    "a cart transaction was cancelled for no known reason".into(),
+                ))
+            }
+        })
+    }
+}
+
+/// What a keyed change of a cart starts from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CartRead {
+    pub receipt: Option<Receipt>,
+    /// The cart, if it exists and is this id's.
+    pub cart: Option<Cart>,
+    pub item: Option<Item>,
+}
+
+/// What writing a cart's new state came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CartCommit {
+    Done,
+    /// The cart changed since it was read: read it again.
+    CartChanged,
+    /// The cart is gone, or is another cart now.
+    CartNotFound,
+    /// The key was taken meanwhile: this is its answer.
+    KeyTaken(Receipt),
+}
+
+/// The expressions that take a cart from `before` to `after`: the lines that changed set, the
+/// lines that went removed, the version moved on; if the cart is still `before`.
+struct Transition {
+    expression: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+fn transition(before: &Cart, after: &Cart) -> Transition {
+    let mut names = names(&["cart_token", "qty", "price", "name", "added", "version"]);
+    let mut values = HashMap::from([
+        (":token".to_owned(), s(before.id.token().to_string())),
+        (":version".to_owned(), n(before.version)),
+        (":next".to_owned(), n(after.version)),
+    ]);
+    let (mut sets, mut removes) = (vec!["#version = :next".to_owned()], Vec::new());
+    for (i, line) in after.lines.iter().enumerate() {
+        if before.lines.contains(line) {
+            continue;
+        }
+        values
+            .entry(":now".to_owned())
+            .or_insert_with(|| n(added_now()));
+        names.insert(format!("#s{i}"), line.item_id.get().to_string());
+        values.insert(format!(":q{i}"), n(line.quantity));
+        values.insert(format!(":p{i}"), n(line.unit_price.get()));
+        values.insert(format!(":n{i}"), s(line.name.as_str()));
+        sets.push(format!(
+            "#qty.#s{i} = :q{i}, #price.#s{i} = :p{i}, #name.#s{i} = :n{i}, \
+             #added.#s{i} = if_not_exists(#added.#s{i}, :now)"
+        ));
+    }
+    for (i, line) in before.lines.iter().enumerate() {
+        if after.lines.iter().any(|l| l.item_id == line.item_id) {
+            continue;
+        }
+        names.insert(format!("#r{i}"), line.item_id.get().to_string());
+        removes.push(format!(
+            "#qty.#r{i}, #price.#r{i}, #name.#r{i}, #added.#r{i}"
+        ));
+    }
+    let mut expression = String::new();
+    if !removes.is_empty() {
+        expression = format!("REMOVE {} ", removes.join(", "));
+    }
+    expression.push_str(&format!("SET {}", sets.join(", ")));
+    Transition {
+        expression,
+        names,
+        values,
+    }
+}
+
+impl Transition {
+    fn apply(&self, request: UpdateItemFluentBuilder) -> UpdateItemFluentBuilder {
+        request
+            .update_expression(&self.expression)
+            .condition_expression(UNCHANGED)
+            .set_expression_attribute_names(Some(self.names.clone()))
+            .set_expression_attribute_values(Some(self.values.clone()))
+    }
+
+    fn apply_to(&self, update: UpdateBuilder) -> UpdateBuilder {
+        update
+            .condition_expression(UNCHANGED)
+            .set_expression_attribute_names(Some(self.names.clone()))
+            .set_expression_attribute_values(Some(self.values.clone()))
+    }
+}
+
+/// Now, in microseconds: when a line was first added (lines are shown in that order).
+fn added_now() -> u64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000).max(0) as u64
 }
 
 impl Store {

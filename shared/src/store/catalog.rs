@@ -1,23 +1,25 @@
 //! The catalog table: items keyed by `id`, listed through the `by-price` index.
 //!
 //! Item shape: `id` (N), `name`, `name_lc` (lower-cased, for the name filter), `price` (N),
-//! `stock` (N), `list_pk` (always `"ITEM"`: the index's one partition) and `price_key`
-//! (`"{price:016}#{id:016}"`: the index's sort key, so the index holds every item in price-then-id
-//! order and a price range is one key range). Item `id = 0` is the id counter for admin-created
-//! items; it has no `list_pk`, so it is never listed.
+//! `stock` (N), `version` (N, moved on by every change, sales included), `list_pk` (always
+//! `"ITEM"`: the index's one partition) and `price_key` (`"{price:016}#{id:016}"`: the index's
+//! sort key, so the index holds every item in price-then-id order and a price range is one key
+//! range). Item `id = 0` is the id counter for admin-created items (`next_id`, the last id
+//! handed out); it has no `list_pk`, so it is never listed.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, PutRequest, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
-    Update, WriteRequest,
+    AttributeValue, KeysAndAttributes, Put, PutRequest, ReturnConsumedCapacity,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update, WriteRequest,
 };
 use serde::{Deserialize, Serialize};
 
+use super::idempotency::NewRecord;
 use super::schema::CATALOG_BY_PRICE_INDEX;
-use super::{built, n, names, pause, s, Store, StoreError, Written};
+use super::{built, n, names, pause, s, Raw, Store, StoreError, Written};
 use crate::domain::{
-    CartLine, Cursor, Item, ItemChange, ItemId, ListQuery, NewItem, Page, Price, Stock,
+    CartLine, Cursor, Item, ItemChange, ItemId, ListQuery, NewItem, Page, Price, Receipt, Stock,
 };
 
 /// Ids from here up are handed out by `create_item`; the seeded dataset uses ids below it.
@@ -35,6 +37,8 @@ struct ItemRecord {
     name_lc: String,
     price: u64,
     stock: u64,
+    #[serde(default)]
+    version: u64,
     list_pk: String,
     price_key: String,
 }
@@ -47,6 +51,7 @@ impl ItemRecord {
             name_lc: item.name.to_lowercase(),
             price: item.price.get(),
             stock: item.stock.get(),
+            version: item.version,
             list_pk: LIST_PARTITION.to_owned(),
             price_key: price_key(item.price, item.id),
         }
@@ -60,6 +65,7 @@ impl ItemRecord {
             price: Price::new(self.price).ok_or_else(corrupt)?,
             stock: Stock::new(self.stock).ok_or_else(corrupt)?,
             name: self.name,
+            version: self.version,
         })
     }
 }
@@ -76,6 +82,11 @@ fn cursor_from_price_key(key: &str) -> Option<Cursor> {
     })
 }
 
+/// The key of an item.
+pub(crate) fn item_key(id: ItemId) -> Raw {
+    HashMap::from([("id".to_owned(), n(id.get()))])
+}
+
 /// An item as DynamoDB returned it (a read, or the old item of a failed condition).
 pub(crate) fn decode_item(raw: &HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
     serde_dynamo::from_item::<_, ItemRecord>(raw.clone())
@@ -90,6 +101,19 @@ pub enum ItemUpdate {
     NotFound,
     /// The restock would take the stock past `Stock::MAX`.
     StockFull,
+    /// The item is no longer at the version the change was made against: this is it now.
+    Stale(Item),
+    /// The key was taken meanwhile: this is its answer.
+    KeyTaken(Receipt),
+}
+
+/// What an admin's keyed create came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ItemCreate {
+    Created(Item),
+    KeyTaken(Receipt),
+    /// Another create took the id meanwhile: try again.
+    IdTaken,
 }
 
 /// What a batch upsert did.
@@ -104,9 +128,144 @@ pub struct CatalogWrite {
 impl Store {
     /// One item, read strongly consistent (an add to a cart checks the stock of this moment).
     pub async fn get_item(&self, id: ItemId) -> Result<Option<Item>, StoreError> {
-        let key = HashMap::from([("id".to_owned(), n(id.get()))]);
-        let raw = self.get_raw(&self.tables().catalog, key).await?;
+        let raw = self.get_raw(&self.tables().catalog, item_key(id)).await?;
         raw.as_ref().map(decode_item).transpose()
+    }
+
+    /// The key's live receipt (`pk`) and the item, or, for a create, the last id handed out, in
+    /// one strongly consistent `BatchGetItem`: what a keyed admin change starts from.
+    pub async fn read_item(
+        &self,
+        pk: &str,
+        id: Option<ItemId>,
+        now: i64,
+    ) -> Result<(Option<Receipt>, Option<Item>, u64), StoreError> {
+        let key = id.map_or_else(counter_key, item_key);
+        let keys = vec![(self.tables().catalog.clone(), key)];
+        let (receipt, items) = self.read_with_receipt(Some(pk), keys, now).await?;
+        let raw = items.into_iter().next().flatten();
+        Ok(match id {
+            Some(_) => (receipt, raw.as_ref().map(decode_item).transpose()?, 0),
+            None => (receipt, None, last_id(raw.as_ref())),
+        })
+    }
+
+    /// Creates `item` (its id the one after `last_id`) and moves the counter on, with the key's
+    /// record, in one transaction.
+    pub async fn commit_new_item(
+        &self,
+        item: &Item,
+        last_id: u64,
+        record: &NewRecord<'_>,
+    ) -> Result<ItemCreate, StoreError> {
+        let table = &self.tables().catalog;
+        let counter = Put::builder()
+            .table_name(table)
+            .item("id", n(COUNTER_ID))
+            .item("next_id", n(item.id.get()))
+            .condition_expression("attribute_not_exists(#next_id) OR #next_id = :last")
+            .expression_attribute_names("#next_id", "next_id")
+            .expression_attribute_values(":last", n(last_id));
+        let record_item =
+            serde_dynamo::to_item(ItemRecord::from_item(item)).map_err(StoreError::mapping)?;
+        let put = Put::builder()
+            .table_name(table)
+            .set_item(Some(record_item))
+            .condition_expression("attribute_not_exists(id)");
+        let actions = vec![
+            TransactWriteItem::builder()
+                .put(built(counter.build())?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(built(put.build())?)
+                .build(),
+        ];
+        Ok(match self.transact(actions, Some(record)).await? {
+            None => ItemCreate::Created(item.clone()),
+            Some(cancelled) => match cancelled.taken_by {
+                Some(receipt) => ItemCreate::KeyTaken(receipt),
+                None => ItemCreate::IdTaken,
+            },
+        })
+    }
+
+    /// Writes `after` over `before` (the same item, one version on) with the key's record, in
+    /// one transaction, if the item is still `before`.
+    pub async fn commit_item(
+        &self,
+        before: &Item,
+        after: &Item,
+        record: &NewRecord<'_>,
+    ) -> Result<ItemUpdate, StoreError> {
+        let item =
+            serde_dynamo::to_item(ItemRecord::from_item(after)).map_err(StoreError::mapping)?;
+        let put = Put::builder()
+            .table_name(&self.tables().catalog)
+            .set_item(Some(item))
+            .condition_expression("attribute_exists(#list_pk) AND #version = :version")
+            .expression_attribute_names("#list_pk", "list_pk")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":version", n(before.version))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let actions = vec![TransactWriteItem::builder()
+            .put(built(put.build())?)
+            .build()];
+        let Some(cancelled) = self.transact(actions, Some(record)).await? else {
+            return Ok(ItemUpdate::Updated(after.clone()));
+        };
+        Ok(match (cancelled.taken_by.clone(), cancelled.failed_at(0)) {
+            (Some(receipt), _) => ItemUpdate::KeyTaken(receipt),
+            (None, Some(Some(now))) if now.contains_key("list_pk") => {
+                ItemUpdate::Stale(decode_item(now)?)
+            }
+            _ => ItemUpdate::NotFound,
+        })
+    }
+
+    /// The items of `items` that the catalog does not hold yet: `BatchGetItem`s of their ids,
+    /// 100 at a time.
+    pub async fn missing_items(&self, items: &[Item]) -> Result<Vec<Item>, StoreError> {
+        let table = &self.tables().catalog;
+        let mut found = std::collections::HashSet::new();
+        for chunk in items.chunks(100) {
+            let keys = chunk.iter().map(|item| item_key(item.id)).collect();
+            let mut batch = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .projection_expression("id")
+                .consistent_read(true);
+            for attempt in 0..BATCH_ATTEMPTS {
+                pause(attempt).await;
+                let out = self
+                    .client()
+                    .batch_get_item()
+                    .request_items(table, built(batch.build())?)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(StoreError::from_sdk)?;
+                self.metrics().reads(out.consumed_capacity());
+                let read = out
+                    .responses()
+                    .and_then(|r| r.get(table))
+                    .into_iter()
+                    .flatten();
+                found.extend(read.filter_map(|raw| super::idempotency::number(raw, "id")));
+                match out.unprocessed_keys().and_then(|u| u.get(table)) {
+                    Some(rest) if !rest.keys().is_empty() => {
+                        batch = KeysAndAttributes::builder()
+                            .set_keys(Some(rest.keys().to_vec()))
+                            .projection_expression("id")
+                            .consistent_read(true);
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(items
+            .iter()
+            .filter(|item| !found.contains(&item.id.get()))
+            .cloned()
+            .collect())
     }
 
     /// Upserts items with `BatchWriteItem`, 25 at a time, re-sending unprocessed items with
@@ -255,7 +414,7 @@ impl Store {
             .client()
             .update_item()
             .table_name(&self.tables().catalog)
-            .key("id", n(COUNTER_ID))
+            .set_key(Some(counter_key()))
             .update_expression("SET #next_id = if_not_exists(#next_id, :floor) + :one")
             .set_expression_attribute_names(Some(names(&["next_id"])))
             .expression_attribute_values(":floor", n(ADMIN_ID_FLOOR - 1))
@@ -271,12 +430,7 @@ impl Store {
             .and_then(|v| v.parse().ok())
             .and_then(ItemId::new)
             .ok_or_else(|| StoreError::Unexpected("the item id counter is malformed".into()))?;
-        let item = Item {
-            id,
-            name: new.name.as_str().to_owned(),
-            price: new.price,
-            stock: new.stock,
-        };
+        let item = new.with_id(id);
         let record =
             serde_dynamo::to_item(ItemRecord::from_item(&item)).map_err(StoreError::mapping)?;
         match self.put_new(&self.tables().catalog, record, "id").await? {
@@ -287,20 +441,29 @@ impl Store {
         }
     }
 
-    /// Applies an admin's change to an existing item in one conditional update.
+    /// Applies an admin's change to an existing item in one conditional update; with an
+    /// expected version (`If-Match`), only if the item is still at it.
     pub async fn update_item(
         &self,
         id: ItemId,
         change: &ItemChange,
+        expected: Option<u64>,
     ) -> Result<ItemUpdate, StoreError> {
-        let mut sets = Vec::new();
-        let mut condition = "attribute_exists(#list_pk)";
+        let mut sets = vec!["#version = if_not_exists(#version, :zero) + :one"];
+        let mut conditions = vec!["attribute_exists(#list_pk)"];
         let mut request = self
             .client()
             .update_item()
             .table_name(&self.tables().catalog)
-            .key("id", n(id.get()))
-            .expression_attribute_names("#list_pk", "list_pk");
+            .set_key(Some(item_key(id)))
+            .expression_attribute_names("#list_pk", "list_pk")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1));
+        if let Some(version) = expected {
+            conditions.push("#version = :expected");
+            request = request.expression_attribute_values(":expected", n(version));
+        }
         if let Some(name) = &change.name {
             sets.push("#name = :name, #name_lc = :name_lc");
             request = request
@@ -325,7 +488,7 @@ impl Store {
         }
         if let Some(restock) = change.restock {
             sets.push("#stock = #stock + :restock");
-            condition = "attribute_exists(#list_pk) AND #stock <= :room";
+            conditions.push("#stock <= :room");
             request = request
                 .expression_attribute_names("#stock", "stock")
                 .expression_attribute_values(":restock", n(restock.get()))
@@ -333,11 +496,18 @@ impl Store {
         }
         let request = request
             .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression(condition);
+            .condition_expression(conditions.join(" AND "));
         Ok(match self.update(request).await? {
             Written::Done(new) => ItemUpdate::Updated(decode_item(&new)?),
-            // The item exists (it has its `list_pk`): the restock would pass the limit.
-            Written::Refused(Some(old)) if old.contains_key("list_pk") => ItemUpdate::StockFull,
+            // The item exists (it has its `list_pk`): at another version, or the restock would
+            // pass the limit.
+            Written::Refused(Some(old)) if old.contains_key("list_pk") => {
+                let now = decode_item(&old)?;
+                match expected {
+                    Some(version) if version != now.version => ItemUpdate::Stale(now),
+                    _ => ItemUpdate::StockFull,
+                }
+            }
             Written::Refused(_) => ItemUpdate::NotFound,
         })
     }
@@ -351,14 +521,29 @@ pub(crate) fn take_stock(table: &str, line: &CartLine) -> Result<Update, StoreEr
         Update::builder()
             .table_name(table)
             .key("id", n(line.item_id.get()))
-            .update_expression("SET #stock = #stock - :quantity")
+            .update_expression(
+                "SET #stock = #stock - :quantity, #version = if_not_exists(#version, :zero) + :one",
+            )
             .condition_expression("#stock >= :quantity AND #price = :seen_price")
-            .set_expression_attribute_names(Some(names(&["stock", "price"])))
+            .set_expression_attribute_names(Some(names(&["stock", "price", "version"])))
             .expression_attribute_values(":quantity", n(line.quantity))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":seen_price", n(line.unit_price.get()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build(),
     )
+}
+
+fn counter_key() -> Raw {
+    HashMap::from([("id".to_owned(), n(COUNTER_ID))])
+}
+
+/// The last id handed out, from the counter item (`ADMIN_ID_FLOOR - 1` before the first).
+fn last_id(counter: Option<&Raw>) -> u64 {
+    counter
+        .and_then(|c| super::idempotency::number(c, "next_id"))
+        .unwrap_or(ADMIN_ID_FLOOR - 1)
 }
 
 fn exclusive_start_key(cursor: Cursor) -> HashMap<String, AttributeValue> {

@@ -4,6 +4,7 @@
 mod carts;
 mod catalog;
 mod error;
+mod idempotency;
 mod orders;
 mod purchase;
 pub mod schema;
@@ -28,9 +29,10 @@ use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 
 pub use crate::telemetry::{CountRequests, DbMetrics, MetricsSnapshot};
-pub use carts::{AddLine, CartChange};
-pub use catalog::{CatalogWrite, ItemUpdate, ADMIN_ID_FLOOR};
+pub use carts::{AddLine, CartChange, CartCommit, CartRead};
+pub use catalog::{CatalogWrite, ItemCreate, ItemUpdate, ADMIN_ID_FLOOR};
 pub use error::StoreError;
+pub use idempotency::NewRecord;
 pub use purchase::{PurchasePlan, PurchaseSnapshot};
 
 use crate::Tables;
@@ -94,13 +96,15 @@ impl Store {
     }
 
     /// Puts `item` unless an item with its key (attribute `key`) exists: done, or the item
-    /// that holds the key.
+    /// that holds the key. Exactly once, even when the SDK resends it (see [`LAST_REQUEST`]).
     pub(crate) async fn put_new(
         &self,
         table: &str,
-        item: Raw,
+        mut item: Raw,
         key: &str,
     ) -> Result<Written, StoreError> {
+        let token = RequestToken::new();
+        item.insert(LAST_REQUEST.to_owned(), s(&token.0));
         let sent = self
             .client
             .put_item()
@@ -112,22 +116,38 @@ impl Store {
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
-        self.written(sent)
+        Ok(token.recognise(self.written(sent)?))
     }
 
-    /// Sends an `UpdateItem` (whose condition, if any, is its whole rule): the item as it is
-    /// after the update, or, when the condition failed, as the condition saw it.
+    /// Sends an `UpdateItem` (whose condition, if any, is its whole rule; its update expression
+    /// ends with a `SET` clause): the item as it is after the update, or, when the condition
+    /// failed, as the condition saw it. Exactly once, even when the SDK resends it after a lost
+    /// response (see [`LAST_REQUEST`]).
     pub(crate) async fn update(
         &self,
         request: UpdateItemFluentBuilder,
     ) -> Result<Written, StoreError> {
+        let token = RequestToken::new();
+        let expression = request.get_update_expression().clone().unwrap_or_default();
+        debug_assert!(
+            expression.rfind("SET") > expression.rfind("REMOVE"),
+            "{expression}"
+        );
+        let condition = match request.get_condition_expression() {
+            Some(rule) => format!("({rule}) AND {NOT_RESENT}"),
+            None => NOT_RESENT.to_owned(),
+        };
         let sent = request
+            .update_expression(format!("{expression}, #{LAST_REQUEST} = :request_token"))
+            .condition_expression(condition)
+            .expression_attribute_names(format!("#{LAST_REQUEST}"), LAST_REQUEST)
+            .expression_attribute_values(":request_token", s(&token.0))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
-        self.written(sent)
+        Ok(token.recognise(self.written(sent)?))
     }
 
     fn written<O, E>(
@@ -200,6 +220,37 @@ impl WriteError for UpdateItemError {
 
 /// An item as DynamoDB sends it.
 pub(crate) type Raw = HashMap<String, AttributeValue>;
+
+/// The attribute every single-item write sets to a token of its own. The SDK resends a request
+/// whose response was lost (a timeout, a dropped connection, a 500) as it was; the resend then
+/// fails [`NOT_RESENT`], and the item it returns still carries the token: the write was applied
+/// once, and that item is what it left. Every write of a cart sets the attribute (the purchase's
+/// too), so the cart returned is exactly the one the write made. (Another write of the same item
+/// landing between the lost response and the resend, a few hundred milliseconds, would let a
+/// resent increment apply twice; an idempotency key closes that gap too.)
+pub(crate) const LAST_REQUEST: &str = "last_request";
+const NOT_RESENT: &str = "(attribute_not_exists(#last_request) OR #last_request <> :request_token)";
+
+/// One write's token (see [`LAST_REQUEST`]).
+pub(crate) struct RequestToken(pub(crate) String);
+
+impl RequestToken {
+    pub(crate) fn new() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// A refused resend whose item carries this token is the write, done.
+    fn recognise(&self, written: Written) -> Written {
+        match written {
+            Written::Refused(Some(old))
+                if old.get(LAST_REQUEST).and_then(|v| v.as_s().ok()) == Some(&self.0) =>
+            {
+                Written::Done(old)
+            }
+            other => other,
+        }
+    }
+}
 
 /// What a conditional write came to.
 pub(crate) enum Written {

@@ -115,7 +115,7 @@ async fn creating_a_cart_answers_201_then_200_with_the_same_cart_on_both_routes(
         );
         assert_eq!(
             *cart,
-            json!({"id": id, "user_id": user.to_string(), "items": [], "lines": [], "total": 0})
+            json!({"id": id, "user_id": user.to_string(), "items": [], "lines": [], "total": 0, "version": 0})
         );
         let first = ids.entry(user).or_insert_with(|| id.clone());
         assert_eq!(*first, id, "user {user} always gets the same cart");
@@ -206,6 +206,7 @@ async fn a_cart_is_shown_with_its_items_in_the_order_first_added_its_lines_and_t
                 {"item_id": 1, "name": "Wine - Port", "quantity": 2, "unit_price": 869},
             ],
             "total": 5 * 250 + 2 * 869,
+            "version": 3,
         }})
     );
 }
@@ -581,6 +582,7 @@ async fn removing_an_item_answers_the_cart_without_it() {
             "items": [2],
             "lines": [{"item_id": 2, "name": "Mussels - Frozen", "quantity": 1, "unit_price": 1470}],
             "total": 1470,
+            "version": 3,
         }})
     );
     assert_eq!(app.view_cart(&id).await.body, response.body);
@@ -590,7 +592,7 @@ async fn removing_an_item_answers_the_cart_without_it() {
     assert_eq!(response.status, 200, "{}", response.text);
     assert_eq!(
         response.body["cart"],
-        json!({"id": id, "user_id": "7", "items": [], "lines": [], "total": 0})
+        json!({"id": id, "user_id": "7", "items": [], "lines": [], "total": 0, "version": 4})
     );
 }
 

@@ -4,7 +4,6 @@ use std::collections::HashSet;
 
 use admin_create_item::AdminCreateItem;
 use admin_update_item::AdminUpdateItem;
-use create_cart::CreateCart;
 use list_items::ListItems;
 use serde_json::{json, Value};
 use shared::domain::{Item, ItemId, ListQuery, Price, Stock};
@@ -265,6 +264,7 @@ async fn on_a_catalog_of_ten_thousand_items_a_page_reads_one_pages_worth() {
             name: format!("Item {i}"),
             price: Price::new(100 + (i * 7919) % 9_900).unwrap(),
             stock: Stock::new(i % 100).unwrap(),
+            version: 0,
         })
         .collect();
     app.store().put_items(&items).await.unwrap();
@@ -382,7 +382,7 @@ async fn an_admin_changes_price_and_stock_and_the_listing_follows() {
     assert_eq!(response.status, 200, "{}", response.text);
     assert_eq!(
         response.body["item"],
-        json!({"id": 6, "name": "Bread - Multigrain Loaf", "price": 99999, "quantity": 3})
+        json!({"id": 6, "name": "Bread - Multigrain Loaf", "price": 99999, "quantity": 3, "version": 1})
     );
     let listed = app.list(&[]).await;
     assert_eq!(
@@ -476,33 +476,51 @@ async fn admin_routes_refuse_requests_without_an_iam_identity_unless_allowed() {
 }
 
 #[tokio::test]
-async fn seeding_twice_leaves_the_same_catalog_and_never_touches_carts() {
+async fn seeding_inserts_only_missing_items_never_resets_sales_or_prices_and_never_touches_carts() {
+    // Arrange: half the dataset seeded, then sold from and repriced.
     let app = TestApp::spawn().await;
     let dataset = seed_catalog::parse_dataset(seed_catalog::DATASET).unwrap();
-    let cart = app
-        .call::<CreateCart>(
-            ApiRequest::new("POST", "/api/v1/cart/", "/api/v1/cart/").json(json!({"user_id": 5})),
-        )
-        .await;
-
-    let first = seed_catalog::seed(app.store(), &dataset).await.unwrap();
-    let after_first = walk(&app, &[("limit", "200")]).await;
-    let second = seed_catalog::seed(app.store(), &dataset).await.unwrap();
-    let after_second = walk(&app, &[("limit", "200")]).await;
-
-    assert_eq!(first.items, dataset.len());
-    assert_eq!(second.items, dataset.len());
     assert!(dataset.len() >= 1_000);
-    assert_eq!(after_first, after_second);
-    assert_eq!(after_first.len(), dataset.len());
-    let again = app
-        .call::<CreateCart>(
-            ApiRequest::new("POST", "/api/v1/cart/", "/api/v1/cart/").json(json!({"user_id": 5})),
-        )
-        .await;
+    let half = dataset.len() / 2;
+    let cart = app.create_cart(5).await;
+    let first = seed_catalog::seed(app.store(), &dataset[..half], false)
+        .await
+        .unwrap();
+    assert_eq!(first.items, half);
+    let on_sale = dataset[..half].iter().find(|i| i.stock.get() > 0).unwrap();
+    let repriced = dataset[..half].iter().find(|i| i.id != on_sale.id).unwrap();
+    let bought = app.fill_cart(5, std::slice::from_ref(on_sale), 1).await;
+    assert_eq!(app.purchase(&bought, 5, "k").await.status, 200);
+    app.set_price(repriced.id.get(), 4242).await;
+
+    // Act: the whole dataset, twice.
+    let second = seed_catalog::seed(app.store(), &dataset, false)
+        .await
+        .unwrap();
+    let third = seed_catalog::seed(app.store(), &dataset, false)
+        .await
+        .unwrap();
+
+    // Assert: the missing half inserted once; what was sold or repriced stands.
+    assert_eq!((second.items, third.items), (dataset.len() - half, 0));
+    assert_eq!(walk(&app, &[("limit", "200")]).await.len(), dataset.len());
+    assert_eq!(
+        app.stock_of(on_sale.id.get()).await,
+        on_sale.stock.get() - 1
+    );
+    assert_eq!(app.item(repriced.id.get()).await.price.get(), 4242);
+    assert_eq!(app.item(dataset[half].id.get()).await, dataset[half]);
+    let again = app.create_cart(5).await;
     assert_eq!(again.status, 200);
     assert_eq!(again.body["cart"]["id"], cart.body["cart"]["id"]);
-    assert_eq!(app.item(1).await, dataset[0]);
+
+    // A reset (local use only) writes the dataset over what is there.
+    let reset = seed_catalog::seed(app.store(), &dataset, true)
+        .await
+        .unwrap();
+    assert_eq!(reset.items, dataset.len());
+    assert_eq!(app.item(repriced.id.get()).await.price, repriced.price);
+    assert_eq!(app.item(on_sale.id.get()).await.stock, on_sale.stock);
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod catalog;
 mod consistency;
 mod dependencies;
 mod events;
+mod exactly_once;
 mod hostile_input;
 mod identity;
 mod load;

@@ -1,7 +1,6 @@
 # shellcheck shell=bash
-# The environment of every script and Makefile recipe (scripts get it through lib.sh). Safe to
-# source in an interactive shell: `source scripts/env.sh`. A variable only gets its local default
-# when it is not already set, so anything can be overridden (`DYNAMODB_LOCAL_PORT=8001 make test`).
+# The environment of every script and recipe (scripts get it through lib.sh); safe to source in a
+# shell. A variable only gets its local default when unset (`DYNAMODB_LOCAL_PORT=8001 make test`).
 # With CART_API_REAL_AWS=1 (`make deploy`) the dummy credentials, region and DynamoDB endpoint are
 # left out, so the AWS tools see your own profile / SSO session / environment.
 

@@ -18,19 +18,12 @@ cd "$ROOT"
 mkdir -p .local/logs
 SCRIPT_NAME="$(basename "$0" .sh)"
 
-# shellcheck disable=SC2034 # colours, used by the sourcing scripts too
-if [[ -t 2 && -z "${NO_COLOR:-}" ]]; then
-    C_BOLD=$'\033[1m' C_GREEN=$'\033[1;32m' C_RED=$'\033[1;31m' C_OFF=$'\033[0m'
-else
-    C_BOLD='' C_GREEN='' C_RED='' C_OFF=''
-fi
+C_BOLD='' C_GREEN='' C_RED='' C_OFF='' # colours, when stderr is a terminal
+[[ -t 2 && -z "${NO_COLOR:-}" ]] && C_BOLD=$'\033[1m' C_GREEN=$'\033[1;32m' C_RED=$'\033[1;31m' C_OFF=$'\033[0m'
 step() { printf '\n%s==> %s%s\n' "$C_BOLD" "$*" "$C_OFF" >&2; }
 info() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; }
 warn() { printf '%s: warning: %s\n' "$SCRIPT_NAME" "$*" >&2; }
-die() {
-    printf '%s: error: %s\n' "$SCRIPT_NAME" "$*" >&2
-    exit 1
-}
+die() { printf '%s: error: %s\n' "$SCRIPT_NAME" "$*" >&2; exit 1; }
 fmt_duration() { if (($1 >= 60)); then printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); else printf '%ds' "$1"; fi; }
 # finish_line STATUS MESSAGE: the closing line of a long script, with the time it took.
 finish_line() {
@@ -143,10 +136,9 @@ check_api_port() {
 }
 
 # start_watch LOG|- [FLAGS]: cargo lambda watch on $API_URL as a child (WATCH_PID), once it listens.
-# RUST_LOG is meant for the functions, but cargo-lambda reads it too, and at `info` it logs every
-# file event in full. So watch runs without it and hands it to the functions in an env file
-# (`--env-var` would split a value like `info,shared=debug` at the comma; the file needs the
-# value quoted). Everything else in this environment is inherited by the functions as is.
+# RUST_LOG is for the functions (at `info` cargo-lambda would log every file event), so watch runs
+# without it and hands it on in an env file (`--env-var` would split `info,shared=debug` at the
+# comma). The functions inherit everything else of this environment as is.
 start_watch() {
     local out="$1" env_file="$ROOT/.local/watch-$API_PORT.env"
     shift

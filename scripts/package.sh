@@ -13,11 +13,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 bash scripts/tools.sh python
 
-# Default x86_64: arm64 (Graviton) is cheaper per ms, but cross-compiling needs the Rust
-# standard library for aarch64 (`rustup target add aarch64-unknown-linux-gnu`), which isn't
-# installed by default. So x86_64 unless ARCHITECTURE=arm64 is asked for explicitly, and then
-# only if that target is installed (building arm64 and deploying x86_64, or the reverse, gives
-# a function that cannot start, so a missing target is an error rather than a silent switch).
+# x86_64 unless ARCHITECTURE=arm64 is asked for, and then only with the aarch64 target installed
+# (a binary of the other architecture than the one deployed cannot start: no silent switch).
 ARCH="${ARCHITECTURE:-x86_64}"
 case "$ARCH" in
     x86_64) TRIPLE=x86_64-unknown-linux-gnu ;;
@@ -29,10 +26,8 @@ if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep 
 fi
 
 COMPILER="${CARGO_LAMBDA_COMPILER:-cargo-zigbuild}"
-if [[ "$COMPILER" == cargo-zigbuild ]]; then
-    python3 -m ziglang version >/dev/null 2>&1 ||
-        die "zig is not available as 'python3 -m ziglang' (python3 is $(command -v python3)); run: bash scripts/tools.sh"
-fi
+[[ "$COMPILER" != cargo-zigbuild ]] || python3 -m ziglang version >/dev/null 2>&1 ||
+    die "zig is not available as 'python3 -m ziglang' (python3 is $(command -v python3)); run: bash scripts/tools.sh"
 
 step "sam build (Architecture=$ARCH, compiler $COMPILER)"
 sam build --parameter-overrides "Architecture=$ARCH" "$@"

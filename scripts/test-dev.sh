@@ -1,16 +1,12 @@
 #!/usr/bin/env bash
-# `make dev` stops everything it started, however it is stopped: run by `make test` once the
-# workspace is built (or alone). Starts `make dev` as a supervisor does (`setsid make dev`: a
-# session and process group of its own, no terminal) on free ports of its own, so that it starts
-# its own DynamoDB Local, and once it serves, stops it one way: Ctrl-C (SIGINT to its process
-# group), SIGTERM or SIGHUP to its process group, SIGTERM to make alone. Then make must exit
-# within 30 s, both ports be free, and no process be left whose environment carries that
-# API_PORT (every process make dev starts inherits it: DynamoDB Local, cargo lambda watch, the
-# function instances). The first run also checks that a second `make dev` on the same port names
-# the running one, and each run that its authentication mode works over HTTP: `jwt` (a token of
-# `make token` is accepted, none is a 401) for three ways, `iam` (the original contract: the body
-# names the user) for the last. Ends with a line in the form of cargo's `test result:`, which
-# test.sh's tally counts. About 20 s a way on a warm build. Logs: .local/logs/test-dev-*.log.
+# `make dev` stops everything it started, however it is stopped (run by `make test`, or alone):
+# `setsid make dev`, as a supervisor starts it, on free ports of its own (so with a DynamoDB Local
+# of its own), stopped once it serves by SIGINT, SIGTERM or SIGHUP to its process group, or
+# SIGTERM to make alone. Then make must exit within 30 s, both ports be free, and no process be
+# left whose environment carries that API_PORT (every process make dev starts inherits it). Also
+# checked: a second `make dev` names the running one; each run serves its AUTH_MODE over HTTP
+# (jwt: `make token`'s token accepted, none a 401; iam: the body names the user). Ends with a
+# cargo-style `test result:` line for test.sh's tally. Logs: .local/logs/test-dev-*.log.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set +e # every failure is reported as a test's
@@ -41,20 +37,15 @@ status() { curl -s -o /dev/null -w '%{http_code}' --max-time 30 -X "$1" "http://
 
 # serves MODE: empty if the API answers as AUTH_MODE=MODE should, else what it answered.
 serves() {
-    local created denied
+    local ok no
     if [[ "$1" == jwt ]]; then
-        local token
-        token="$(make -s --no-print-directory token USER=test-dev-user)"
-        created="$(status POST /api/v1/cart/ -H "Authorization: Bearer $token")"
-        denied="$(status POST /api/v1/cart/)"
-        [[ "$created" =~ ^20[01]$ && "$denied" == 401 ]] ||
-            echo "jwt mode: with make token's token $created (want 201 or 200), without $denied (want 401)"
+        ok="$(status POST /api/v1/cart/ -H "Authorization: Bearer $(make -s token USER=test-dev-user)")"
+        no="$(status POST /api/v1/cart/)"
     else
-        created="$(status POST /api/v1/cart/ -d '{"user_id": 42}')"
-        denied="$(status POST /api/v1/cart/ -d '{}')"
-        [[ "$created" =~ ^20[01]$ && "$denied" == 400 ]] ||
-            echo "iam mode: {\"user_id\": 42} $created (want 201 or 200), {} $denied (want 400)"
+        ok="$(status POST /api/v1/cart/ -d '{"user_id": 42}')" no="$(status POST /api/v1/cart/ -d '{}')"
     fi
+    [[ "$ok" =~ ^20[01]$ && "$no" == "$([[ $1 == jwt ]] && echo 401 || echo 400)" ]] ||
+        echo "$1 mode: the user's cart $ok, no user's $no"
 }
 
 # check NAME SIGNAL TARGET MODE: make dev started with AUTH_MODE=MODE, then stopped with SIGNAL

@@ -38,6 +38,19 @@ if ! cargo test --workspace --test api -- --ignored local_api:: 2>&1 | tee -a "$
     die "local API tests failed (the last lines of $WATCH_LOG are above)"
 fi
 
+# openapi.yaml as client generators and linters read it: redocly and spectral clean; the
+# TypeScript client it generates type-checks against tests/contract/check.ts; the Python client it
+# generates (no warning allowed) runs the README's tour against the local API, typed throughout.
+step "contract: linters, generated TypeScript and Python clients (tests/contract)"
+(cd tests/contract && PATH="$PWD/node_modules/.bin:$PATH" && redocly lint --config redocly.yaml ../../openapi.yaml &&
+    spectral lint --ruleset spectral.yaml -F hint ../../openapi.yaml &&
+    openapi-typescript ../../openapi.yaml -o ../../.local/client/api.d.ts && tsc -p tsconfig.json)
+rm -rf .local/client/cart_api_client
+GENERATED="$(openapi-python-client generate --path openapi.yaml --meta none --config tests/contract/generator.yaml \
+    --output-path .local/client/cart_api_client 2>&1)" || die "openapi-python-client failed: $GENERATED"
+[[ "$GENERATED" != *[Ww]arning* ]] || die "openapi-python-client warned: $GENERATED"
+ROOT="$ROOT" python3 tests/contract/tour.py | tee -a "$TEST_LOG"
+
 # Generated requests, valid and invalid, for every operation (examples, coverage, fuzzing and
 # stateful phases): no 5xx, and every status, content type, header and body as the document
 # says. Every check runs except those tests/schemathesis.toml turns off, each with its reason

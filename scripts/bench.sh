@@ -1,18 +1,9 @@
 #!/usr/bin/env bash
-# `make bench`: builds the release binaries and the bench tool, starts what the tool needs, runs
-# it, and writes BENCHMARKS.md and target/bench.json.
-#   bash scripts/bench.sh [--quick] [--only 1,2,...]    # extra arguments go to the tool
-#   make bench QUICK=1                                  # the same as --quick
-# It starts, and stops on exit: DynamoDB Local on $DYNAMODB_LOCAL_PORT unless one answers there
-# already (every section works on tables of its own and drops them), and `cargo lambda watch` on
-# $BENCH_API_PORT, with its own tables (cart-api-bench-*), for the latency section.
-# Settings (environment):
-#   BENCH_API_PORT=9300          port of that local API (9300: a `make dev` on 9000 can keep running)
-#   BENCH_WATCH_PROFILE=release  profile of the functions behind it: `release` (the deployment
-#                                profile; section 3 builds it anyway) or `dev` (what make dev runs)
-#   BENCH_SKIP_RELEASE_BUILD=1   use target/release/* as they are, even if stale
-#   QUICK=1                      a smaller run (--quick)
-# Logs: .local/logs/bench-watch.log (the functions' JSON lines, parsed by the tool).
+# `make bench [QUICK=1]` (`bash scripts/bench.sh [--quick] [--only 1,2,...]`, arguments to the
+# tool): builds the release binaries and the tool, starts DynamoDB Local (unless one answers) and
+# `cargo lambda watch` on $BENCH_API_PORT (9300) with tables of its own, runs the tool, and writes
+# BENCHMARKS.md and target/bench.json. BENCH_WATCH_PROFILE=release|dev: the functions behind
+# watch; BENCH_SKIP_RELEASE_BUILD=1 uses target/release as it is. Log: .local/logs/bench-watch.log.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -25,8 +16,7 @@ export API_URL="http://127.0.0.1:$API_PORT"
 export CATALOG_TABLE=cart-api-bench-catalog CARTS_TABLE=cart-api-bench-carts
 export ORDERS_TABLE=cart-api-bench-orders IDEMPOTENCY_TABLE=cart-api-bench-idempotency
 PROFILE="${BENCH_WATCH_PROFILE:-release}"
-FUNCTIONS=(list-items admin-create-item admin-update-item create-cart get-cart add-cart-item
-    remove-cart-item purchase-cart get-order seed-catalog)
+mapfile -t FUNCTIONS < <(ls functions)
 ARGS=("$@")
 [[ "${QUICK:-0}" == 1 ]] && ARGS+=(--quick)
 WATCH_LOG=.local/logs/bench-watch.log

@@ -1,13 +1,10 @@
 #!/usr/bin/env bash
 # `make dev`: DynamoDB Local, the tables, the functions built, `cargo lambda watch` serving the API
-# on $API_URL with hot reload, and the catalog seeded. Extra arguments go to cargo lambda watch
-# (e.g. `bash scripts/dev.sh --release`). However it is stopped (Ctrl-C; SIGTERM or SIGHUP to its
-# process group; SIGTERM to make), it stops what it started (see lib.sh); a DynamoDB Local that
-# was already running is left alone. Its pid is in .local/dev-$API_PORT.pid while it runs.
-#
-# Hot reload: cargo lambda watch ignores what .gitignore ignores (and .cargolambdaignore); it has
-# no --ignore flag. Everything written here goes to .local/ or target/, both git-ignored, so
-# writing them never triggers a rebuild.
+# on $API_URL with hot reload (extra arguments go to it), the catalog seeded, and the sweep of
+# ended holds on a schedule. However it is stopped (Ctrl-C; SIGTERM or SIGHUP to its group;
+# SIGTERM to make), it stops what it started (see lib.sh), but not a DynamoDB Local it found
+# running. Its pid is in .local/dev-$API_PORT.pid. Everything it writes is in .local/ or target/,
+# which watch ignores (it ignores what .gitignore does), so nothing it writes triggers a reload.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -34,9 +31,15 @@ step "seeding the catalog (events/seed-catalog.json)"
 cargo lambda invoke seed-catalog --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
     --data-file events/seed-catalog.json ||
     warn "seeding failed (the server keeps running; fix the code and it reloads)"
+SWEEP_LOG=".local/logs/sweep-$API_PORT.log"
+step "release-holds every ${HOLD_SWEEP_SECONDS}s, as EventBridge runs it in AWS (log $SWEEP_LOG)"
+# `sleep & wait`: a SIGTERM ends the wait at once, and the trap stops the sleep too.
+start_child "$SWEEP_LOG" bash -c 'trap "kill \$! 2>/dev/null; exit 0" TERM; while sleep "$0" & wait $!; do
+    cargo lambda invoke release-holds --invoke-address 127.0.0.1 --invoke-port "$1" \
+        --data-file events/release-holds.json; echo; done' "$HOLD_SWEEP_SECONDS" "$API_PORT"
 
-printf '\n%sCart API running at %s%s  (DynamoDB Local: %s; AUTH_MODE=%s)\n$ curl %s/api/v1/items?limit=3\n' \
-    "$C_BOLD" "$API_URL" "$C_OFF" "$DDB_URL" "$AUTH_MODE" "$API_URL" >&2
+printf '\n%sCart API running at %s%s  (DynamoDB Local: %s; AUTH_MODE=%s; CHECKOUT_POLICY=%s)\n$ curl %s/api/v1/items?limit=3\n' \
+    "$C_BOLD" "$API_URL" "$C_OFF" "$DDB_URL" "$AUTH_MODE" "$CHECKOUT_POLICY" "$API_URL" >&2
 curl -sS --max-time 120 "$API_URL/api/v1/items?limit=3" >&2 || warn "request failed"
 if [[ "$AUTH_MODE" == jwt ]]; then
     printf '\n\nCart routes need a token: TOKEN=$(make -s token USER=alice)\n' >&2

@@ -22,6 +22,10 @@ fi
 : "${CARTS_TABLE:=cart-api-carts}"; export CARTS_TABLE
 : "${ORDERS_TABLE:=cart-api-orders}"; export ORDERS_TABLE
 : "${IDEMPOTENCY_TABLE:=cart-api-idempotency}"; export IDEMPOTENCY_TABLE
+# The checkout policy (latest | hold; HOLD_SECONDS, MAX_HELD_PER_ITEM, CART_IDLE_DAYS keep the
+# functions' defaults unless set), and how often make dev runs the sweep of ended holds.
+: "${CHECKOUT_POLICY:=latest}"; export CHECKOUT_POLICY
+: "${HOLD_SWEEP_SECONDS:=60}"; export HOLD_SWEEP_SECONDS
 # Who the cart routes act for (jwt: a bearer token's sub; iam: the user_id the request names).
 # In jwt mode the functions verify tokens against the local issuer's JWKS (`make token` mints
 # them), which lib.sh makes on first use; IAM routes accept unsigned requests (there is no IAM

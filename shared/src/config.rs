@@ -8,6 +8,7 @@ use std::env;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::domain::CheckoutPolicy;
 use crate::http::LocalJwks;
 
 /// Names of the four tables, as `template.yaml` passes them to the functions.
@@ -114,6 +115,11 @@ pub struct Config {
     /// The time a request gets where there is no Lambda deadline (the tests): `REQUEST_BUDGET_MS`,
     /// 9000.
     pub request_budget: Duration,
+    /// `CHECKOUT_POLICY` (`latest`, or `hold` with `HOLD_SECONDS` and `MAX_HELD_PER_ITEM`).
+    pub checkout: CheckoutPolicy,
+    /// A cart idle this long expires (`CART_IDLE_DAYS`, 30): it answers 404, its holds are
+    /// released, and DynamoDB's TTL deletes it some time later.
+    pub cart_idle_secs: i64,
 }
 
 impl Config {
@@ -130,6 +136,8 @@ impl Config {
                 .unwrap_or(DEFAULT_LIST_READ_BUDGET),
             deadline_margin: millis("DEADLINE_MARGIN_MS", 500),
             request_budget: millis("REQUEST_BUDGET_MS", 9_000),
+            checkout: checkout_from_env()?,
+            cart_idle_secs: number("CART_IDLE_DAYS", 30) * 24 * 60 * 60,
         })
     }
 
@@ -162,11 +170,33 @@ impl Config {
             list_read_budget: DEFAULT_LIST_READ_BUDGET,
             deadline_margin: Duration::from_millis(500),
             request_budget: Duration::from_secs(9),
+            checkout: CheckoutPolicy::Latest,
+            cart_idle_secs: 30 * 24 * 60 * 60,
         }
     }
 }
 
 pub const DEFAULT_LIST_READ_BUDGET: u32 = 1_000;
+
+fn checkout_from_env() -> Result<CheckoutPolicy, String> {
+    let seconds = number("HOLD_SECONDS", CheckoutPolicy::DEFAULT_HOLD_SECONDS);
+    let max = number(
+        "MAX_HELD_PER_ITEM",
+        CheckoutPolicy::DEFAULT_MAX_HELD_PER_ITEM as i64,
+    );
+    CheckoutPolicy::parse(
+        &var_or("CHECKOUT_POLICY", "latest"),
+        seconds,
+        max.max(0) as u64,
+    )
+}
+
+fn number(name: &str, default: i64) -> i64 {
+    env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 fn millis(name: &str, default: u64) -> Duration {
     let ms = env::var(name).ok().and_then(|v| v.parse().ok());

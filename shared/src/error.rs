@@ -34,6 +34,17 @@ pub enum ApiError {
     InsufficientStock(Vec<Shortfall>),
     #[error("a cart holds at most {limit} distinct items")]
     CartFull { limit: usize },
+    #[error("a user holds at most {limit} units of an item")]
+    HoldLimit { limit: u64 },
+    #[error(
+        "the line is held at {held} until its hold ends, and the price is now {now}: remove the \
+         line, or wait for its hold to end, to hold more at today's price"
+    )]
+    HeldAtAnotherPrice {
+        item_id: ItemId,
+        held: u64,
+        now: u64,
+    },
     #[error("the cart is empty")]
     CartEmpty,
     #[error("prices changed since the items were added; the cart now holds the current prices")]
@@ -98,6 +109,10 @@ impl ApiError {
             Self::OrderNotFound => ("order_not_found", 404, "Order not found"),
             Self::InsufficientStock(_) => ("insufficient_stock", 409, "Insufficient stock"),
             Self::CartFull { .. } => ("cart_full", 409, "Cart full"),
+            Self::HoldLimit { .. } => ("hold_limit", 409, "Hold limit"),
+            Self::HeldAtAnotherPrice { .. } => {
+                ("held_at_another_price", 409, "Held at another price")
+            }
             Self::CartEmpty => ("cart_empty", 409, "Cart empty"),
             Self::PriceChanged(_) => ("price_changed", 409, "Price changed"),
             Self::RequestInProgress => ("request_in_progress", 409, "Request in progress"),

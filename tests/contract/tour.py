@@ -16,9 +16,9 @@ sys.path.insert(0, os.path.join(os.environ.get("ROOT", "."), ".local", "client")
 
 from cart_api_client import AuthenticatedClient, Client  # noqa: E402
 from cart_api_client.api.admin import admin_create_item, admin_update_item  # noqa: E402
-from cart_api_client.api.carts import add_cart_item, create_cart_with_slash, get_cart, remove_cart_item  # noqa: E402
+from cart_api_client.api.carts import add_cart_item, create_cart_with_slash, get_cart, remove_cart_item, set_cart_item  # noqa: E402
 from cart_api_client.api.catalog import list_items  # noqa: E402
-from cart_api_client.api.purchases import get_order, purchase_cart  # noqa: E402
+from cart_api_client.api.purchases import get_order, list_orders, purchase_cart  # noqa: E402
 from cart_api_client.models import (  # noqa: E402
     AddCartItemBody,
     AdminCreateItemBody,
@@ -28,6 +28,7 @@ from cart_api_client.models import (  # noqa: E402
     ItemChange,
     Purchase,
     PurchaseCartBody,
+    SetCartItemBody,
 )
 
 API = os.environ.get("API_URL", "http://127.0.0.1:9000")
@@ -86,6 +87,9 @@ def main():
     add_cart_item.sync_detailed(cart_id, client=alice, body=AddCartItemBody(item_id=tea_id, quantity=1))
     viewed = get_cart.sync_detailed(cart_id, client=alice)
     check("view", viewed.status_code == 200 and viewed.headers.get("etag") == f'"{viewed.parsed.cart.version}"', viewed.headers)
+    set_to = set_cart_item.sync_detailed(cart_id, tea_id, client=alice, body=SetCartItemBody(quantity=3))
+    check("set a quantity", set_to.status_code == 200 and set_to.parsed.cart.lines[0].quantity == 3, set_to.content)
+    set_cart_item.sync_detailed(cart_id, tea_id, client=alice, body=SetCartItemBody(quantity=1))
 
     # The problems a shop's front end shows, each a typed model with its code.
     problem("item_not_found", add_cart_item.sync_detailed(cart_id, client=alice, body=AddCartItemBody(item_id=999_999_999, quantity=1)), "item_not_found", 404)
@@ -105,6 +109,8 @@ def main():
     check("replay", replay.content == bought.content and replay.headers.get("idempotent-replayed") == "true", replay.headers)
     order = get_order.sync_detailed(bought.parsed.order.id, client=alice)
     check("the order", order.status_code == 200 and order.parsed.order.id == bought.parsed.order.id, order.content)
+    history = list_orders.sync_detailed(client=alice, limit=10)
+    check("the orders", history.status_code == 200 and [o.id for o in history.parsed.orders] == [bought.parsed.order.id], history.content)
     problem("cart_empty", purchase_cart.sync_detailed(cart_id, client=alice, body=PurchaseCartBody(), idempotency_key=f"again-{RUN}"), "cart_empty", 409)
 
     # Nobody reaches Alice's cart: no token, another user's.

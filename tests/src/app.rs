@@ -17,13 +17,15 @@ use get_order::GetOrder;
 use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request, Response};
 use list_items::ListItems;
+use list_orders::ListOrders;
 use purchase_cart::PurchaseCart;
 use remove_cart_item::RemoveCartItem;
 use serde_json::{json, Value};
+use set_cart_item::SetCartItem;
 use shared::config::AuthMode;
-use shared::domain::{Item, ItemId, Price, Quantity, Stock, UserId};
+use shared::domain::{CartId, CheckoutPolicy, Item, ItemId, Price, Quantity, Stock, UserId};
 use shared::http::{dispatch, AppState, Endpoint, LocalJwks};
-use shared::store::AddLine;
+use shared::store::{CartCommit, MetricsSnapshot};
 use shared::{Config, Store, Tables};
 
 use crate::proxy::DynamoDbProxy;
@@ -64,6 +66,20 @@ pub fn item(id: u64, name: &str, price: u64, stock: u64) -> Item {
         stock: Stock::new(stock).expect("a valid stock"),
         version: 0,
     }
+}
+
+/// The checkout policy of this test run: `CHECKOUT_POLICY` (`latest` when unset; `make test`
+/// runs the cart and purchase contract a second time under `hold`, with the default hold time
+/// and no cap per item: the contract's quantities go past the default cap, which has tests of
+/// its own in `holds`).
+pub fn policy_from_env() -> CheckoutPolicy {
+    let name = std::env::var("CHECKOUT_POLICY").unwrap_or_else(|_| "latest".to_owned());
+    CheckoutPolicy::parse(
+        &name,
+        CheckoutPolicy::DEFAULT_HOLD_SECONDS,
+        u64::from(Quantity::MAX),
+    )
+    .expect("CHECKOUT_POLICY is latest or hold")
 }
 
 /// The kit's token issuer (one key pair per test process), standing in for Cognito.
@@ -132,8 +148,10 @@ impl TestApp {
             .create_tables()
             .await
             .expect("the tables are created");
-        let store = store_at(endpoint, tables.clone()).await;
-        let mut config = Config::for_tables(tables);
+        let mut config = Config::for_tables(tables.clone());
+        config.checkout = policy_from_env();
+        let store = store_at(endpoint, tables).await;
+        let store = store.with_cart_idle(config.cart_idle_secs);
         let jwks = LocalJwks::parse(&issuer().jwks(), &issuer().issuer, &issuer().audience);
         config.auth.local_jwks = Some(Arc::new(jwks.expect("the kit's JWKS parses")));
         Self {
@@ -148,6 +166,32 @@ impl TestApp {
     pub fn behind_jwt_authorizer(mut self) -> Self {
         self.state.config.auth.local_jwks = None;
         self
+    }
+
+    /// Under this checkout policy.
+    pub fn with_policy(mut self, policy: CheckoutPolicy) -> Self {
+        self.state.config.checkout = policy;
+        self
+    }
+
+    /// Under the `hold` policy, holds lasting `seconds`, at most `max_per_item` units a user.
+    pub fn holding(self, seconds: i64, max_per_item: u64) -> Self {
+        self.with_policy(CheckoutPolicy::Hold {
+            seconds,
+            max_per_item,
+        })
+    }
+
+    /// Carts idle for `secs` expire.
+    pub fn idling(mut self, secs: i64) -> Self {
+        self.state.config.cart_idle_secs = secs;
+        self.state.store = self.state.store.clone().with_cart_idle(secs);
+        self
+    }
+
+    /// Whether the app holds stock in carts (`hold`), the policy of this test run.
+    pub fn holds(&self) -> bool {
+        self.state.config.checkout.holds()
     }
 
     /// `iam` mode: the shop's backend, IAM-signed, names the user (the original contract).
@@ -190,6 +234,18 @@ impl TestApp {
         }
     }
 
+    /// `body` (an answer with a `cart`) as the `latest` policy shows it: under `hold`, every
+    /// line must show until when it is held, which is then left out, so that one expected
+    /// document serves both policies.
+    pub fn unheld(&self, mut body: Value) -> Value {
+        let lines = body["cart"]["lines"].as_array_mut();
+        for line in lines.into_iter().flatten() {
+            let until = line.as_object_mut().and_then(|l| l.remove("held_until"));
+            assert_eq!(until.is_some(), self.holds(), "held_until of {line}");
+        }
+        body
+    }
+
     /// The functions' store.
     pub fn store(&self) -> &Store {
         &self.state.store
@@ -220,6 +276,8 @@ impl TestApp {
             "get-cart" => self.call::<GetCart>(req).await,
             "add-cart-item" => self.call::<AddCartItem>(req).await,
             "remove-cart-item" => self.call::<RemoveCartItem>(req).await,
+            "set-cart-item" => self.call::<SetCartItem>(req).await,
+            "list-orders" => self.call::<ListOrders>(req).await,
             "purchase-cart" => self.call::<PurchaseCart>(req).await,
             "get-order" => self.call::<GetOrder>(req).await,
             other => panic!("no HTTP function is named {other}"),
@@ -233,10 +291,15 @@ impl TestApp {
 
     /// DynamoDB requests sent while `f` ran (the state must not be shared by other tasks then).
     pub async fn requests_during<F: Future>(&self, f: F) -> (F::Output, u64) {
+        let (out, used) = self.used_during(f).await;
+        (out, used.requests)
+    }
+
+    /// What the functions asked of DynamoDB while `f` ran: requests and capacity units.
+    pub async fn used_during<F: Future>(&self, f: F) -> (F::Output, MetricsSnapshot) {
         let before = self.store().metrics().snapshot();
         let out = f.await;
-        let used = self.store().metrics().snapshot().since(&before);
-        (out, used.requests)
+        (out, self.store().metrics().snapshot().since(&before))
     }
 
     // -----------------------------------------------------------------------------------------
@@ -288,6 +351,36 @@ impl TestApp {
         let r = self.add(cart, user, item, quantity).await;
         assert_eq!(r.status, 200, "adding {item}: {}", r.text);
         r.body
+    }
+
+    /// `PATCH`: the line of `item` to `quantity` units.
+    pub async fn set(
+        &self,
+        cart: &str,
+        user: impl ToString,
+        item: u64,
+        quantity: u64,
+    ) -> TestResponse {
+        self.call::<SetCartItem>(ApiRequest::set(cart, user, item, quantity))
+            .await
+    }
+
+    /// A page of `user`'s orders.
+    pub async fn orders(&self, user: impl ToString, query: &[(&str, &str)]) -> TestResponse {
+        let request = ApiRequest::list_orders().queries(query).as_user(user);
+        self.call::<ListOrders>(request).await
+    }
+
+    /// One run of the hold sweep (`release-holds`), at `now`.
+    pub async fn sweep_at(&self, now: i64) -> release_holds::SweepSummary {
+        release_holds::sweep(self.store(), now)
+            .await
+            .expect("the sweep runs")
+    }
+
+    /// One run of the hold sweep, now.
+    pub async fn sweep(&self) -> release_holds::SweepSummary {
+        self.sweep_at(shared::domain::now_unix()).await
     }
 
     pub async fn remove(&self, cart: &str, user: impl ToString, item: u64) -> TestResponse {
@@ -346,15 +439,21 @@ impl TestApp {
     }
 
     /// A cart for `user` holding `quantity` of each item, written straight to the store (fast:
-    /// no handler, no stock check).
+    /// no handler), under the app's checkout policy.
     pub async fn fill_cart(&self, user: impl ToString, items: &[Item], quantity: u64) -> String {
         let user = UserId::parse(&user.to_string()).expect("a valid user id");
-        let store = &self.direct;
-        let (mut cart, _) = store.create_or_get_cart(&user).await.expect("cart created");
+        let (store, now) = (&self.direct, shared::domain::now_unix());
+        let (mut cart, _) = store
+            .create_or_get_cart(&user, now)
+            .await
+            .expect("cart created");
         let quantity = Quantity::new(quantity).expect("a valid quantity");
+        let policy = self.state.config.checkout;
         for item in items {
-            match store.add_cart_line(&cart.id, item, quantity).await {
-                Ok(AddLine::Added(updated)) => cart = updated,
+            let after = cart.with_added(item, quantity, policy, now);
+            let after = after.unwrap_or_else(|e| panic!("adding item {}: {e:?}", item.id.get()));
+            match store.commit_cart(&cart, &after, None, now).await {
+                Ok(CartCommit::Done) => cart = after,
                 other => panic!("adding item {} to a cart: {other:?}", item.id.get()),
             }
         }
@@ -372,6 +471,47 @@ impl TestApp {
 
     pub async fn stock_of(&self, id: u64) -> u64 {
         self.item(id).await.stock.get()
+    }
+
+    /// The units of `item` the cart `cart` holds (`hold`: out of the item's available stock;
+    /// always 0 under `latest`), read straight from the table.
+    pub async fn held_in(&self, cart: &str, item: u64) -> u64 {
+        let id = CartId::parse(cart).expect("a cart id");
+        let cart = self.direct.get_cart(&id, shared::domain::now_unix()).await;
+        let cart = cart.expect("the cart is read").expect("the cart exists");
+        let item = ItemId::new(item).expect("an item id");
+        cart.line(item).map_or(0, |line| line.held)
+    }
+
+    /// The units of `item` every cart holds (out of its available stock: live holds, and ended
+    /// ones the sweep has not given back yet), read straight from the table.
+    pub async fn held_units(&self, item: u64) -> u64 {
+        let carts = self.scan(&self.direct.tables().carts).await;
+        let key = item.to_string();
+        carts.iter().filter_map(|c| c["held"][&key].as_u64()).sum()
+    }
+
+    /// Under `hold`, ends every hold of the app's carts as if their time had passed and the
+    /// sweep had run: the units back in the items, the lines at the price they were held at.
+    /// A purchase must then find the stock and the price again, as under `latest` (each line
+    /// it refuses says `hold_expired`). Nothing under `latest`.
+    pub async fn end_holds(&self) {
+        if let CheckoutPolicy::Hold { seconds, .. } = self.state.config.checkout {
+            self.sweep_at(shared::domain::now_unix() + seconds + 1)
+                .await;
+        }
+    }
+
+    /// The lines a purchase refuses (`items` of `insufficient_stock` or `price_changed`), as
+    /// this policy answers them after [`TestApp::end_holds`]: under `hold`, each says
+    /// `"hold_expired": true`.
+    pub fn refused_lines(&self, mut lines: Value) -> Value {
+        if self.holds() {
+            for line in lines.as_array_mut().into_iter().flatten() {
+                line["hold_expired"] = json!(true);
+            }
+        }
+        lines
     }
 
     /// Every item of `table`, as plain JSON (numbers as numbers), read strongly consistent.

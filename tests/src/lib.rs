@@ -20,3 +20,12 @@ pub use app::{
 pub use dev_tools::LocalIssuer;
 pub use proxy::{DynamoDbProxy, Fault, Seen, Times};
 pub use request::{ApiRequest, Credential};
+
+/// Taken by a test that loads DynamoDB Local on purpose (the load test, flash sales, races),
+/// for as long as it runs: such tests run one at a time, so that the load of one does not
+/// starve another's requests past their timeouts (two cores run the whole suite). Every other
+/// test keeps running beside them.
+pub async fn heavy() -> tokio::sync::SemaphorePermit<'static> {
+    static HEAVY: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+    HEAVY.acquire().await.expect("never closed")
+}

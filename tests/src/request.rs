@@ -115,6 +115,21 @@ impl ApiRequest {
         .path_param("item_id", item)
     }
 
+    pub fn set_cart_item(cart: &str, item: impl ToString) -> Self {
+        let item = item.to_string();
+        Self::new(
+            "PATCH",
+            "/api/v1/cart/{cart_id}/items/{item_id}",
+            &format!("/api/v1/cart/{cart}/items/{item}"),
+        )
+        .path_param("cart_id", cart)
+        .path_param("item_id", item)
+    }
+
+    pub fn list_orders() -> Self {
+        Self::new("GET", "/api/v1/orders", "/api/v1/orders")
+    }
+
     pub fn purchase_cart(cart: &str) -> Self {
         Self::new(
             "POST",
@@ -167,6 +182,12 @@ impl ApiRequest {
         Self::remove_cart_item(cart, item).query("user_id", user)
     }
 
+    /// `PATCH`: the line of `item` to `quantity` units.
+    pub fn set(cart: &str, user: impl ToString, item: u64, quantity: u64) -> Self {
+        let user = user.to_string();
+        Self::set_cart_item(cart, item).json(json!({ "user_id": user, "quantity": quantity }))
+    }
+
     /// The key in the `Idempotency-Key` header.
     pub fn purchase(cart: &str, user: impl ToString, key: &str) -> Self {
         Self::purchase_cart(cart)
@@ -192,7 +213,11 @@ impl ApiRequest {
             "/api/v1/cart" | "/api/v1/cart/" => "create-cart",
             "/api/v1/cart/{cart_id}" => "get-cart",
             "/api/v1/cart/{cart_id}/items" => "add-cart-item",
+            "/api/v1/cart/{cart_id}/items/{item_id}" if self.method == Method::PATCH => {
+                "set-cart-item"
+            }
             "/api/v1/cart/{cart_id}/items/{item_id}" => "remove-cart-item",
+            "/api/v1/orders" => "list-orders",
             "/api/v1/cart/{cart_id}/purchase" => "purchase-cart",
             "/api/v1/orders/{order_id}" => "get-order",
             other => panic!("no function serves {other}"),

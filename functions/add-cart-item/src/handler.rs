@@ -1,18 +1,20 @@
 //! `POST /api/v1/cart/{cart_id}/items`: adds units of an item to the caller's cart, checked
-//! against the item's stock at this moment.
+//! against the item's available stock at this moment; under the `hold` policy, the units are
+//! taken from it and held, at today's price, for `HOLD_SECONDS`.
 //!
-//! Without a key, two requests: read the item, then one conditional update of the cart (an
-//! atomic increment, exactly once even when the SDK resends it). With an `Idempotency-Key`, two
-//! as well: one `BatchGetItem` (the key's record, the cart, the item), then one transaction
-//! writing the cart's new version with the key's record; a replay is one request.
+//! `latest` without a key: two requests, the item read, then one conditional update of the cart
+//! (an atomic increment, exactly once even when the SDK resends it). With an `Idempotency-Key`,
+//! or under `hold`: two as well, one `BatchGetItem` (the cart, the item, the key's record), then
+//! one write of the cart's new version (a transaction with the item's stock and the key's record
+//! when there are any); a replay is one request.
 
 use lambda_http::Request;
 use shared::domain::{
-    now_unix, AddRefusal, Fingerprint, Item, ItemId, KeyScope, Quantity, Shortfall, MAX_CART_LINES,
+    now_unix, AddRefusal, CheckoutPolicy, Fingerprint, ItemId, KeyScope, Quantity,
 };
 use shared::http::{
-    authenticate, cart_answer, cart_in_path, commit_keyed, exactly_once, json_object, key_header,
-    named_user, required_field, AppState, Attempt, Endpoint, HandlerResult,
+    authenticate, cart_answer, cart_in_path, change_cart, json_object, key_header, named_user,
+    refused, required_field, AppState, Endpoint, HandlerResult,
 };
 use shared::store::AddLine;
 use shared::ApiError;
@@ -34,53 +36,40 @@ impl Endpoint for AddCartItem {
             // Someone else's cart, or none: the same answer either way.
             return Err(ApiError::CartNotFound);
         }
-        let store = &state.store;
+        let (store, policy) = (&state.store, state.config.checkout);
 
-        let Some(key) = key else {
+        if key.is_none() && policy == CheckoutPolicy::Latest {
             let item = store.get_item(item_id).await?;
             let item = item.ok_or(ApiError::ItemNotFound(item_id))?;
-            return match store.add_cart_line(&cart_id, &item, quantity).await? {
+            return match store
+                .add_cart_line(&cart_id, &item, quantity, now_unix())
+                .await?
+            {
                 AddLine::Added(cart) => cart_answer(200, &cart),
                 AddLine::CartNotFound => Err(ApiError::CartNotFound),
-                AddLine::CartFull => Err(refused(AddRefusal::CartFull, &item, quantity)),
-                AddLine::InsufficientStock { in_cart } => Err(refused(
-                    AddRefusal::InsufficientStock { in_cart },
+                AddLine::CartFull => Err(refused(
+                    AddRefusal::CartFull,
                     &item,
-                    quantity,
+                    u64::from(quantity.get()),
+                )),
+                AddLine::InsufficientStock { in_cart } => Err(refused(
+                    AddRefusal::InsufficientStock {
+                        in_cart,
+                        available: item.stock.get(),
+                    },
+                    &item,
+                    u64::from(quantity.get()),
                 )),
             };
-        };
+        }
         let request = Fingerprint::of("add", &[&cart_id, &item_id, &quantity.get()]);
-        let pk = KeyScope::User(&user).record_key(&key);
-        let (pk, request_ref, cart_id) = (pk.as_str(), &request, &cart_id);
-        exactly_once(&request, || async move {
-            let now = now_unix();
-            let read = store
-                .read_cart(cart_id, Some(pk), Some(item_id), now)
-                .await?;
-            if let Some(receipt) = read.receipt {
-                return Ok(Attempt::Replay(receipt));
-            }
-            let cart = read.cart.ok_or(ApiError::CartNotFound)?;
-            let item = read.item.ok_or(ApiError::ItemNotFound(item_id))?;
-            let after = cart
-                .with_added(&item, quantity)
-                .map_err(|refusal| refused(refusal, &item, quantity))?;
-            commit_keyed(state, &cart, &after, pk, request_ref, now).await
+        let pk = key.map(|key| KeyScope::User(&user).record_key(&key));
+        let key = pk.as_deref().map(|pk| (pk, &request));
+        change_cart(state, &cart_id, Some(item_id), key, |cart, item, now| {
+            let item = item.ok_or(ApiError::ItemNotFound(item_id))?;
+            let added = cart.with_added(item, quantity, policy, now);
+            added.map_err(|refusal| refused(refusal, item, u64::from(quantity.get())))
         })
         .await
-    }
-}
-
-fn refused(refusal: AddRefusal, item: &Item, quantity: Quantity) -> ApiError {
-    match refusal {
-        AddRefusal::CartFull => ApiError::CartFull {
-            limit: MAX_CART_LINES,
-        },
-        AddRefusal::InsufficientStock { in_cart } => ApiError::InsufficientStock(vec![Shortfall {
-            item_id: item.id,
-            requested: in_cart + u64::from(quantity.get()),
-            available: item.stock.get(),
-        }]),
     }
 }

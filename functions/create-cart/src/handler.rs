@@ -15,7 +15,10 @@ impl Endpoint for CreateCart {
         let caller = authenticate(state, &req)?;
         let body = json_object(&req)?;
         let user = caller.user(named_user(&req, &body)?)?;
-        let (cart, created) = state.store.create_or_get_cart(&user).await?;
+        let (cart, created) = state
+            .store
+            .create_or_get_cart(&user, shared::domain::now_unix())
+            .await?;
         cart_answer(if created { 201 } else { 200 }, &cart)
     }
 }

@@ -21,7 +21,11 @@ impl Endpoint for GetCart {
             // Someone else's cart, or none: the same answer either way.
             return Err(ApiError::CartNotFound);
         }
-        match state.store.get_cart(&id).await? {
+        match state
+            .store
+            .get_cart(&id, shared::domain::now_unix())
+            .await?
+        {
             Some(cart) if not_modified(&req, cart.version) => not_modified_response(cart.version),
             Some(cart) => cart_answer(200, &cart),
             None => Err(ApiError::CartNotFound),

@@ -116,7 +116,7 @@ async fn purchase(
             // changed meanwhile, what it holds now decides the answer.
             Verdict::Reprice(changed) => {
                 match store
-                    .commit_cart(&cart, &cart.repriced(&changed), None)
+                    .commit_cart(&cart, &cart.repriced(&changed), None, now)
                     .await?
                 {
                     CartCommit::Done => Attempt::Answer(Err(ApiError::PriceChanged(changed))),

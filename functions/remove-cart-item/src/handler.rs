@@ -1,15 +1,17 @@
-//! `DELETE /api/v1/cart/{cart_id}/items/{item_id}`: removes a line from the caller's cart.
-//! A `user_id` may come in the body or, since many clients drop DELETE bodies, in `?user_id=`.
+//! `DELETE /api/v1/cart/{cart_id}/items/{item_id}`: removes a line from the caller's cart (what
+//! it held goes back to the item's available stock at once). A `user_id` may come in the body
+//! or, since many clients drop DELETE bodies, in `?user_id=`.
 //!
-//! Without a key, one conditional update (exactly once even when the SDK resends it). With an
-//! `Idempotency-Key`, one `BatchGetItem` (the key's record and the cart), then one transaction
-//! writing the cart's new version with the key's record; a replay is one request.
+//! `latest` without a key: one conditional update (exactly once even when the SDK resends it).
+//! With an `Idempotency-Key`, or under `hold`: one `BatchGetItem` (the cart, the key's record),
+//! then one write of the cart's new version (a transaction with the item's stock and the key's
+//! record when there are any); a replay is one request.
 
 use lambda_http::Request;
-use shared::domain::{now_unix, Fingerprint, ItemId, KeyScope};
+use shared::domain::{now_unix, CheckoutPolicy, Fingerprint, ItemId, KeyScope};
 use shared::http::{
-    authenticate, cart_answer, cart_in_path, commit_keyed, exactly_once, json_object, key_header,
-    named_user, path_param, AppState, Attempt, Endpoint, HandlerResult,
+    authenticate, cart_answer, cart_in_path, change_cart, json_object, key_header, named_user,
+    path_param, AppState, Endpoint, HandlerResult,
 };
 use shared::store::CartChange;
 use shared::ApiError;
@@ -31,27 +33,24 @@ impl Endpoint for RemoveCartItem {
         }
         let store = &state.store;
 
-        let Some(key) = key else {
-            return match store.remove_cart_line(&cart_id, item_id).await? {
-                CartChange::Changed(cart) => cart_answer(200, &cart),
-                CartChange::CartNotFound => Err(ApiError::CartNotFound),
-                CartChange::LineNotFound => Err(ApiError::ItemNotInCart(item_id)),
-            };
-        };
-        let request = Fingerprint::of("remove", &[&cart_id, &item_id]);
-        let pk = KeyScope::User(&user).record_key(&key);
-        let (pk, request_ref, cart_id) = (pk.as_str(), &request, &cart_id);
-        exactly_once(&request, || async move {
-            let now = now_unix();
-            let read = store.read_cart(cart_id, Some(pk), None, now).await?;
-            if let Some(receipt) = read.receipt {
-                return Ok(Attempt::Replay(receipt));
+        if key.is_none() && state.config.checkout == CheckoutPolicy::Latest {
+            match store
+                .remove_cart_line(&cart_id, item_id, now_unix())
+                .await?
+            {
+                CartChange::Changed(cart) => return cart_answer(200, &cart),
+                CartChange::CartNotFound => return Err(ApiError::CartNotFound),
+                CartChange::LineNotFound => return Err(ApiError::ItemNotInCart(item_id)),
+                // Units held from before a switch to `latest`: given back below.
+                CartChange::LineHeld => {}
             }
-            let cart = read.cart.ok_or(ApiError::CartNotFound)?;
-            let after = cart
-                .without(item_id)
-                .ok_or(ApiError::ItemNotInCart(item_id))?;
-            commit_keyed(state, &cart, &after, pk, request_ref, now).await
+        }
+        let request = Fingerprint::of("remove", &[&cart_id, &item_id]);
+        let pk = key.map(|key| KeyScope::User(&user).record_key(&key));
+        let key = pk.as_deref().map(|pk| (pk, &request));
+        change_cart(state, &cart_id, None, key, |cart, _, _| {
+            cart.without(item_id)
+                .ok_or(ApiError::ItemNotInCart(item_id))
         })
         .await
     }

@@ -55,6 +55,12 @@ impl Stock {
         (n <= Self::MAX).then_some(Self(n))
     }
 
+    /// A stock as stored: may pass [`Stock::MAX`] by units a hold gave back after an admin set
+    /// the stock (never by an input); bounded by what a JSON client holds exactly.
+    pub fn stored(n: u64) -> Option<Self> {
+        (n <= MAX_SAFE_INTEGER).then_some(Self(n))
+    }
+
     pub fn get(self) -> u64 {
         self.0
     }

@@ -6,6 +6,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod listing;
 pub mod order;
+pub mod policy;
 pub mod purchase;
 
 pub use cart::{AddRefusal, Cart, CartLine, MAX_CART_LINES};
@@ -13,7 +14,8 @@ pub use catalog::{Item, ItemChange, ItemName, NewItem, Price, Stock};
 pub use idempotency::{Fingerprint, KeyScope, Receipt};
 pub use ids::{CartId, IdempotencyKey, ItemId, OrderId, Quantity, UserId};
 pub use listing::{Cursor, ListQuery, Page};
-pub use order::{Order, OrderLine};
+pub use order::{Order, OrderLine, OrdersPage, OrdersQuery};
+pub use policy::CheckoutPolicy;
 pub use purchase::{PriceChange, Shortfall};
 
 /// The largest integer a JSON client can hold exactly (2^53 - 1): the upper bound of every id,

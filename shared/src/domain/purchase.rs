@@ -8,14 +8,18 @@
 
 use serde::Serialize;
 
-use super::{Cart, CartId, ItemId, Order, OrderId, OrderLine, Receipt, UserId};
+use super::{Cart, CartId, CartLine, ItemId, Order, OrderId, OrderLine, Receipt, UserId};
 
 /// A line that cannot be bought in the quantity asked for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Shortfall {
     pub item_id: ItemId,
     pub requested: u64,
+    /// What the line can have: the available stock, and what the line still holds.
     pub available: u64,
+    /// `hold`: the line's hold had expired, so it needed the stock again.
+    #[serde(skip_serializing_if = "is_false")]
+    pub hold_expired: bool,
 }
 
 /// A line whose price changed since it was added to the cart.
@@ -24,6 +28,22 @@ pub struct PriceChange {
     pub item_id: ItemId,
     pub cart_price: u64,
     pub current_price: u64,
+    /// `hold`: the line's hold had expired, so it was priced again.
+    #[serde(skip_serializing_if = "is_false")]
+    pub hold_expired: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+/// What the purchase transaction asks of a line's item: `None` for a line whose live hold has
+/// all its units (already out of the available stock, its price held: nothing to check), else
+/// the units to take from the available stock (what the line does not hold; 0 or less when an
+/// ended hold still has them), at the line's price.
+pub fn stock_needed(line: &CartLine, now: i64) -> Option<i64> {
+    let held_whole = line.hold_live(now) && line.held >= line.quantity;
+    (!held_whole).then(|| line.quantity as i64 - line.held as i64)
 }
 
 /// What the first read (the key's live receipt and the user's cart) leads to.
@@ -93,6 +113,10 @@ pub fn order_for(cart: &Cart, id: OrderId, created_at: String) -> Order {
 pub struct LineRejection {
     pub item_id: ItemId,
     pub requested: u64,
+    /// Units the line still held (an expired hold not given back yet).
+    pub held: u64,
+    /// The line had a hold, expired.
+    pub hold_expired: bool,
     pub cart_price: u64,
     /// `(price, stock)` now, or `None` when the item no longer exists.
     pub current: Option<(u64, u64)>,
@@ -143,6 +167,7 @@ pub fn verdict(rejection: Rejection) -> Verdict {
                 item_id: line.item_id,
                 cart_price: line.cart_price,
                 current_price: price,
+                hold_expired: line.hold_expired,
             })
         })
         .collect();
@@ -155,7 +180,8 @@ pub fn verdict(rejection: Rejection) -> Verdict {
         .map(|line| Shortfall {
             item_id: line.item_id,
             requested: line.requested,
-            available: line.current.map_or(0, |(_, stock)| stock),
+            available: line.current.map_or(0, |(_, stock)| stock) + line.held,
+            hold_expired: line.hold_expired,
         })
         .collect();
     if short.is_empty() {
@@ -193,6 +219,8 @@ mod tests {
         LineRejection {
             item_id: item(id),
             requested,
+            held: 0,
+            hold_expired: false,
             cart_price,
             current,
         }
@@ -203,6 +231,7 @@ mod tests {
             item_id: item(id),
             requested,
             available,
+            hold_expired: false,
         }
     }
 
@@ -211,6 +240,7 @@ mod tests {
             item_id: item(id),
             cart_price,
             current_price,
+            hold_expired: false,
         }
     }
 
@@ -276,6 +306,21 @@ mod tests {
                 Verdict::InsufficientStock(vec![short(1, 5, 0), short(2, 2, 1)]),
             ),
             (
+                "an expired hold short of stock counts what it still holds",
+                Rejection {
+                    lines: vec![LineRejection {
+                        held: 2,
+                        hold_expired: true,
+                        ..line(1, 5, 10, Some((10, 1)))
+                    }],
+                    ..Rejection::default()
+                },
+                Verdict::InsufficientStock(vec![Shortfall {
+                    hold_expired: true,
+                    ..short(1, 5, 3)
+                }]),
+            ),
+            (
                 "no reason at all",
                 Rejection::default(),
                 Verdict::Unexplained,
@@ -283,6 +328,33 @@ mod tests {
         ];
         for (case, rejection, expected) in rows {
             assert_eq!(verdict(rejection), expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn a_live_hold_needs_no_stock_and_an_expired_one_what_it_no_longer_holds() {
+        let line = |held: u64, until: Option<i64>| CartLine {
+            item_id: item(1),
+            name: "x".to_owned(),
+            quantity: 3,
+            unit_price: Price::new(5).unwrap(),
+            held,
+            held_until: until,
+        };
+        let rows = [
+            ("no hold (latest)", line(0, None), Some(3)),
+            ("a live hold", line(3, Some(101)), None),
+            ("a hold that ends now", line(3, Some(100)), Some(0)),
+            ("an expired hold given back", line(0, Some(90)), Some(3)),
+            // More units added under `latest` after a switch from `hold`.
+            (
+                "a live hold of part of the line",
+                line(2, Some(101)),
+                Some(1),
+            ),
+        ];
+        for (case, line, expected) in rows {
+            assert_eq!(stock_needed(&line, 100), expected, "{case}");
         }
     }
 
@@ -303,6 +375,8 @@ mod tests {
                 name: "x".to_owned(),
                 quantity: 2,
                 unit_price: Price::new(5).unwrap(),
+                held: 0,
+                held_until: None,
             }],
             ..empty.clone()
         };
@@ -404,12 +478,16 @@ mod tests {
                     name: "a".to_owned(),
                     quantity: 2,
                     unit_price: Price::new(150).unwrap(),
+                    held: 0,
+                    held_until: None,
                 },
                 CartLine {
                     item_id: item(2),
                     name: "b".to_owned(),
                     quantity: 1,
                     unit_price: Price::new(99).unwrap(),
+                    held: 0,
+                    held_until: None,
                 },
             ],
             version: 1,

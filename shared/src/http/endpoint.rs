@@ -20,6 +20,7 @@ impl AppState {
     pub async fn from_env() -> Result<Self, String> {
         let config = Config::from_env()?;
         let store = Store::from_env(config.tables.clone()).await;
+        let store = store.with_cart_idle(config.cart_idle_secs);
         Ok(Self { config, store })
     }
 }

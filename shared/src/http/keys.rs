@@ -2,6 +2,8 @@
 //! keyed write (read with the key's receipt, write with the key's record, again if what was
 //! read changed meanwhile). The rules of keys: `domain::idempotency`.
 
+use std::time::{Duration, Instant};
+
 use lambda_http::http::HeaderValue;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -11,8 +13,12 @@ use super::{json_text, HandlerResult};
 use crate::domain::{Fingerprint, IdempotencyKey, Receipt};
 use crate::ApiError;
 
-/// Reads of what a keyed write changes, when it keeps changing between the read and the write.
-const ATTEMPTS: u32 = 3;
+/// How long a write keeps reading again what it changes, when that keeps changing between the
+/// read and the write (each try after a short jittered pause: every such conflict means another
+/// write went through, so trying again soon wastes little), before answering
+/// `409 request_in_progress`: well inside the request's deadline, so that contention is
+/// answered as contention (retry), never as a timeout.
+const TRYING: Duration = Duration::from_secs(6);
 
 /// The `Idempotency-Key` header, if sent: 1 to 255 printable ASCII characters.
 pub fn key_header(req: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
@@ -52,14 +58,22 @@ pub enum Attempt {
     Again,
 }
 
-/// Runs `attempt` until it answers, replaying a taken key; after [`ATTEMPTS`] changes in a row,
-/// `409 request_in_progress` (retry: the key still binds nothing).
+/// Runs `attempt` until it answers, replaying a taken key; after [`TRYING`] of changes in a row,
+/// `409 request_in_progress` (retry: nothing was written, and the key still binds nothing).
 pub async fn exactly_once<F, Fut>(request: &Fingerprint, mut attempt: F) -> HandlerResult
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Attempt, ApiError>>,
 {
-    for _ in 0..ATTEMPTS {
+    let started = Instant::now();
+    for round in 0.. {
+        if round > 0 && started.elapsed() >= TRYING {
+            break;
+        }
+        if round > 0 {
+            let ceiling = (5u64 << round.min(5)).min(100);
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(0..=ceiling))).await;
+        }
         match attempt().await? {
             Attempt::Answer(answer) => return answer,
             Attempt::Replay(receipt) => return replay(&receipt, request),

@@ -10,7 +10,7 @@ mod request;
 mod response;
 mod versions;
 
-pub use carts::{cart_answer, commit_keyed};
+pub use carts::{cart_answer, change_cart, refused, Key};
 pub use endpoint::{dispatch, serve, AppState, Endpoint};
 pub use identity::{authenticate, require_iam, Caller, LocalJwks};
 pub use keys::{admin_principal, exactly_once, key_header, replay, Attempt};

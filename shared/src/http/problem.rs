@@ -26,6 +26,12 @@ pub fn problem(err: &ApiError) -> Response<Body> {
         ApiError::PayloadTooLarge { limit } | ApiError::CartFull { limit } => {
             Some(("limit", json!(limit)))
         }
+        ApiError::HoldLimit { limit } => Some(("limit", json!(limit))),
+        ApiError::HeldAtAnotherPrice { item_id, held, now } => {
+            body["held_price"] = json!(held);
+            body["current_price"] = json!(now);
+            Some(("item_id", json!(item_id)))
+        }
         ApiError::ItemNotFound(id) | ApiError::ItemNotInCart(id) => Some(("item_id", json!(id))),
         ApiError::InsufficientStock(items) => {
             if let [only] = items.as_slice() {

@@ -1,28 +1,37 @@
 //! The carts table: one item per user, keyed by `user_id`.
 //!
 //! Item shape: `user_id` (S), `cart_token` (S, the random half of the cart id), `version` (N,
-//! bumped by every change), `created_at`, and four maps keyed by item id: `qty`, `price` (unit
-//! price when last added), `name` and `added` (when first added, for the line order). One item
-//! per cart makes create, view and remove one request each, and makes every change a single
-//! conditional update: ownership, the 50-line bound and the stock bound are checked in the same
-//! atomic step that writes.
+//! bumped by every change), `created_at`, `expires_at` (Unix seconds: the cart idles out then;
+//! DynamoDB's TTL attribute, but every read treats an expired cart as absent), `last_request`,
+//! and six maps keyed by item id: `qty`, `price` (the unit price when last added, or held),
+//! `name`, `added` (when first added, for the line order), `held` (units the line took from the
+//! available stock, `hold` policy) and `held_until` (when that hold ends). A cart holding units
+//! also has `sweep_pk` (`"HOLD"`) and `next_expiry` (its first hold's end): the sparse `by-expiry`
+//! index the sweep queries. One item per cart makes create, view and an unkeyed `latest` add or
+//! remove one request each, checked in the same atomic step that writes; a change that moves
+//! stock (`hold`) or carries a key is one transaction with the items and the key's record.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::catalog::{decode_item, item_key};
+use super::catalog::{decode_item, item_key, move_stock};
 use super::idempotency::NewRecord;
+use super::schema::CARTS_BY_EXPIRY_INDEX;
 use super::{built, n, names, s, Raw, RequestToken, Store, StoreError, Written, LAST_REQUEST};
 use crate::domain::{
     Cart, CartId, CartLine, Item, ItemId, Price, Quantity, Receipt, UserId, MAX_CART_LINES,
 };
+
+/// The one partition of the `by-expiry` index: every cart that holds units.
+const HOLDING: &str = "HOLD";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct CartRecord {
@@ -31,6 +40,8 @@ struct CartRecord {
     version: u64,
     created_at: String,
     #[serde(default)]
+    expires_at: Option<i64>,
+    #[serde(default)]
     qty: HashMap<String, u64>,
     #[serde(default)]
     price: HashMap<String, u64>,
@@ -38,35 +49,49 @@ struct CartRecord {
     name: HashMap<String, String>,
     #[serde(default)]
     added: HashMap<String, u64>,
+    #[serde(default)]
+    held: HashMap<String, u64>,
+    #[serde(default)]
+    held_until: HashMap<String, i64>,
 }
 
 impl CartRecord {
-    fn empty(id: &CartId) -> Self {
+    fn empty(id: &CartId, expires_at: i64) -> Self {
         Self {
             user_id: id.owner().to_string(),
             cart_token: id.token().to_string(),
             version: 0,
             created_at: super::now_rfc3339(),
+            expires_at: Some(expires_at),
             qty: HashMap::new(),
             price: HashMap::new(),
             name: HashMap::new(),
             added: HashMap::new(),
+            held: HashMap::new(),
+            held_until: HashMap::new(),
         }
     }
 
-    /// The record behind `id`: present, and its token is the id's.
-    fn owned(raw: Option<&Raw>, id: &CartId) -> Result<Option<Self>, StoreError> {
-        let Some(raw) = raw else { return Ok(None) };
-        let record: Self = serde_dynamo::from_item(raw.clone()).map_err(StoreError::mapping)?;
-        Ok(
-            (record.user_id == id.owner().as_str() && record.cart_token == id.token().to_string())
-                .then_some(record),
-        )
+    /// The record behind `id` at `now`: present, not idle past its expiry, and its token is the
+    /// id's.
+    fn owned(raw: Option<&Raw>, id: &CartId, now: i64) -> Result<Option<Self>, StoreError> {
+        let Some(record) = Self::live(raw, now)? else {
+            return Ok(None);
+        };
+        let ours =
+            record.user_id == id.owner().as_str() && record.cart_token == id.token().to_string();
+        Ok(ours.then_some(record))
     }
 
-    /// The record of whatever cart `user` has.
-    fn any(raw: &Raw) -> Result<Self, StoreError> {
-        serde_dynamo::from_item(raw.clone()).map_err(StoreError::mapping)
+    /// Whatever cart a read found, if it has not idled out at `now`.
+    fn live(raw: Option<&Raw>, now: i64) -> Result<Option<Self>, StoreError> {
+        let Some(raw) = raw else { return Ok(None) };
+        let record: Self = serde_dynamo::from_item(raw.clone()).map_err(StoreError::mapping)?;
+        Ok((!record.expired(now)).then_some(record))
+    }
+
+    fn expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
     }
 
     fn into_cart(self) -> Result<Cart, StoreError> {
@@ -78,16 +103,14 @@ impl CartRecord {
         for (key, quantity) in &self.qty {
             let item_id = key.parse().ok().and_then(ItemId::new).ok_or_else(corrupt)?;
             let added = self.added.get(key).copied().unwrap_or(0);
+            let price = self.price.get(key).copied().and_then(Price::new);
             let line = CartLine {
                 item_id,
                 name: self.name.get(key).cloned().unwrap_or_default(),
                 quantity: *quantity,
-                unit_price: self
-                    .price
-                    .get(key)
-                    .copied()
-                    .and_then(Price::new)
-                    .ok_or_else(corrupt)?,
+                unit_price: price.ok_or_else(corrupt)?,
+                held: self.held.get(key).copied().unwrap_or(0),
+                held_until: self.held_until.get(key).copied().filter(|t| *t > 0),
             };
             lines.push((added, line));
         }
@@ -122,6 +145,32 @@ pub enum CartChange {
     Changed(Cart),
     CartNotFound,
     LineNotFound,
+    /// The line still holds units (a hold from before a switch to `latest`): they must go back
+    /// to the item with the removal, in a transaction (`commit_cart`).
+    LineHeld,
+}
+
+/// What a keyed or stock-moving change of a cart starts from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CartRead {
+    pub receipt: Option<Receipt>,
+    /// The cart, if it exists, is this id's and has not idled out.
+    pub cart: Option<Cart>,
+    pub item: Option<Item>,
+}
+
+/// What writing a cart's new state came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CartCommit {
+    Done,
+    /// The cart changed since it was read: read it again.
+    CartChanged,
+    /// The cart is gone, idled out, or is another cart now.
+    CartNotFound,
+    /// The key was taken meanwhile: this is its answer.
+    KeyTaken(Receipt),
+    /// An item had fewer available units than the cart took (it changed since it was read).
+    StockShort,
 }
 
 /// The key of `user`'s cart (one per user).
@@ -129,22 +178,26 @@ pub(crate) fn cart_key(user: &UserId) -> Raw {
     HashMap::from([("user_id".to_owned(), s(user.as_str()))])
 }
 
-/// Whatever cart a read of `cart_key` found.
-pub(crate) fn decode_cart(raw: &Raw) -> Result<Cart, StoreError> {
-    CartRecord::any(raw)?.into_cart()
+/// Whatever cart a read of `cart_key` found, if it has not idled out at `now`.
+pub(crate) fn decode_cart(raw: Option<&Raw>, now: i64) -> Result<Option<Cart>, StoreError> {
+    CartRecord::live(raw, now)?
+        .map(CartRecord::into_cart)
+        .transpose()
 }
 
-/// The purchase's action on the cart: emptied, if it is still the cart and the version that
-/// the purchase read (any change since then cancels the purchase).
-pub(crate) fn clear_cart(table: &str, cart: &Cart) -> Result<Update, StoreError> {
+/// The purchase's action on the cart: emptied (what its lines held is sold), if it is still the
+/// cart and the version that the purchase read (any change since then cancels the purchase).
+pub(crate) fn clear_cart(table: &str, cart: &Cart, expires_at: i64) -> Result<Update, StoreError> {
     let empty = AttributeValue::M(HashMap::new());
     built(
         Update::builder()
             .table_name(table)
             .set_key(Some(cart_key(cart.user_id())))
             .update_expression(
-                "SET #qty = :empty, #price = :empty, #name = :empty, #added = :empty, \
-                 #version = #version + :one, #last_request = :request_token",
+                "REMOVE #sweep_pk, #next_expiry \
+                 SET #qty = :empty, #price = :empty, #name = :empty, #added = :empty, \
+                 #held = :empty, #held_until = :empty, #version = #version + :one, \
+                 #expires_at = :expires_at, #last_request = :request_token",
             )
             .condition_expression(UNCHANGED)
             .set_expression_attribute_names(Some(names(&[
@@ -153,11 +206,17 @@ pub(crate) fn clear_cart(table: &str, cart: &Cart) -> Result<Update, StoreError>
                 "price",
                 "name",
                 "added",
+                "held",
+                "held_until",
                 "version",
+                "expires_at",
+                "sweep_pk",
+                "next_expiry",
                 LAST_REQUEST,
             ])))
             .expression_attribute_values(":empty", empty)
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expires_at", n(expires_at.max(0) as u64))
             .expression_attribute_values(":request_token", s(RequestToken::new().0))
             .expression_attribute_values(":token", s(cart.id.token().to_string()))
             .expression_attribute_values(":version", n(cart.version))
@@ -167,72 +226,94 @@ pub(crate) fn clear_cart(table: &str, cart: &Cart) -> Result<Update, StoreError>
 
 /// The cart is still the one that was read, at the version that was read.
 const UNCHANGED: &str = "#cart_token = :token AND #version = :version";
+/// ... and it has not idled out.
+const ALIVE: &str = "(attribute_not_exists(#expires_at) OR #expires_at > :now)";
 
 impl Store {
-    /// The user's cart, created if they have none: one conditional put that either writes a new
-    /// empty cart or, when one exists, fails and returns it. Racing creates all get one cart.
-    /// The boolean says whether this call created it.
-    pub async fn create_or_get_cart(&self, user: &UserId) -> Result<(Cart, bool), StoreError> {
+    /// When a cart changed at `now` idles out.
+    pub(crate) fn cart_expiry(&self, now: i64) -> i64 {
+        now + self.cart_idle_secs()
+    }
+
+    /// The user's cart, created if they have none (or theirs idled out with nothing held): one
+    /// conditional put that either writes a new empty cart or, when one exists, fails and returns
+    /// it. Racing creates all get one cart. The boolean says whether this call created it.
+    pub async fn create_or_get_cart(
+        &self,
+        user: &UserId,
+        now: i64,
+    ) -> Result<(Cart, bool), StoreError> {
         let id = CartId::generate(user.clone());
-        let record = CartRecord::empty(&id);
+        let record = CartRecord::empty(&id, self.cart_expiry(now));
         let item = serde_dynamo::to_item(&record).map_err(StoreError::mapping)?;
-        match self.put_new(&self.tables().carts, item, "user_id").await? {
+        let replaceable = (
+            "#expires_at <= :now AND attribute_not_exists(#sweep_pk)",
+            names(&["expires_at", "sweep_pk"]),
+            HashMap::from([(":now".to_owned(), n(now.max(0) as u64))]),
+        );
+        let table = &self.tables().carts;
+        match self
+            .put_new(table, item, "user_id", Some(replaceable))
+            .await?
+        {
             Written::Done(_) => Ok((record.into_cart()?, true)),
-            Written::Refused(Some(existing)) => Ok((decode_cart(&existing)?, false)),
+            Written::Refused(Some(existing)) => match decode_cart(Some(&existing), now)? {
+                Some(cart) => Ok((cart, false)),
+                // Idled out, but the sweep has not given its held units back yet.
+                None => Err(StoreError::Unavailable(
+                    "the user's expired cart still holds units".into(),
+                )),
+            },
             Written::Refused(None) => Err(StoreError::Unexpected(
                 "the failed cart put returned no item".into(),
             )),
         }
     }
 
-    /// The cart with this id, read strongly consistent.
-    pub async fn get_cart(&self, id: &CartId) -> Result<Option<Cart>, StoreError> {
+    /// The cart with this id, read strongly consistent; `None` if it idled out.
+    pub async fn get_cart(&self, id: &CartId, now: i64) -> Result<Option<Cart>, StoreError> {
         let raw = self
             .get_raw(&self.tables().carts, cart_key(id.owner()))
             .await?;
-        CartRecord::owned(raw.as_ref(), id)?
+        CartRecord::owned(raw.as_ref(), id, now)?
             .map(CartRecord::into_cart)
             .transpose()
     }
 
-    /// Adds `quantity` of `item` to the cart in one conditional update: the cart must be this
-    /// id's, have room for a new line, and hold no more than `item.stock` units of the item
-    /// afterwards. The line's unit price becomes the item's current price. Concurrent adds are
-    /// atomic increments, so none is lost.
+    /// `latest` policy: adds `quantity` of `item` to the cart in one conditional update: the cart
+    /// must be this id's and alive, have room for a new line, and hold no more than `item.stock`
+    /// units of the item afterwards. The line's unit price becomes the item's current price.
+    /// Concurrent adds are atomic increments, so none is lost.
     pub async fn add_cart_line(
         &self,
         id: &CartId,
         item: &Item,
         quantity: Quantity,
+        now: i64,
     ) -> Result<AddLine, StoreError> {
         let requested = u64::from(quantity.get());
         let Some(room) = item.stock.get().checked_sub(requested) else {
             // More than the stock whatever the cart holds; one read tells which answer is due.
-            return Ok(match self.get_cart(id).await? {
+            return Ok(match self.get_cart(id, now).await? {
                 None => AddLine::CartNotFound,
                 Some(cart) => AddLine::InsufficientStock {
-                    in_cart: cart
-                        .lines
-                        .iter()
-                        .find(|l| l.item_id == item.id)
-                        .map_or(0, |l| l.quantity),
+                    in_cart: cart.line(item.id).map_or(0, |l| l.quantity),
                 },
             });
         };
-        let added_at = added_now();
         let request = self
             .update_cart(id.owner())
             .update_expression(
                 "SET #qty.#item = if_not_exists(#qty.#item, :zero) + :quantity, \
                  #price.#item = :price, #name.#item = :name, \
-                 #added.#item = if_not_exists(#added.#item, :now), \
-                 #version = #version + :one",
+                 #added.#item = if_not_exists(#added.#item, :added), \
+                 #version = #version + :one, #expires_at = :expires_at",
             )
-            .condition_expression(
-                "#cart_token = :token \
+            .condition_expression(format!(
+                "#cart_token = :token AND {ALIVE} \
                  AND (attribute_exists(#qty.#item) OR size(#qty) < :max_lines) \
-                 AND (attribute_not_exists(#qty.#item) OR #qty.#item <= :room)",
-            )
+                 AND (attribute_not_exists(#qty.#item) OR #qty.#item <= :room)"
+            ))
             .set_expression_attribute_names(Some(line_names(item.id)))
             .expression_attribute_values(":token", s(id.token().to_string()))
             .expression_attribute_values(":zero", n(0))
@@ -240,12 +321,14 @@ impl Store {
             .expression_attribute_values(":quantity", n(requested))
             .expression_attribute_values(":price", n(item.price.get()))
             .expression_attribute_values(":name", s(item.name.as_str()))
-            .expression_attribute_values(":now", n(added_at))
+            .expression_attribute_values(":added", n(added_now()))
+            .expression_attribute_values(":now", n(now.max(0) as u64))
+            .expression_attribute_values(":expires_at", n(self.cart_expiry(now).max(0) as u64))
             .expression_attribute_values(":max_lines", n(MAX_CART_LINES as u64))
             .expression_attribute_values(":room", n(room));
         Ok(match self.update(request).await? {
-            Written::Done(new) => AddLine::Added(owned_cart(new, id)?),
-            Written::Refused(old) => match CartRecord::owned(old.as_ref(), id)? {
+            Written::Done(new) => AddLine::Added(owned_cart(new, id, now)?),
+            Written::Refused(old) => match CartRecord::owned(old.as_ref(), id, now)? {
                 None => AddLine::CartNotFound,
                 Some(cart) => match cart.quantity_of(item.id) {
                     Some(in_cart) if in_cart > room => AddLine::InsufficientStock { in_cart },
@@ -260,33 +343,46 @@ impl Store {
         })
     }
 
-    /// Removes a line in one conditional update (the cart must be this id's and hold the item).
+    /// `latest` policy: removes a line in one conditional update (the cart must be this id's,
+    /// alive, and hold the item).
     pub async fn remove_cart_line(
         &self,
         id: &CartId,
         item: ItemId,
+        now: i64,
     ) -> Result<CartChange, StoreError> {
+        let mut names = line_names(item);
+        names.extend(super::names(&["held", "held_until"]));
         let request = self
             .update_cart(id.owner())
             .update_expression(
-                "REMOVE #qty.#item, #price.#item, #name.#item, #added.#item \
-                 SET #version = #version + :one",
+                "REMOVE #qty.#item, #price.#item, #name.#item, #added.#item, #held.#item, \
+                 #held_until.#item SET #version = #version + :one, #expires_at = :expires_at",
             )
-            .condition_expression("#cart_token = :token AND attribute_exists(#qty.#item)")
-            .set_expression_attribute_names(Some(line_names(item)))
+            .condition_expression(format!(
+                "#cart_token = :token AND {ALIVE} AND attribute_exists(#qty.#item) \
+                 AND (attribute_not_exists(#held.#item) OR #held.#item = :zero)"
+            ))
+            .set_expression_attribute_names(Some(names))
+            .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":token", s(id.token().to_string()))
-            .expression_attribute_values(":one", n(1));
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now.max(0) as u64))
+            .expression_attribute_values(":expires_at", n(self.cart_expiry(now).max(0) as u64));
         Ok(match self.update(request).await? {
-            Written::Done(new) => CartChange::Changed(owned_cart(new, id)?),
-            Written::Refused(old) => match CartRecord::owned(old.as_ref(), id)? {
+            Written::Done(new) => CartChange::Changed(owned_cart(new, id, now)?),
+            Written::Refused(old) => match CartRecord::owned(old.as_ref(), id, now)? {
                 None => CartChange::CartNotFound,
-                Some(_) => CartChange::LineNotFound,
+                Some(record) => match record.into_cart()?.line(item) {
+                    Some(line) if line.held > 0 => CartChange::LineHeld,
+                    _ => CartChange::LineNotFound,
+                },
             },
         })
     }
 
     /// The user's cart, with the key's live receipt (`pk`) and an item when asked, in one
-    /// strongly consistent `BatchGetItem`: what a keyed change of a cart starts from.
+    /// strongly consistent `BatchGetItem`: what a keyed or stock-moving change starts from.
     pub async fn read_cart(
         &self,
         id: &CartId,
@@ -299,39 +395,50 @@ impl Store {
         keys.extend(item.map(|item| (tables.catalog.clone(), item_key(item))));
         let (receipt, items) = self.read_with_receipt(pk, keys, now).await?;
         let mut items = items.into_iter();
-        let cart = CartRecord::owned(items.next().flatten().as_ref(), id)?;
+        let cart = CartRecord::owned(items.next().flatten().as_ref(), id, now)?;
+        let item = items.next().flatten();
         Ok(CartRead {
             receipt,
             cart: cart.map(CartRecord::into_cart).transpose()?,
-            item: items
-                .next()
-                .flatten()
-                .as_ref()
-                .map(decode_item)
-                .transpose()?,
+            item: item.as_ref().map(decode_item).transpose()?,
         })
     }
 
     /// Writes `after` over `before` (the same cart, one version on), if the cart is still
-    /// `before`: the lines that changed, in one conditional write. With a key's record, in one
-    /// transaction with it.
+    /// `before` and alive at `now`: the lines that changed. What the lines hold moves between the
+    /// items' available stock and the cart in the same step (`Cart::stock_moves`). Without a key
+    /// and without stock to move, one conditional `UpdateItem`; else one transaction with the
+    /// items and the key's record.
     pub async fn commit_cart(
         &self,
         before: &Cart,
         after: &Cart,
         record: Option<&NewRecord<'_>>,
+        now: i64,
     ) -> Result<CartCommit, StoreError> {
-        let change = transition(before, after);
-        let Some(record) = record else {
+        self.write_cart(before, after, record, Some(now)).await
+    }
+
+    async fn write_cart(
+        &self,
+        before: &Cart,
+        after: &Cart,
+        record: Option<&NewRecord<'_>>,
+        alive_at: Option<i64>,
+    ) -> Result<CartCommit, StoreError> {
+        let now = alive_at.unwrap_or_else(crate::domain::now_unix);
+        let change = transition(before, after, alive_at, self.cart_idle_secs());
+        let moves = before.stock_moves(after);
+        if record.is_none() && moves.is_empty() {
             let request = change.apply(self.update_cart(before.user_id()));
             return Ok(match self.update(request).await? {
                 Written::Done(_) => CartCommit::Done,
-                Written::Refused(now) => match CartRecord::owned(now.as_ref(), &before.id)? {
-                    Some(_) => CartCommit::CartChanged,
-                    None => CartCommit::CartNotFound,
-                },
+                Written::Refused(old) => refused(old.as_ref(), before, now)?,
             });
-        };
+        }
+        // The transaction's client request token, and the cart's `LAST_REQUEST`: a resend of a
+        // transaction that was applied finds its own token on the cart.
+        let token = RequestToken::new();
         let update = change
             .apply_to(Update::builder().table_name(&self.tables().carts))
             .set_key(Some(cart_key(before.user_id())))
@@ -340,123 +447,85 @@ impl Store {
                 change.expression
             ))
             .expression_attribute_names(format!("#{LAST_REQUEST}"), LAST_REQUEST)
-            .expression_attribute_values(":request_token", s(RequestToken::new().0))
+            .expression_attribute_values(":request_token", s(&token.0))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let action = TransactWriteItem::builder()
+        let mut actions = vec![TransactWriteItem::builder()
             .update(built(update.build())?)
-            .build();
-        let Some(cancelled) = self.transact(vec![action], Some(record)).await? else {
+            .build()];
+        for (item, taken) in &moves {
+            let update = move_stock(&self.tables().catalog, *item, *taken)?;
+            actions.push(TransactWriteItem::builder().update(update).build());
+        }
+        let Some(cancelled) = self.transact(actions, record, &token).await? else {
             return Ok(CartCommit::Done);
         };
-        if let Some(receipt) = cancelled.taken_by {
+        if let Some(receipt) = cancelled.taken_by.clone() {
             return Ok(CartCommit::KeyTaken(receipt));
         }
-        Ok(match cancelled.failed_at(0) {
-            Some(now) if CartRecord::owned(now, &before.id)?.is_some() => CartCommit::CartChanged,
-            Some(_) => CartCommit::CartNotFound,
-            None => {
-                return Err(StoreError::Unexpected(
-                    "a cart transaction was cancelled for no known reason".into(),
-                ))
+        if let Some(old) = cancelled.failed_at(0) {
+            if token.written(old) {
+                return Ok(CartCommit::Done);
             }
+            return refused(old, before, now);
+        }
+        if (1..=moves.len()).any(|i| cancelled.failed_at(i).is_some()) {
+            return Ok(CartCommit::StockShort);
+        }
+        Err(StoreError::Unexpected(
+            "a cart transaction was cancelled for no known reason".into(),
+        ))
+    }
+
+    /// The users whose carts hold units whose hold ended by `now`, from the `by-expiry` index
+    /// (eventually consistent: each is read again before anything is released), at most `limit`.
+    pub async fn carts_to_sweep(&self, now: i64, limit: i32) -> Result<Vec<UserId>, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(&self.tables().carts)
+            .index_name(CARTS_BY_EXPIRY_INDEX)
+            .key_condition_expression("#sweep_pk = :hold AND #next_expiry <= :now")
+            .set_expression_attribute_names(Some(names(&["sweep_pk", "next_expiry"])))
+            .expression_attribute_values(":hold", s(HOLDING))
+            .expression_attribute_values(":now", n(now.max(0) as u64))
+            .limit(limit)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        self.metrics().reads(out.consumed_capacity());
+        let users = out
+            .items()
+            .iter()
+            .filter_map(|raw| raw.get("user_id")?.as_s().ok());
+        Ok(users.filter_map(|u| UserId::parse(u).ok()).collect())
+    }
+
+    /// Gives back the units of `user`'s expired holds at `now` (idled-out carts included): one
+    /// strongly consistent read, then one transaction of the cart and the items. The units
+    /// given back, by item (none if a change of the cart came first: the next sweep sees it).
+    pub async fn release_holds(
+        &self,
+        user: &UserId,
+        now: i64,
+    ) -> Result<Vec<(ItemId, u64)>, StoreError> {
+        let raw = self.get_raw(&self.tables().carts, cart_key(user)).await?;
+        let Some(raw) = raw else { return Ok(vec![]) };
+        let cart = CartRecord::live(Some(&raw), i64::MIN)?
+            .ok_or_else(|| StoreError::Unexpected("an unreadable cart".into()))?
+            .into_cart()?;
+        let Some(after) = cart.released(now) else {
+            return Ok(vec![]);
+        };
+        let given = cart.stock_moves(&after);
+        Ok(match self.write_cart(&cart, &after, None, None).await? {
+            CartCommit::Done => given
+                .into_iter()
+                .map(|(item, taken)| (item, taken.unsigned_abs()))
+                .collect(),
+            _ => vec![],
         })
     }
-}
-
-/// What a keyed change of a cart starts from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CartRead {
-    pub receipt: Option<Receipt>,
-    /// The cart, if it exists and is this id's.
-    pub cart: Option<Cart>,
-    pub item: Option<Item>,
-}
-
-/// What writing a cart's new state came to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CartCommit {
-    Done,
-    /// The cart changed since it was read: read it again.
-    CartChanged,
-    /// The cart is gone, or is another cart now.
-    CartNotFound,
-    /// The key was taken meanwhile: this is its answer.
-    KeyTaken(Receipt),
-}
-
-/// The expressions that take a cart from `before` to `after`: the lines that changed set, the
-/// lines that went removed, the version moved on; if the cart is still `before`.
-struct Transition {
-    expression: String,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-}
-
-fn transition(before: &Cart, after: &Cart) -> Transition {
-    let mut names = names(&["cart_token", "qty", "price", "name", "added", "version"]);
-    let mut values = HashMap::from([
-        (":token".to_owned(), s(before.id.token().to_string())),
-        (":version".to_owned(), n(before.version)),
-        (":next".to_owned(), n(after.version)),
-    ]);
-    let (mut sets, mut removes) = (vec!["#version = :next".to_owned()], Vec::new());
-    for (i, line) in after.lines.iter().enumerate() {
-        if before.lines.contains(line) {
-            continue;
-        }
-        values
-            .entry(":now".to_owned())
-            .or_insert_with(|| n(added_now()));
-        names.insert(format!("#s{i}"), line.item_id.get().to_string());
-        values.insert(format!(":q{i}"), n(line.quantity));
-        values.insert(format!(":p{i}"), n(line.unit_price.get()));
-        values.insert(format!(":n{i}"), s(line.name.as_str()));
-        sets.push(format!(
-            "#qty.#s{i} = :q{i}, #price.#s{i} = :p{i}, #name.#s{i} = :n{i}, \
-             #added.#s{i} = if_not_exists(#added.#s{i}, :now)"
-        ));
-    }
-    for (i, line) in before.lines.iter().enumerate() {
-        if after.lines.iter().any(|l| l.item_id == line.item_id) {
-            continue;
-        }
-        names.insert(format!("#r{i}"), line.item_id.get().to_string());
-        removes.push(format!(
-            "#qty.#r{i}, #price.#r{i}, #name.#r{i}, #added.#r{i}"
-        ));
-    }
-    let mut expression = String::new();
-    if !removes.is_empty() {
-        expression = format!("REMOVE {} ", removes.join(", "));
-    }
-    expression.push_str(&format!("SET {}", sets.join(", ")));
-    Transition {
-        expression,
-        names,
-        values,
-    }
-}
-
-impl Transition {
-    fn apply(&self, request: UpdateItemFluentBuilder) -> UpdateItemFluentBuilder {
-        request
-            .update_expression(&self.expression)
-            .condition_expression(UNCHANGED)
-            .set_expression_attribute_names(Some(self.names.clone()))
-            .set_expression_attribute_values(Some(self.values.clone()))
-    }
-
-    fn apply_to(&self, update: UpdateBuilder) -> UpdateBuilder {
-        update
-            .condition_expression(UNCHANGED)
-            .set_expression_attribute_names(Some(self.names.clone()))
-            .set_expression_attribute_values(Some(self.values.clone()))
-    }
-}
-
-/// Now, in microseconds: when a line was first added (lines are shown in that order).
-fn added_now() -> u64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000).max(0) as u64
 }
 
 impl Store {
@@ -469,16 +538,141 @@ impl Store {
     }
 }
 
-/// The placeholders of an update to one line: every map, the token, the version, and `#item`.
+/// What a refused write of `before` means, from the cart as the condition saw it.
+fn refused(old: Option<&Raw>, before: &Cart, now: i64) -> Result<CartCommit, StoreError> {
+    Ok(match CartRecord::owned(old, &before.id, now)? {
+        Some(_) => CartCommit::CartChanged,
+        None => CartCommit::CartNotFound,
+    })
+}
+
+/// The expressions that take a cart from `before` to `after`: the lines that changed set, the
+/// lines that went removed, the hold index attributes and the version moved on; if the cart is
+/// still `before`. A user's change (`alive_at`) also needs the cart alive then, and pushes its
+/// expiry back by `idle_secs`; the sweep's does neither.
+struct Transition {
+    expression: String,
+    condition: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+fn transition(before: &Cart, after: &Cart, alive_at: Option<i64>, idle_secs: i64) -> Transition {
+    let mut names = names(&["cart_token", "version", "sweep_pk", "next_expiry"]);
+    let line_maps = ["qty", "price", "name", "added", "held", "held_until"];
+    let mut values = HashMap::from([
+        (":token".to_owned(), s(before.id.token().to_string())),
+        (":version".to_owned(), n(before.version)),
+        (":next".to_owned(), n(after.version)),
+    ]);
+    let mut sets = vec!["#version = :next".to_owned()];
+    let mut removes = Vec::new();
+    for (i, line) in after.lines.iter().enumerate() {
+        if before.lines.contains(line) {
+            continue;
+        }
+        values
+            .entry(":added".to_owned())
+            .or_insert_with(|| n(added_now()));
+        names.insert(format!("#s{i}"), line.item_id.get().to_string());
+        values.insert(format!(":q{i}"), n(line.quantity));
+        values.insert(format!(":p{i}"), n(line.unit_price.get()));
+        values.insert(format!(":n{i}"), s(line.name.as_str()));
+        values.insert(format!(":h{i}"), n(line.held));
+        values.insert(
+            format!(":u{i}"),
+            n(line.held_until.unwrap_or(0).max(0) as u64),
+        );
+        sets.push(format!(
+            "#qty.#s{i} = :q{i}, #price.#s{i} = :p{i}, #name.#s{i} = :n{i}, \
+             #added.#s{i} = if_not_exists(#added.#s{i}, :added), #held.#s{i} = :h{i}, \
+             #held_until.#s{i} = :u{i}"
+        ));
+    }
+    for (i, line) in before.lines.iter().enumerate() {
+        if after.lines.iter().any(|l| l.item_id == line.item_id) {
+            continue;
+        }
+        names.insert(format!("#r{i}"), line.item_id.get().to_string());
+        removes.push(format!(
+            "#qty.#r{i}, #price.#r{i}, #name.#r{i}, #added.#r{i}, #held.#r{i}, #held_until.#r{i}"
+        ));
+    }
+    match after.next_expiry() {
+        Some(at) => {
+            values.insert(":hold".to_owned(), s(HOLDING));
+            values.insert(":next_expiry".to_owned(), n(at.max(0) as u64));
+            sets.push("#sweep_pk = :hold, #next_expiry = :next_expiry".to_owned());
+        }
+        None => removes.push("#sweep_pk, #next_expiry".to_owned()),
+    }
+    if before.lines != after.lines {
+        names.extend(super::names(&line_maps));
+    }
+    let mut condition = UNCHANGED.to_owned();
+    if let Some(now) = alive_at {
+        // A user's change: the cart must not have idled out, and its idle time starts again.
+        condition = format!("{UNCHANGED} AND {ALIVE}");
+        values.insert(":now".to_owned(), n(now.max(0) as u64));
+        let expires_at = now.saturating_add(idle_secs).max(0) as u64;
+        values.insert(":expires_at".to_owned(), n(expires_at));
+        sets.push("#expires_at = :expires_at".to_owned());
+        names.extend(super::names(&["expires_at"]));
+    }
+    let mut expression = String::new();
+    if !removes.is_empty() {
+        expression = format!("REMOVE {} ", removes.join(", "));
+    }
+    expression.push_str(&format!("SET {}", sets.join(", ")));
+    Transition {
+        expression,
+        condition,
+        names,
+        values,
+    }
+}
+
+impl Transition {
+    fn apply(&self, request: UpdateItemFluentBuilder) -> UpdateItemFluentBuilder {
+        request
+            .update_expression(&self.expression)
+            .condition_expression(&self.condition)
+            .set_expression_attribute_names(Some(self.names.clone()))
+            .set_expression_attribute_values(Some(self.values.clone()))
+    }
+
+    fn apply_to(&self, update: UpdateBuilder) -> UpdateBuilder {
+        update
+            .condition_expression(&self.condition)
+            .set_expression_attribute_names(Some(self.names.clone()))
+            .set_expression_attribute_values(Some(self.values.clone()))
+    }
+}
+
+/// Now, in microseconds: when a line was first added (lines are shown in that order).
+fn added_now() -> u64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000).max(0) as u64
+}
+
+/// The placeholders of an update to one line: every map, the token, the version, the expiry,
+/// and `#item`.
 fn line_names(item: ItemId) -> HashMap<String, String> {
-    let mut names = names(&["cart_token", "qty", "price", "name", "added", "version"]);
+    let mut names = names(&[
+        "cart_token",
+        "qty",
+        "price",
+        "name",
+        "added",
+        "version",
+        "expires_at",
+    ]);
     names.insert("#item".to_owned(), item.get().to_string());
     names
 }
 
 /// The cart an update returned, which must be `id`'s.
-fn owned_cart(raw: Raw, id: &CartId) -> Result<Cart, StoreError> {
-    CartRecord::owned(Some(&raw), id)?
+fn owned_cart(raw: Raw, id: &CartId, now: i64) -> Result<Cart, StoreError> {
+    CartRecord::owned(Some(&raw), id, now)?
         .ok_or_else(|| StoreError::Unexpected("the cart update returned no cart".into()))?
         .into_cart()
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::idempotency::NewRecord;
 use super::schema::CATALOG_BY_PRICE_INDEX;
-use super::{built, n, names, pause, s, Raw, Store, StoreError, Written};
+use super::{built, n, names, pause, s, Raw, RequestToken, Store, StoreError, Written};
 use crate::domain::{
     CartLine, Cursor, Item, ItemChange, ItemId, ListQuery, NewItem, Page, Price, Receipt, Stock,
 };
@@ -63,7 +63,7 @@ impl ItemRecord {
         Ok(Item {
             id: ItemId::new(self.id).ok_or_else(corrupt)?,
             price: Price::new(self.price).ok_or_else(corrupt)?,
-            stock: Stock::new(self.stock).ok_or_else(corrupt)?,
+            stock: Stock::stored(self.stock).ok_or_else(corrupt)?,
             name: self.name,
             version: self.version,
         })
@@ -180,13 +180,18 @@ impl Store {
                 .put(built(put.build())?)
                 .build(),
         ];
-        Ok(match self.transact(actions, Some(record)).await? {
-            None => ItemCreate::Created(item.clone()),
-            Some(cancelled) => match cancelled.taken_by {
-                Some(receipt) => ItemCreate::KeyTaken(receipt),
-                None => ItemCreate::IdTaken,
+        Ok(
+            match self
+                .transact(actions, Some(record), &RequestToken::new())
+                .await?
+            {
+                None => ItemCreate::Created(item.clone()),
+                Some(cancelled) => match cancelled.taken_by {
+                    Some(receipt) => ItemCreate::KeyTaken(receipt),
+                    None => ItemCreate::IdTaken,
+                },
             },
-        })
+        )
     }
 
     /// Writes `after` over `before` (the same item, one version on) with the key's record, in
@@ -210,7 +215,10 @@ impl Store {
         let actions = vec![TransactWriteItem::builder()
             .put(built(put.build())?)
             .build()];
-        let Some(cancelled) = self.transact(actions, Some(record)).await? else {
+        let Some(cancelled) = self
+            .transact(actions, Some(record), &RequestToken::new())
+            .await?
+        else {
             return Ok(ItemUpdate::Updated(after.clone()));
         };
         Ok(match (cancelled.taken_by.clone(), cancelled.failed_at(0)) {
@@ -433,7 +441,10 @@ impl Store {
         let item = new.with_id(id);
         let record =
             serde_dynamo::to_item(ItemRecord::from_item(&item)).map_err(StoreError::mapping)?;
-        match self.put_new(&self.tables().catalog, record, "id").await? {
+        match self
+            .put_new(&self.tables().catalog, record, "id", None)
+            .await?
+        {
             Written::Done(_) => Ok(item),
             Written::Refused(_) => Err(StoreError::Unexpected(
                 format!("the new item id {} is taken", item.id.get()).into(),
@@ -513,23 +524,48 @@ impl Store {
     }
 }
 
-/// A purchase line's stock decrement, one action of the purchase transaction: it applies only
-/// while the stock covers the quantity and the price is still the one the cart holds. When it
-/// fails, the item comes back as it is now (`ALL_OLD`, read with `decode_item`).
-pub(crate) fn take_stock(table: &str, line: &CartLine) -> Result<Update, StoreError> {
+/// A purchase line's stock decrement, one action of the purchase transaction: `need` units (what
+/// the line does not hold any more; 0 or less when its expired hold still has them, which then go
+/// back) if the available stock covers them and the price is still the one the cart holds. When
+/// it fails, the item comes back as it is now (`ALL_OLD`, read with `decode_item`).
+pub(crate) fn take_stock(table: &str, line: &CartLine, need: i64) -> Result<Update, StoreError> {
     built(
         Update::builder()
             .table_name(table)
             .key("id", n(line.item_id.get()))
             .update_expression(
-                "SET #stock = #stock - :quantity, #version = if_not_exists(#version, :zero) + :one",
+                "SET #stock = #stock - :need, #version = if_not_exists(#version, :zero) + :one",
             )
-            .condition_expression("#stock >= :quantity AND #price = :seen_price")
+            .condition_expression("#stock >= :need AND #price = :seen_price")
             .set_expression_attribute_names(Some(names(&["stock", "price", "version"])))
-            .expression_attribute_values(":quantity", n(line.quantity))
+            .expression_attribute_values(":need", AttributeValue::N(need.to_string()))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":seen_price", n(line.unit_price.get()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build(),
+    )
+}
+
+/// A hold's move of an item's available stock, one action of a cart's transaction: `taken`
+/// units out (if the stock has them) or, negative, back.
+pub(crate) fn move_stock(table: &str, item: ItemId, taken: i64) -> Result<Update, StoreError> {
+    let condition = match taken > 0 {
+        true => "attribute_exists(#list_pk) AND #stock >= :taken",
+        false => "attribute_exists(#list_pk)",
+    };
+    built(
+        Update::builder()
+            .table_name(table)
+            .set_key(Some(item_key(item)))
+            .update_expression(
+                "SET #stock = #stock - :taken, #version = if_not_exists(#version, :zero) + :one",
+            )
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names(&["stock", "version", "list_pk"])))
+            .expression_attribute_values(":taken", AttributeValue::N(taken.to_string()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build(),
     )

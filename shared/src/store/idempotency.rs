@@ -157,12 +157,13 @@ impl Store {
 
     /// ONE `TransactWriteItems`: `actions`, then the key's record if there is one, all or
     /// nothing. A conflict with another transaction is retried with jittered backoff and the
-    /// same client request token (so a retry never applies twice), then reported as
+    /// same client request token, `token` (so a retry never applies twice), then reported as
     /// unavailable. `None` when it committed.
     pub(crate) async fn transact(
         &self,
         mut actions: Vec<TransactWriteItem>,
         record: Option<&NewRecord<'_>>,
+        token: &RequestToken,
     ) -> Result<Option<Cancelled>, StoreError> {
         let with_record = record.is_some();
         if let Some(record) = record {
@@ -172,7 +173,6 @@ impl Store {
                     .build(),
             );
         }
-        let token = RequestToken::new();
         for attempt in 0..TRANSACTION_ATTEMPTS {
             pause(attempt).await;
             let result = self

@@ -43,6 +43,8 @@ pub struct Store {
     client: Client,
     tables: Tables,
     metrics: Arc<DbMetrics>,
+    /// How long a cart may idle before it expires (`Config::cart_idle_secs`).
+    cart_idle_secs: i64,
 }
 
 impl Store {
@@ -62,7 +64,18 @@ impl Store {
             client: Client::from_conf(config),
             tables,
             metrics,
+            cart_idle_secs: 30 * 24 * 60 * 60,
         }
+    }
+
+    /// The same store, its carts idling out after `secs` (`CART_IDLE_DAYS`).
+    pub fn with_cart_idle(mut self, secs: i64) -> Self {
+        self.cart_idle_secs = secs;
+        self
+    }
+
+    pub(crate) fn cart_idle_secs(&self) -> i64 {
+        self.cart_idle_secs
     }
 
     pub fn tables(&self) -> &Tables {
@@ -95,23 +108,34 @@ impl Store {
         Ok(out.item)
     }
 
-    /// Puts `item` unless an item with its key (attribute `key`) exists: done, or the item
-    /// that holds the key. Exactly once, even when the SDK resends it (see [`LAST_REQUEST`]).
+    /// Puts `item` unless an item with its key (attribute `key`) exists (and does not meet
+    /// `or_if`, a condition with its names and values under which it may be replaced): done, or
+    /// the item that holds the key. Exactly once, even when the SDK resends it (see
+    /// [`LAST_REQUEST`]).
     pub(crate) async fn put_new(
         &self,
         table: &str,
         mut item: Raw,
         key: &str,
+        or_if: Option<Condition<'_>>,
     ) -> Result<Written, StoreError> {
         let token = RequestToken::new();
         item.insert(LAST_REQUEST.to_owned(), s(&token.0));
+        let mut condition = "attribute_not_exists(#key)".to_owned();
+        let (mut names, mut values) = (HashMap::new(), HashMap::new());
+        if let Some((rule, more_names, more_values)) = or_if {
+            condition = format!("{condition} OR ({rule})");
+            (names, values) = (more_names, more_values);
+        }
+        names.insert("#key".to_owned(), key.to_owned());
         let sent = self
             .client
             .put_item()
             .table_name(table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#key)")
-            .expression_attribute_names("#key", key)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
@@ -221,6 +245,9 @@ impl WriteError for UpdateItemError {
 /// An item as DynamoDB sends it.
 pub(crate) type Raw = HashMap<String, AttributeValue>;
 
+/// A condition expression with its `#name` and `:value` placeholders.
+pub(crate) type Condition<'a> = (&'a str, HashMap<String, String>, Raw);
+
 /// The attribute every single-item write sets to a token of its own. The SDK resends a request
 /// whose response was lost (a timeout, a dropped connection, a 500) as it was; the resend then
 /// fails [`NOT_RESENT`], and the item it returns still carries the token: the write was applied
@@ -242,13 +269,15 @@ impl RequestToken {
     /// A refused resend whose item carries this token is the write, done.
     fn recognise(&self, written: Written) -> Written {
         match written {
-            Written::Refused(Some(old))
-                if old.get(LAST_REQUEST).and_then(|v| v.as_s().ok()) == Some(&self.0) =>
-            {
-                Written::Done(old)
-            }
+            Written::Refused(Some(old)) if self.written(Some(&old)) => Written::Done(old),
             other => other,
         }
+    }
+
+    /// The item (as a refused write found it) was last written by this write.
+    pub(crate) fn written(&self, item: Option<&Raw>) -> bool {
+        let last = item.and_then(|item| item.get(LAST_REQUEST)?.as_s().ok());
+        last == Some(&self.0)
     }
 }
 
@@ -312,7 +341,7 @@ pub(crate) fn built<T, E: std::error::Error + Send + Sync + 'static>(
 
 /// Before a retry: a jittered exponential backoff of about 25 ms, 50 ms, 100 ms, ... capped at
 /// 1 s. Attempt 0 goes at once.
-pub(crate) async fn pause(attempt: u32) {
+pub async fn pause(attempt: u32) {
     if attempt > 0 {
         let ceiling = 25u64.saturating_mul(1 << attempt.min(6)).min(1_000);
         let millis = ceiling / 2 + fastrand::u64(0..=ceiling / 2);

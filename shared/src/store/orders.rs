@@ -1,12 +1,18 @@
-//! The orders table: one item per order, keyed by `order_id`, written only by a purchase.
+//! The orders table: one item per order, keyed by `order_id`, written only by a purchase; the
+//! `by-user` index (`user_id`, `created_key` = `"{created_at}#{order_id}"`) lists a user's.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::Put;
 use serde::{Deserialize, Serialize};
 
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+
+use super::schema::ORDERS_BY_USER_INDEX;
 use super::{built, s, Store, StoreError};
-use crate::domain::{CartId, ItemId, Order, OrderId, OrderLine, Price, UserId};
+use crate::domain::{
+    CartId, ItemId, Order, OrderId, OrderLine, OrdersPage, OrdersQuery, Price, UserId,
+};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct OrderRecord {
@@ -16,6 +22,7 @@ struct OrderRecord {
     lines: Vec<OrderLineRecord>,
     total: u64,
     created_at: String,
+    created_key: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -44,6 +51,7 @@ impl OrderRecord {
                 .collect(),
             total: order.total,
             created_at: order.created_at.clone(),
+            created_key: order.position(),
         }
     }
 
@@ -87,6 +95,49 @@ pub(crate) fn put_order(table: &str, order: &Order) -> Result<Put, StoreError> {
 }
 
 impl Store {
+    /// One page of `user`'s orders, newest first: one Query of the `by-user` index reading
+    /// `limit + 1` entries.
+    pub async fn list_orders(
+        &self,
+        user: &UserId,
+        query: &OrdersQuery,
+    ) -> Result<OrdersPage, StoreError> {
+        let mut request = self
+            .client()
+            .query()
+            .table_name(&self.tables().orders)
+            .index_name(ORDERS_BY_USER_INDEX)
+            .key_condition_expression("#user_id = :user")
+            .expression_attribute_names("#user_id", "user_id")
+            .expression_attribute_values(":user", s(user.as_str()))
+            .scan_index_forward(false)
+            .limit(query.limit as i32 + 1)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        if let Some(after) = &query.after {
+            let order_id = after.rsplit('#').next().unwrap_or_default();
+            request = request.set_exclusive_start_key(Some(HashMap::from([
+                ("user_id".to_owned(), s(user.as_str())),
+                ("created_key".to_owned(), s(after.as_str())),
+                ("order_id".to_owned(), s(order_id)),
+            ])));
+        }
+        let out = request.send().await.map_err(StoreError::from_sdk)?;
+        self.metrics().reads(out.consumed_capacity());
+        let mut orders = out
+            .items()
+            .iter()
+            .map(|raw| {
+                serde_dynamo::from_item::<_, OrderRecord>(raw.clone())
+                    .map_err(StoreError::mapping)?
+                    .into_order()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = orders.len() > query.limit as usize;
+        orders.truncate(query.limit as usize);
+        let next = more.then(|| orders.last().map(Order::position)).flatten();
+        Ok(OrdersPage { orders, next })
+    }
+
     pub async fn get_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         let key = HashMap::from([("order_id".to_owned(), s(id.to_string()))]);
         let raw = self.get_raw(&self.tables().orders, key).await?;

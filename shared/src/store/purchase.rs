@@ -10,9 +10,9 @@ use super::carts::{cart_key, clear_cart, decode_cart};
 use super::catalog::{decode_item, take_stock};
 use super::idempotency::{Cancelled, NewRecord};
 use super::orders::put_order;
-use super::{Store, StoreError};
-use crate::domain::purchase::{LineRejection, Rejection};
-use crate::domain::{Cart, Order, Receipt, UserId};
+use super::{RequestToken, Store, StoreError};
+use crate::domain::purchase::{stock_needed, LineRejection, Rejection};
+use crate::domain::{Cart, CartLine, Order, Receipt, UserId};
 
 /// What the first read found: the key's live receipt and the user's cart.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,7 +46,7 @@ impl Store {
         let cart = items.into_iter().next().flatten();
         Ok(PurchaseSnapshot {
             receipt,
-            cart: cart.as_ref().map(decode_cart).transpose()?,
+            cart: decode_cart(cart.as_ref(), now)?,
         })
     }
 
@@ -56,28 +56,39 @@ impl Store {
         plan: &PurchasePlan<'_>,
     ) -> Result<Option<Rejection>, StoreError> {
         let tables = self.tables();
-        let mut actions = Vec::with_capacity(plan.cart.lines.len() + 3);
-        for line in &plan.cart.lines {
-            let update = take_stock(&tables.catalog, line)?;
+        let now = plan.record.now;
+        // A line under a live hold asks nothing of its item; every other line one action.
+        let asking: Vec<(&CartLine, i64)> = (plan.cart.lines.iter())
+            .filter_map(|line| Some((line, stock_needed(line, now)?)))
+            .collect();
+        let mut actions = Vec::with_capacity(asking.len() + 3);
+        for (line, need) in &asking {
+            let update = take_stock(&tables.catalog, line, *need)?;
             actions.push(TransactWriteItem::builder().update(update).build());
         }
         let order = put_order(&tables.orders, plan.order)?;
         actions.push(TransactWriteItem::builder().put(order).build());
-        let cart = clear_cart(&tables.carts, plan.cart)?;
+        let cart = clear_cart(&tables.carts, plan.cart, self.cart_expiry(now))?;
         actions.push(TransactWriteItem::builder().update(cart).build());
-        match self.transact(actions, Some(&plan.record)).await? {
+        match self
+            .transact(actions, Some(&plan.record), &RequestToken::new())
+            .await?
+        {
             None => Ok(None),
-            Some(cancelled) => decode_reasons(plan, &cancelled).map(Some),
+            Some(cancelled) => decode_reasons(&asking, &cancelled).map(Some),
         }
     }
 }
 
-/// Decodes a cancelled transaction (actions in the order of `commit_purchase`: the lines, the
-/// order, the cart): which lines failed, with their item as it is now; the key's receipt if it
-/// was taken; whether the cart changed. No extra reads.
-fn decode_reasons(plan: &PurchasePlan<'_>, cancelled: &Cancelled) -> Result<Rejection, StoreError> {
+/// Decodes a cancelled transaction (actions in the order of `commit_purchase`: the lines that
+/// ask their item, the order, the cart): which lines failed, with their item as it is now; the
+/// key's receipt if it was taken; whether the cart changed. No extra reads.
+fn decode_reasons(
+    asking: &[(&CartLine, i64)],
+    cancelled: &Cancelled,
+) -> Result<Rejection, StoreError> {
     let mut rejection = Rejection::default();
-    for (i, line) in plan.cart.lines.iter().enumerate() {
+    for (i, (line, _)) in asking.iter().enumerate() {
         let Some(now) = cancelled.failed_at(i) else {
             continue;
         };
@@ -88,11 +99,13 @@ fn decode_reasons(plan: &PurchasePlan<'_>, cancelled: &Cancelled) -> Result<Reje
         rejection.lines.push(LineRejection {
             item_id: line.item_id,
             requested: line.quantity,
+            held: line.held,
+            hold_expired: line.held_until.is_some(),
             cart_price: line.unit_price.get(),
             current,
         });
     }
     rejection.taken_by = cancelled.taken_by.clone();
-    rejection.cart_changed = cancelled.failed_at(plan.cart.lines.len() + 1).is_some();
+    rejection.cart_changed = cancelled.failed_at(asking.len() + 1).is_some();
     Ok(rejection)
 }

@@ -12,6 +12,17 @@ use crate::Tables;
 
 /// Name of the catalog's listing index: every item in price order.
 pub const CATALOG_BY_PRICE_INDEX: &str = "by-price";
+/// Name of the carts' sparse index of carts holding units, by when their first hold ends.
+pub const CARTS_BY_EXPIRY_INDEX: &str = "by-expiry";
+/// Name of the orders' index by user, newest last.
+pub const ORDERS_BY_USER_INDEX: &str = "by-user";
+
+/// What an index copies from its table's items.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Projected {
+    All,
+    KeysOnly,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttrType {
@@ -24,6 +35,7 @@ pub struct IndexDef {
     pub name: &'static str,
     pub partition_key: (&'static str, AttrType),
     pub sort_key: Option<(&'static str, AttrType)>,
+    pub projection: Projected,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +64,7 @@ pub fn table_definitions(tables: &Tables) -> Vec<TableDef> {
                 name: CATALOG_BY_PRICE_INDEX,
                 partition_key: ("list_pk", AttrType::S),
                 sort_key: Some(("price_key", AttrType::S)),
+                projection: Projected::All,
             }],
             ttl_attribute: None,
         },
@@ -61,8 +74,13 @@ pub fn table_definitions(tables: &Tables) -> Vec<TableDef> {
             name: tables.carts.clone(),
             partition_key: ("user_id", AttrType::S),
             sort_key: None,
-            indexes: vec![],
-            ttl_attribute: None,
+            indexes: vec![IndexDef {
+                name: CARTS_BY_EXPIRY_INDEX,
+                partition_key: ("sweep_pk", AttrType::S),
+                sort_key: Some(("next_expiry", AttrType::N)),
+                projection: Projected::KeysOnly,
+            }],
+            ttl_attribute: Some("expires_at"),
         },
         TableDef {
             logical_id: "OrdersTable",
@@ -70,7 +88,12 @@ pub fn table_definitions(tables: &Tables) -> Vec<TableDef> {
             name: tables.orders.clone(),
             partition_key: ("order_id", AttrType::S),
             sort_key: None,
-            indexes: vec![],
+            indexes: vec![IndexDef {
+                name: ORDERS_BY_USER_INDEX,
+                partition_key: ("user_id", AttrType::S),
+                sort_key: Some(("created_key", AttrType::S)),
+                projection: Projected::All,
+            }],
             ttl_attribute: None,
         },
         TableDef {
@@ -139,7 +162,10 @@ impl Store {
                         .set_key_schema(Some(keys(index.partition_key, index.sort_key)))
                         .projection(
                             Projection::builder()
-                                .projection_type(ProjectionType::All)
+                                .projection_type(match index.projection {
+                                    Projected::All => ProjectionType::All,
+                                    Projected::KeysOnly => ProjectionType::KeysOnly,
+                                })
                                 .build(),
                         )
                         .build()

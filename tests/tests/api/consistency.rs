@@ -12,7 +12,7 @@ use crate::{read, root};
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 use shared::domain::{CartId, UserId};
-use shared::store::schema::{table_definitions, AttrType, TableDef};
+use shared::store::schema::{table_definitions, AttrType, Projected, TableDef};
 use shared::Tables;
 
 // --- reading the sources -------------------------------------------------------------------
@@ -700,7 +700,10 @@ fn the_template_tables_are_exactly_the_schema_tables() {
                 (
                     i.name.to_owned(),
                     expected_keys(i.partition_key, i.sort_key),
-                    "ALL".to_owned(),
+                    match i.projection {
+                        Projected::All => "ALL".to_owned(),
+                        Projected::KeysOnly => "KEYS_ONLY".to_owned(),
+                    },
                 )
             })
             .collect();

@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{Context, LambdaEvent, Request};
 use serde_json::{json, Value};
 use serde_yaml::Value as Yaml;
-use shared::domain::CartId;
+use shared::domain::{now_unix, CartId, CheckoutPolicy};
 use shared::store::schema::table_definitions;
 use testkit::{assert_no_internals, TestApp, TestResponse};
 use testkit::{DynamoDbProxy, Seen};
@@ -65,6 +65,14 @@ async fn invoke(app: &TestApp, function: &str) -> TestResponse {
     call(app, function, &event_json(function)).await
 }
 
+/// Runs `events/release-holds.json` as EventBridge would deliver it.
+async fn run_sweep_event(app: &TestApp) -> release_holds::SweepSummary {
+    let event = LambdaEvent::new(event_json("release-holds"), Context::default());
+    release_holds::handle(app.store(), event)
+        .await
+        .expect("the scheduled sweep succeeds")
+}
+
 /// Runs `events/seed-catalog.json` as EventBridge would deliver it.
 async fn run_seed_event(app: &TestApp) -> seed_catalog::SeedSummary {
     let event = LambdaEvent::new(event_json("seed-catalog"), Context::default());
@@ -94,7 +102,10 @@ const ON_A_SEEDED_CATALOG: &[(&str, u16, Option<&str>)] = &[
     ("get-cart", 404, Some("cart_not_found")),
     ("add-cart-item", 404, Some("cart_not_found")),
     ("remove-cart-item", 404, Some("cart_not_found")),
+    ("set-cart-item", 404, Some("cart_not_found")),
     ("purchase-cart", 404, Some("cart_not_found")),
+    // The user has no orders yet: an empty page.
+    ("list-orders", 200, None),
     // No order has the event's id.
     ("get-order", 404, Some("order_not_found")),
 ];
@@ -112,7 +123,7 @@ async fn every_event_answers_its_documented_status_on_a_freshly_seeded_catalog()
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .filter_map(|name| name.strip_suffix(".json").map(str::to_owned))
-            .filter(|name| name != "seed-catalog")
+            .filter(|name| name != "seed-catalog" && name != "release-holds")
             .collect();
     http_events.sort();
     let mut documented: Vec<String> = ON_A_SEEDED_CATALOG
@@ -210,10 +221,15 @@ async fn the_cart_events_take_their_users_cart_from_first_item_to_purchase() {
     assert_eq!(added.body["cart"]["id"], id.to_string());
     assert_eq!(added.body["cart"]["lines"][0]["item_id"], 1);
     assert_eq!(added.body["cart"]["lines"][0]["quantity"], 2);
+    let set = invoke(&app, "set-cart-item").await;
+    assert_eq!(set.status, 200, "{}", set.text);
+    assert_eq!(set.body["cart"]["lines"][0]["quantity"], 3);
+    // Nothing has expired: the sweep finds nothing to give back.
+    assert_eq!(run_sweep_event(&app).await.units, 0);
 
     let seen = invoke(&app, "get-cart").await;
     assert_eq!(seen.status, 200);
-    assert_eq!(seen.body, added.body);
+    assert_eq!(seen.body, set.body);
 
     let removed = invoke(&app, "remove-cart-item").await;
     assert_eq!(removed.status, 200, "{}", removed.text);
@@ -238,6 +254,9 @@ async fn the_cart_events_take_their_users_cart_from_first_item_to_purchase() {
     assert_eq!(app.order_count().await, 1);
     let emptied = invoke(&app, "get-cart").await;
     assert_eq!(emptied.body["cart"]["lines"], json!([]));
+    let orders = invoke(&app, "list-orders").await;
+    assert_eq!(orders.body["orders"][0], bought.body["order"]);
+    assert_eq!(orders.body["next_cursor"], Value::Null);
 }
 
 // --- least privilege -------------------------------------------------------------------------
@@ -337,9 +356,9 @@ struct Recorder {
 }
 
 impl Recorder {
-    async fn start() -> Self {
+    async fn start(policy: CheckoutPolicy) -> Self {
         let (app, proxy) = TestApp::spawn_behind_proxy().await;
-        let mut app = app.behind_jwt_authorizer();
+        let mut app = app.behind_jwt_authorizer().with_policy(policy);
         app.state.config.auth.allow_unsigned_requests = false;
         Self {
             proxy,
@@ -377,6 +396,65 @@ impl Recorder {
     async fn call(&mut self, function: &str) -> TestResponse {
         self.call_with(function, |_| {}).await
     }
+
+    /// The sweep, a day from now: every hold has ended.
+    async fn sweep_a_day_later(&mut self) {
+        self.proxy.reset_counts();
+        self.app.sweep_at(now_unix() + 86_400).await;
+        self.record("release-holds");
+    }
+
+    /// `function`'s event with an `Idempotency-Key`.
+    async fn keyed(&mut self, function: &str, key: &str) -> TestResponse {
+        self.call_with(function, |e| e["headers"]["idempotency-key"] = json!(key))
+            .await
+    }
+
+    /// Every event, keyed and not, plus the variations that reach the rarer code paths.
+    async fn walk(&mut self) {
+        self.seed().await;
+        assert_eq!(self.call("list-items").await.status, 200);
+        assert_eq!(self.call("admin-create-item").await.status, 201);
+        assert_eq!(self.keyed("admin-create-item", "c").await.status, 201);
+        assert_eq!(self.call("admin-update-item").await.status, 200);
+        assert_eq!(self.keyed("admin-update-item", "u").await.status, 200);
+        assert_eq!(self.call("create-cart").await.status, 201);
+        give_the_users_cart_the_events_id(&self.app).await;
+        assert_eq!(self.call("add-cart-item").await.status, 200);
+        assert_eq!(self.keyed("add-cart-item", "a").await.status, 200);
+        assert_eq!(self.call("set-cart-item").await.status, 200);
+        assert_eq!(self.keyed("remove-cart-item", "r").await.status, 200);
+        assert_eq!(self.keyed("set-cart-item", "s").await.status, 200);
+        // More than the whole stock: the cart is read to tell 404 from 409.
+        self.call_with("add-cart-item", |e| {
+            e["body"] = json!(r#"{"item_id":1,"quantity":1000}"#);
+        })
+        .await
+        .assert_problem(409, "insufficient_stock");
+        assert_eq!(self.call("get-cart").await.status, 200);
+        assert_eq!(self.call("remove-cart-item").await.status, 200);
+        // An empty cart: the key's record is read again on its own.
+        self.call("purchase-cart")
+            .await
+            .assert_problem(409, "cart_empty");
+        assert_eq!(self.call("add-cart-item").await.status, 200);
+        assert_eq!(self.call("purchase-cart").await.status, 200);
+        assert_eq!(self.call("get-order").await.status, 404);
+        assert_eq!(self.call("list-orders").await.status, 200);
+        // An ended hold (under `hold`) given back, then a price change between adding and
+        // buying: the cart's prices are refreshed.
+        assert_eq!(self.call("add-cart-item").await.status, 200);
+        self.sweep_a_day_later().await;
+        self.call_with("admin-update-item", |e| {
+            e["body"] = json!(r#"{"price":3299}"#);
+        })
+        .await;
+        self.call_with("purchase-cart", |e| {
+            e["headers"]["idempotency-key"] = json!("a-second-purchase");
+        })
+        .await
+        .assert_problem(409, "price_changed");
+    }
 }
 
 #[tokio::test]
@@ -385,42 +463,19 @@ async fn every_function_is_granted_exactly_the_dynamodb_calls_it_makes() {
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
     )
     .unwrap();
-    let mut run = Recorder::start().await;
-
-    // Arrange and act: every event, plus the variations that reach the rarer code paths.
-    run.seed().await;
-    assert_eq!(run.call("list-items").await.status, 200);
-    assert_eq!(run.call("admin-create-item").await.status, 201);
-    assert_eq!(run.call("admin-update-item").await.status, 200);
-    assert_eq!(run.call("create-cart").await.status, 201);
-    give_the_users_cart_the_events_id(&run.app).await;
-    assert_eq!(run.call("add-cart-item").await.status, 200);
-    // More than the whole stock: the cart is read to tell 404 from 409.
-    run.call_with("add-cart-item", |e| {
-        e["body"] = json!(r#"{"item_id":1,"quantity":1000}"#);
-    })
-    .await
-    .assert_problem(409, "insufficient_stock");
-    assert_eq!(run.call("get-cart").await.status, 200);
-    assert_eq!(run.call("remove-cart-item").await.status, 200);
-    // An empty cart: the key's record is read again on its own.
-    run.call("purchase-cart")
-        .await
-        .assert_problem(409, "cart_empty");
-    assert_eq!(run.call("add-cart-item").await.status, 200);
-    assert_eq!(run.call("purchase-cart").await.status, 200);
-    assert_eq!(run.call("get-order").await.status, 404);
-    // A price change between adding and buying: the cart's prices are refreshed.
-    assert_eq!(run.call("add-cart-item").await.status, 200);
-    run.call_with("admin-update-item", |e| {
-        e["body"] = json!(r#"{"price":3299}"#);
-    })
-    .await;
-    run.call_with("purchase-cart", |e| {
-        e["headers"]["idempotency-key"] = json!("a-second-purchase");
-    })
-    .await
-    .assert_problem(409, "price_changed");
+    // Arrange and act: the walk under each policy (a deployment switches with a parameter).
+    let mut needs: BTreeMap<String, BTreeSet<Grant>> = BTreeMap::new();
+    let hold = CheckoutPolicy::Hold {
+        seconds: 900,
+        max_per_item: 10_000,
+    };
+    for policy in [CheckoutPolicy::Latest, hold] {
+        let mut run = Recorder::start(policy).await;
+        run.walk().await;
+        for (function, seen) in run.needs {
+            needs.entry(function).or_default().extend(seen);
+        }
+    }
 
     // Assert
     let functions: BTreeSet<&str> = template["Resources"]
@@ -429,9 +484,9 @@ async fn every_function_is_granted_exactly_the_dynamodb_calls_it_makes() {
         .values()
         .filter_map(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str())
         .collect();
-    let exercised: BTreeSet<&str> = run.needs.keys().map(String::as_str).collect();
+    let exercised: BTreeSet<&str> = needs.keys().map(String::as_str).collect();
     assert_eq!(exercised, functions, "every function is exercised");
-    for (function, needs) in &run.needs {
+    for (function, needs) in &needs {
         let grants = granted(&template, function);
         let missing: Vec<_> = needs.difference(&grants).collect();
         let unused: Vec<_> = grants.difference(needs).collect();

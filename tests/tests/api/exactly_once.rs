@@ -108,11 +108,9 @@ async fn a_purchase_with_if_match_buys_only_the_version_of_the_cart_the_client_s
         "the cart as it is now"
     );
     assert_eq!(stale.body["cart"]["lines"][0]["quantity"], 2);
-    assert_eq!(
-        (app.stock_of(1).await, app.order_count().await),
-        (5, 0),
-        "nothing bought"
-    );
+    // (Under `hold` the units sit in the cart, out of the stock.)
+    let units = app.stock_of(1).await + app.held_in(&cart, 1).await;
+    assert_eq!((units, app.order_count().await), (5, 0), "nothing bought");
 
     let current = app.send(purchase(&cart, "k", Some(seen + 1))).await;
     fresh(&current);
@@ -133,7 +131,9 @@ async fn a_lost_price_changed_answer_retried_with_if_match_is_a_412_never_a_purc
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
     let cart = app.new_cart(7).await;
-    let seen = version_of(&app.add(&cart, 7, 1, 2).await);
+    app.add(&cart, 7, 1, 2).await;
+    app.end_holds().await;
+    let seen = version_of(&app.view_cart(&cart).await);
     app.set_price(1, 999).await;
 
     // Act: the answer to the purchase is lost; the client retries it as it was.
@@ -165,6 +165,8 @@ async fn the_sdk_resending_the_repricing_after_a_lost_response_still_answers_pri
     let (app, proxy) = proxied().await;
     let cart = app.new_cart(7).await;
     app.add(&cart, 7, 1, 2).await;
+    app.end_holds().await;
+    let before = version_of(&app.view_cart(&cart).await);
     app.set_price(1, 999).await;
     proxy.inject("UpdateItem", Fault::LoseResponse, Times::Once);
 
@@ -177,7 +179,7 @@ async fn the_sdk_resending_the_repricing_after_a_lost_response_still_answers_pri
     );
     let now = app.view_cart(&cart).await;
     assert_eq!(now.body["cart"]["lines"][0]["unit_price"], 999);
-    assert_eq!(version_of(&now), 2, "repriced once");
+    assert_eq!(version_of(&now), before + 1, "repriced once");
     assert_eq!(
         app.order_count().await,
         0,
@@ -257,12 +259,18 @@ async fn sixteen_concurrent_sends_of_one_keyed_add_apply_it_once() {
 async fn unkeyed_adds_removes_and_restocks_resent_by_the_sdk_after_a_lost_response_apply_once() {
     let (app, proxy) = proxied().await;
     let cart = app.new_cart(7).await;
+    // Under `hold` a cart change moves stock too: one transaction, resent with its token.
+    let cart_write = if app.holds() {
+        "TransactWriteItems"
+    } else {
+        "UpdateItem"
+    };
 
-    proxy.inject("UpdateItem", Fault::LoseResponse, Times::Once);
+    proxy.inject(cart_write, Fault::LoseResponse, Times::Once);
     let added = app.add(&cart, 7, 1, 2).await;
-    proxy.inject("UpdateItem", Fault::LoseResponse, Times::Once);
+    proxy.inject(cart_write, Fault::LoseResponse, Times::Once);
     let added_another = app.add(&cart, 7, 2, 1).await;
-    proxy.inject("UpdateItem", Fault::LoseResponse, Times::Once);
+    proxy.inject(cart_write, Fault::LoseResponse, Times::Once);
     let removed = app.remove(&cart, 7, 2).await;
     proxy.inject("UpdateItem", Fault::LoseResponse, Times::Once);
     let restocked = app.call::<admin_update_item::AdminUpdateItem>(ApiRequest::admin_update(
@@ -279,11 +287,14 @@ async fn unkeyed_adds_removes_and_restocks_resent_by_the_sdk_after_a_lost_respon
         "the answer is the cart it made"
     );
     assert_eq!(removed.body["cart"]["items"], json!([1]));
-    assert!(proxy.requests("UpdateItem") >= 8, "every write was resent");
+    let writes = proxy.requests("UpdateItem") + proxy.requests("TransactWriteItems");
+    assert!(writes >= 8, "every write was resent");
     let now = app.view_cart(&cart).await;
     assert_eq!(now.body["cart"]["lines"][0]["quantity"], 2);
     assert_eq!(version_of(&now), 3, "three writes, each once");
-    assert_eq!(app.stock_of(1).await, 55);
+    let held = if app.holds() { 2 } else { 0 };
+    assert_eq!(app.stock_of(1).await, 55 - held);
+    assert_eq!(app.stock_of(2).await, 50, "item 2's unit went back once");
 }
 
 #[tokio::test]
@@ -438,7 +449,12 @@ async fn a_keyed_write_costs_two_dynamodb_requests_and_its_replay_one() {
             2,
         ),
         ("add, unkeyed", ApiRequest::add(&cart, 7, 1, 1), 2),
-        ("remove, unkeyed", ApiRequest::remove(&cart, 7, 1), 1),
+        // Under `hold`, its units go back to the item: a read, then a transaction.
+        (
+            "remove, unkeyed",
+            ApiRequest::remove(&cart, 7, 1),
+            if app.holds() { 2 } else { 1 },
+        ),
         (
             "update item, unkeyed",
             ApiRequest::admin_update(1, json!({"price": 2})),

@@ -75,6 +75,7 @@ async fn call_with_body(world: &World, endpoint: &str, body: &[u8]) -> TestRespo
         "create-cart" => ApiRequest::create_cart(),
         "add-cart-item" => ApiRequest::add_cart_item(&world.cart),
         "remove-cart-item" => ApiRequest::remove_cart_item(&world.cart, "1"),
+        "set-cart-item" => ApiRequest::set_cart_item(&world.cart, "1"),
         "purchase-cart" => {
             ApiRequest::purchase_cart(&world.cart).header("Idempotency-Key", "hostile")
         }
@@ -94,6 +95,7 @@ async fn hostile_bodies_are_4xx_problems_on_every_endpoint_that_reads_a_body_and
         "create-cart",
         "add-cart-item",
         "remove-cart-item",
+        "set-cart-item",
         "purchase-cart",
         "admin-create-item",
         "admin-update-item",
@@ -155,6 +157,10 @@ async fn hostile_path_and_query_values_are_4xx_problems_and_change_nothing() {
             .await,
             app.call::<RemoveCartItem>(ApiRequest::remove_cart_item(bad, "1").query("user_id", 7))
                 .await,
+            app.send(
+                ApiRequest::set_cart_item(bad, "1").json(json!({"user_id": 7, "quantity": 1})),
+            )
+            .await,
             app.call::<PurchaseCart>(
                 ApiRequest::purchase_cart(bad)
                     .header("Idempotency-Key", "k")
@@ -185,6 +191,8 @@ async fn hostile_path_and_query_values_are_4xx_problems_and_change_nothing() {
                 ApiRequest::admin_update_item(bad).json(json!({"price": 1})),
             )
             .await,
+            app.send(ApiRequest::set_cart_item(&world.cart, bad).json(json!({"quantity": 1})))
+                .await,
         ];
         for response in invalid {
             response.assert_problem(400, "invalid_request");
@@ -230,6 +238,18 @@ async fn hostile_path_and_query_values_are_4xx_problems_and_change_nothing() {
             .await
             .assert_problem(400, "invalid_request");
     }
+    for query in [
+        vec![("limit", "0")],
+        vec![("limit", long.as_str())],
+        vec![("cursor", "AAAA")],
+        vec![("cursor", long.as_str())],
+        vec![("cursor", "%00")],
+        vec![("limit", "1"), ("limit", "2")],
+    ] {
+        app.orders(7, &query)
+            .await
+            .assert_problem(400, "invalid_request");
+    }
 
     assert_eq!(snapshot(&world).await, before, "nothing changed");
 }
@@ -262,6 +282,7 @@ async fn every_cart_and_order_endpoint_refuses_another_user_with_a_404_and_chang
             ApiRequest::remove_cart_item(theirs, "2").json(json!({"user_id": "7"})),
         )
         .await,
+        app.send(ApiRequest::set(theirs, 7, 2, 1)).await,
         as_user::<PurchaseCart>(
             app,
             ApiRequest::purchase_cart(theirs)
@@ -278,6 +299,7 @@ async fn every_cart_and_order_endpoint_refuses_another_user_with_a_404_and_chang
     assert_eq!(
         codes,
         [
+            "cart_not_found",
             "cart_not_found",
             "cart_not_found",
             "cart_not_found",
@@ -304,6 +326,16 @@ async fn every_cart_and_order_endpoint_refuses_another_user_with_a_404_and_chang
         "user 7's own purchase: {}",
         replay_attempt.text
     );
+
+    // Orders are listed for their owner alone.
+    let history = app.orders(7, &[]).await;
+    let listed: Vec<&Value> = history.body["orders"].as_array().unwrap().iter().collect();
+    assert!(
+        listed.iter().all(|o| o["user_id"] == "7"),
+        "{}",
+        history.text
+    );
+    assert!(!listed.iter().any(|o| o["id"] == json!(world.order)));
 
     let after = snapshot(&world).await;
     assert_eq!(after[1], before[1], "the other user's cart is untouched");

@@ -11,6 +11,7 @@ mod consistency;
 mod dependencies;
 mod events;
 mod exactly_once;
+mod holds;
 mod hostile_input;
 mod identity;
 mod load;

@@ -159,13 +159,21 @@ fn every_api_error() -> Vec<ApiError> {
             item_id: item,
             requested: 3,
             available: 1,
+            hold_expired: false,
         }]),
         ApiError::CartFull { limit: 50 },
+        ApiError::HoldLimit { limit: 10 },
+        ApiError::HeldAtAnotherPrice {
+            item_id: item,
+            held: 100,
+            now: 120,
+        },
         ApiError::CartEmpty,
         ApiError::PriceChanged(vec![PriceChange {
             item_id: item,
             cart_price: 100,
             current_price: 120,
+            hold_expired: false,
         }]),
         ApiError::RequestInProgress,
         ApiError::IdempotencyKeyReused,
@@ -191,6 +199,8 @@ fn every_api_error() -> Vec<ApiError> {
             | ApiError::OrderNotFound
             | ApiError::InsufficientStock(_)
             | ApiError::CartFull { .. }
+            | ApiError::HoldLimit { .. }
+            | ApiError::HeldAtAnotherPrice { .. }
             | ApiError::CartEmpty
             | ApiError::PriceChanged(_)
             | ApiError::RequestInProgress

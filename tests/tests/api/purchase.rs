@@ -82,7 +82,7 @@ async fn stock_of(store: &Store, item: u64) -> u64 {
 /// The stored cart as the API shows it.
 async fn stored_cart(store: &Store, cart_id: &str) -> Value {
     let cart = store
-        .get_cart(&CartId::parse(cart_id).unwrap())
+        .get_cart(&CartId::parse(cart_id).unwrap(), shared::domain::now_unix())
         .await
         .unwrap()
         .expect("the cart exists");
@@ -321,7 +321,9 @@ async fn the_key_is_read_from_the_header_or_the_body_and_both_given_must_agree()
         refused.assert_problem(400, "invalid_request");
         assert_eq!(refused.body["field"], "idempotency_key", "{header} {body}");
     }
-    assert_eq!(stock_of(app.store(), 1).await, 50 - 1);
+    // Under `hold` the two added units left the stock at once.
+    let held = if app.holds() { 2 } else { 0 };
+    assert_eq!(stock_of(app.store(), 1).await, 50 - 1 - held);
     assert_fresh_success(&app.purchase(&cart, 7, "key-b").await);
     assert_eq!(stock_of(app.store(), 1).await, 50 - 1 - 2);
 }
@@ -643,6 +645,7 @@ async fn a_changed_price_is_answered_with_price_changed_and_the_cart_then_holds_
     let store = app.direct().clone();
     let same_key = app.cart_with(7, &[(1, 2), (2, 1)]).await;
     let new_key = app.cart_with(8, &[(1, 2), (2, 1)]).await;
+    app.end_holds().await;
     app.set_price(1, 999).await;
 
     for (user, cart, retry_key) in [(7, &same_key, "first-7"), (8, &new_key, "second-8")] {
@@ -655,7 +658,7 @@ async fn a_changed_price_is_answered_with_price_changed_and_the_cart_then_holds_
         r.assert_problem(409, "price_changed");
         assert_eq!(
             r.body["items"],
-            json!([{ "item_id": 1, "cart_price": 869, "current_price": 999 }])
+            app.refused_lines(json!([{ "item_id": 1, "cart_price": 869, "current_price": 999 }]))
         );
         let after = world(&store, cart, &[1, 2]).await;
         assert_eq!(after.stocks, before.stocks, "nothing was bought");
@@ -682,6 +685,7 @@ async fn insufficient_stock_names_every_short_line_and_changes_nothing() {
     app.seed(&[("A", 100, 5), ("B", 200, 3), ("C", 300, 10)])
         .await;
     let cart = app.cart_with(7, &[(1, 4), (2, 3), (3, 2)]).await;
+    app.end_holds().await;
     app.set_stock(1, 2).await;
     app.set_stock(2, 0).await;
     let store = app.direct().clone();
@@ -694,10 +698,10 @@ async fn insufficient_stock_names_every_short_line_and_changes_nothing() {
     r.assert_problem(409, "insufficient_stock");
     assert_eq!(
         r.body["items"],
-        json!([
+        app.refused_lines(json!([
             { "item_id": 1, "requested": 4, "available": 2 },
             { "item_id": 2, "requested": 3, "available": 0 },
-        ])
+        ]))
     );
     assert_eq!(world(&store, &cart, &[1, 2, 3]).await, before);
 
@@ -707,7 +711,7 @@ async fn insufficient_stock_names_every_short_line_and_changes_nothing() {
     one.assert_problem(409, "insufficient_stock");
     assert_eq!(
         one.body["items"],
-        json!([{ "item_id": 1, "requested": 4, "available": 2 }])
+        app.refused_lines(json!([{ "item_id": 1, "requested": 4, "available": 2 }]))
     );
     assert_eq!(one.body["item_id"], 1);
     assert_eq!(one.body["requested"], 4);
@@ -725,6 +729,7 @@ async fn price_changed_is_answered_before_insufficient_stock() {
     let app = TestApp::spawn().await;
     app.seed(&[("A", 100, 5), ("B", 200, 3)]).await;
     let cart = app.cart_with(7, &[(1, 1), (2, 3)]).await;
+    app.end_holds().await;
     app.set_price(1, 150).await;
     app.set_stock(2, 1).await;
     let store = app.direct().clone();
@@ -738,12 +743,12 @@ async fn price_changed_is_answered_before_insufficient_stock() {
     first.assert_problem(409, "price_changed");
     assert_eq!(
         first.body["items"],
-        json!([{ "item_id": 1, "cart_price": 100, "current_price": 150 }])
+        app.refused_lines(json!([{ "item_id": 1, "cart_price": 100, "current_price": 150 }]))
     );
     second.assert_problem(409, "insufficient_stock");
     assert_eq!(
         second.body["items"],
-        json!([{ "item_id": 2, "requested": 3, "available": 1 }])
+        app.refused_lines(json!([{ "item_id": 2, "requested": 3, "available": 1 }]))
     );
     let after = world(&store, &cart, &[1, 2]).await;
     assert_eq!(after.stocks, stocks);
@@ -786,6 +791,7 @@ async fn a_rejection_binds_nothing_to_the_key() {
     assert_eq!(records().await, 0);
 
     app.added(&cart, 7, 1, 3).await;
+    app.end_holds().await;
     app.set_stock(1, 2).await;
     app.purchase(&cart, 7, "one-key")
         .await
@@ -883,6 +889,7 @@ async fn each_rejection_costs_a_known_number_of_dynamodb_requests() {
     let cart_of_8 = app.cart_with(8, &[(1, 1)]).await;
     let short = app.cart_with(9, &[(2, 5)]).await;
     let repriced = app.cart_with(10, &[(1, 1)]).await;
+    app.end_holds().await;
     app.set_stock(2, 4).await;
     app.set_price(1, 101).await;
     let made_up = CartId::generate(user(8)).to_string();
@@ -983,6 +990,7 @@ async fn each_rejection_costs_a_known_number_of_dynamodb_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_flash_sale_sells_exactly_the_stock_and_refuses_everyone_else() {
+    let _heavy = testkit::heavy().await;
     const ROUNDS: u64 = 3;
     const BUYERS: u64 = 120;
     const STOCK: u64 = 20;
@@ -990,31 +998,48 @@ async fn a_flash_sale_sells_exactly_the_stock_and_refuses_everyone_else() {
     app.seed(&[("Flash", 500, STOCK)]).await;
 
     for round in 0..ROUNDS {
-        // Arrange: 120 buyers, each with one unit in their own cart.
-        if round > 0 {
-            app.set_stock(1, STOCK).await;
-        }
+        // Arrange: 120 buyers, each adding one unit to a cart of their own, all at once. Under
+        // `hold` the sale happens here: exactly the stock is held, everyone else refused.
         let buyers: Vec<u64> = (1..=BUYERS).map(|i| 1_000 * (round + 1) + i).collect();
-        let carts: Vec<String> = join_all(buyers.iter().map(|&buyer| {
+        let added: Vec<(u64, String, TestResponse)> = join_all(buyers.iter().map(|&buyer| {
             let app = app.clone();
-            tokio::spawn(async move { app.cart_with(buyer, &[(1, 1)]).await })
+            tokio::spawn(async move {
+                let cart = app.new_cart(buyer).await;
+                let added = app.add(&cart, buyer, 1, 1).await;
+                (buyer, cart, added)
+            })
         }))
         .await
         .into_iter()
         .map(Result::unwrap)
         .collect();
+        let mut carts = Vec::new();
+        for (buyer, cart, added) in added {
+            if added.status == 200 {
+                carts.push((buyer, cart));
+            } else {
+                assert!(
+                    app.holds(),
+                    "under latest an add takes nothing: {}",
+                    added.text
+                );
+                added.assert_problem(409, "insufficient_stock");
+                assert_eq!(added.body["available"], 0);
+            }
+        }
+        let expected_carts = if app.holds() { STOCK } else { BUYERS };
+        assert_eq!(carts.len() as u64, expected_carts, "round {round}");
 
-        // Act: all at once.
-        let answers: Vec<TestResponse> =
-            join_all(buyers.iter().zip(&carts).map(|(&buyer, cart)| {
-                let app = app.clone();
-                let cart = cart.clone();
-                tokio::spawn(async move { app.purchase(&cart, buyer, "flash").await })
-            }))
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+        // Act: every buyer with a unit in their cart buys, all at once.
+        let answers: Vec<TestResponse> = join_all(carts.iter().map(|(buyer, cart)| {
+            let (app, buyer, cart) = (app.clone(), *buyer, cart.clone());
+            tokio::spawn(async move { app.purchase(&cart, buyer, "flash").await })
+        }))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+        let carts: Vec<String> = carts.into_iter().map(|(_, cart)| cart).collect();
 
         // Assert
         let mut sold = 0;
@@ -1040,11 +1065,13 @@ async fn a_flash_sale_sells_exactly_the_stock_and_refuses_everyone_else() {
         assert_eq!(sold, STOCK, "round {round}: exactly the stock is sold");
         assert_eq!(stock_of(app.store(), 1).await, 0);
         assert_eq!(app.order_count().await as u64, STOCK * (round + 1));
+        app.set_stock(1, STOCK).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_concurrent_submits_of_one_key_purchase_once() {
+    let _heavy = testkit::heavy().await;
     const ROUNDS: u64 = 80;
     const SUBMITS: u64 = 16;
     let app = Arc::new(TestApp::spawn().await);
@@ -1123,6 +1150,7 @@ async fn sixteen_concurrent_submits_of_one_key_purchase_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_submits_of_one_cart_with_different_keys_buy_it_once() {
+    let _heavy = testkit::heavy().await;
     const ROUNDS: u64 = 10;
     const SUBMITS: u64 = 8;
     let app = Arc::new(TestApp::spawn().await);
@@ -1172,6 +1200,7 @@ async fn concurrent_submits_of_one_cart_with_different_keys_buy_it_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_purchase_racing_an_add_to_the_same_cart_never_loses_the_added_units() {
+    let _heavy = testkit::heavy().await;
     const ROUNDS: u64 = 24;
     let app = Arc::new(TestApp::spawn().await);
     app.seed(&[("A", 100, 1_000), ("B", 250, 1_000)]).await;
@@ -1184,7 +1213,11 @@ async fn a_purchase_racing_an_add_to_the_same_cart_never_loses_the_added_units()
         let cart = app.cart_with(buyer, &[(1, 1)]).await;
         let item = if round % 2 == 0 { 2 } else { 1 };
         let in_cart_before = if item == 1 { 1 } else { 0 };
-        let stock_before = stock_of(app.store(), item).await;
+        // The item's units in the stock and held by the cart (under `hold`; none under
+        // `latest`): what was ordered leaves them, nothing else.
+        let units_of =
+            || async { stock_of(app.store(), item).await + app.held_in(&cart, item).await };
+        let units_before = units_of().await;
 
         // Act: the purchase and the add, at once (the add a little later each round).
         let buying = {
@@ -1219,8 +1252,8 @@ async fn a_purchase_racing_an_add_to_the_same_cart_never_loses_the_added_units()
         );
         assert!(ordered.iter().any(|(id, _, _)| *id == 1));
         assert_eq!(
-            stock_of(app.store(), item).await,
-            stock_before - units(&ordered),
+            units_of().await,
+            units_before - units(&ordered),
             "round {round}: the stock pays for what was ordered"
         );
         if units(&cart_now) == 0 {
@@ -1235,6 +1268,7 @@ async fn a_purchase_racing_an_add_to_the_same_cart_never_loses_the_added_units()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_purchase_racing_a_price_change_never_charges_a_price_the_item_did_not_have() {
+    let _heavy = testkit::heavy().await;
     const ROUNDS: u64 = 24;
     let app = Arc::new(TestApp::spawn().await);
     app.seed(&[("A", 1_000, 1_000)]).await;
@@ -1270,7 +1304,9 @@ async fn a_purchase_racing_a_price_change_never_charges_a_price_the_item_did_not
                 at_old_price += 1;
                 assert_eq!(bought.body["order"]["lines"][0]["unit_price"], old);
                 assert_eq!(bought.body["order"]["total"], old);
-                assert_eq!(stock_of(app.store(), 1).await, stock - 1);
+                // Under `hold` the unit left the stock when it was added.
+                let from_stock = if app.holds() { 0 } else { 1 };
+                assert_eq!(stock_of(app.store(), 1).await, stock - from_stock);
                 assert!(cart_now.is_empty());
             }
             _ => {
@@ -1287,6 +1323,9 @@ async fn a_purchase_racing_a_price_change_never_charges_a_price_the_item_did_not
         assert_eq!(app.order_count().await as u64, at_old_price);
     }
     eprintln!("bought at the old price {at_old_price} times, price_changed {refused} times");
+    if app.holds() {
+        assert_eq!(refused, 0, "a live hold keeps its price");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -51,9 +51,12 @@ pub async fn run(release_dir: &Path, runs: usize, memory_mb: u64) -> Report {
     let mut functions: Vec<(&str, Vec<String>)> = (plans.into_iter())
         .map(|plan| (plan.endpoint, plan.calls.iter().map(to_event).collect()))
         .collect();
-    let scheduled = std::fs::read_to_string("events/seed-catalog.json")
-        .expect("events/seed-catalog.json (bench runs at the repository root)");
-    functions.push(("seed-catalog", vec![scheduled; runs]));
+    for function in ["seed-catalog", "release-holds"] {
+        let path = format!("events/{function}.json");
+        let scheduled = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{path} (bench runs at the repository root): {e}"));
+        functions.push((function, vec![scheduled; runs]));
+    }
     functions.sort();
     let mut rows = Vec::new();
     for (function, events) in functions {

@@ -113,6 +113,7 @@ pub async fn prepare(app: &TestApp, items: &[Item], n: usize) -> Vec<Plan> {
     let empty = each(n, |k| app.fill_cart(user(12_000_000, k), &[], 1)).await;
     let for_remove = each(n, |k| app.fill_cart(user(13_000_000, k), pick(k), 1)).await;
     let for_purchase = each(n, |k| app.fill_cart(user(14_000_000, k), pick(k), 1)).await;
+    let for_set = each(n, |k| app.fill_cart(user(16_000_000, k), pick(k), 1)).await;
     let to_view = each(few, |k| app.fill_cart(user(11_000_000, k), &items[..3], 1)).await;
     let orders = each(few, |k| async move {
         let user = user(15_000_000, k);
@@ -132,7 +133,9 @@ pub async fn prepare(app: &TestApp, items: &[Item], n: usize) -> Vec<Plan> {
         "add-cart-item" => ApiRequest::add(&empty[k], user(12_000_000, k), id(k), 1),
         "remove-cart-item" => ApiRequest::remove(&for_remove[k], user(13_000_000, k), id(k)),
         "purchase-cart" => ApiRequest::purchase(&for_purchase[k], user(14_000_000, k), &key()),
+        "set-cart-item" => ApiRequest::set(&for_set[k], user(16_000_000, k), id(k), 2),
         "get-order" => ApiRequest::order(&orders[k % few].0, orders[k % few].1),
+        "list-orders" => ApiRequest::list_orders().as_user(orders[k % few].1),
         "admin-create-item" => ApiRequest::admin_create_item().json(created(k)),
         _ => ApiRequest::admin_update(id(k), json!({ "price": 500 })),
     };
@@ -141,9 +144,11 @@ pub async fn prepare(app: &TestApp, items: &[Item], n: usize) -> Vec<Plan> {
         ("get-cart", 200),
         ("create-cart", 201),
         ("add-cart-item", 200),
+        ("set-cart-item", 200),
         ("remove-cart-item", 200),
         ("purchase-cart", 200),
         ("get-order", 200),
+        ("list-orders", 200),
         ("admin-create-item", 201),
         ("admin-update-item", 200),
     ];

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use shared::domain::{Item, Stock};
+use shared::domain::{now_unix, Item, Stock};
+use shared::store::MetricsSnapshot;
 use testkit::{item, ApiRequest, DynamoDbProxy, Seen, TestApp, TestResponse};
 
 use crate::latency::key;
@@ -58,22 +59,39 @@ impl Run {
         goal: Option<u64>,
     ) -> TestResponse {
         let endpoint = request.function();
-        self.proxy.take();
-        let before = self.app.store().metrics().snapshot();
-        let started = Instant::now();
+        let started = self.start();
         let answer = self.app.send(request).await;
-        let took = started.elapsed();
-        let used = self.app.store().metrics().snapshot().since(&before);
-        let seen = self.proxy.take();
         let call = call.into();
         if answer.outcome() != expected {
             eprintln!("bench: {call}: expected {expected}, got {}", answer.text);
         }
+        self.row(endpoint, call, answer.outcome(), started, goal);
+        answer
+    }
+
+    /// The start of a measured call: the proxy emptied, the counters read, the clock started.
+    fn start(&mut self) -> (MetricsSnapshot, Instant) {
+        self.proxy.take();
+        (self.app.store().metrics().snapshot(), Instant::now())
+    }
+
+    /// Keeps a row of what the call since `started` cost.
+    fn row(
+        &mut self,
+        endpoint: &'static str,
+        call: String,
+        outcome: String,
+        (before, started): (MetricsSnapshot, Instant),
+        goal: Option<u64>,
+    ) {
+        let took = started.elapsed();
+        let used = self.app.store().metrics().snapshot().since(&before);
+        let seen = self.proxy.take();
         let (aws_read_units, aws_write_units) = aws_units(&seen);
         self.rows.push(Row {
             endpoint,
             call,
-            outcome: answer.outcome(),
+            outcome,
             requests: used.requests,
             operations: seen.iter().map(|s| s.operation().to_owned()).collect(),
             read_units: used.read_units(),
@@ -83,7 +101,6 @@ impl Run {
             goal,
             handler_ms: took.as_secs_f64() * 1000.0,
         });
-        answer
     }
 }
 
@@ -185,6 +202,7 @@ pub async fn run() -> Report {
         ("add item (new line)", add(1, 1), "200", 2),
         ("add item (existing line)", add(1, 2), "200", 2),
         ("add item (more than the stock)", add(61, 5), short, 2),
+        ("set quantity", ApiRequest::set(&cart, 1, 1, 2), "200", 2),
         ("view cart (1 line)", ApiRequest::get_cart(&cart), "200", 1),
         ("remove item", ApiRequest::remove(&cart, 1, 1), "200", 1),
     ] {
@@ -238,6 +256,9 @@ pub async fn run() -> Report {
     if let Some((id, user)) = &first_order {
         let view = ApiRequest::order(id, *user);
         run.measure("view order", view, "200", Some(1)).await;
+        let history = ApiRequest::list_orders().as_user(user);
+        run.measure("list orders (1 page)", history, "200", Some(1))
+            .await;
     }
     let item = json!({ "name": "Bench Created Item", "price": 1299, "quantity": 10 });
     let create = ApiRequest::admin_create_item().json(item);
@@ -246,7 +267,57 @@ pub async fn run() -> Report {
     run.measure("admin: update item", update, "200", None).await;
 
     run.app.drop_tables().await;
-    let rows = run.rows;
+    let mut rows = run.rows;
+    rows.extend(hold_rows(&items).await);
     let counts_agree = rows.iter().all(|r| r.requests == r.operations.len() as u64);
     Report { rows, counts_agree }
+}
+
+/// The same calls under `CHECKOUT_POLICY=hold` (holds of a second), and the sweep.
+async fn hold_rows(items: &[Item]) -> Vec<Row> {
+    let (app, proxy) = TestApp::spawn_behind_proxy().await;
+    let app = app.holding(1, 10);
+    app.direct().put_items(items).await.expect("seeded");
+    let mut run = Run {
+        app,
+        proxy,
+        rows: Vec::new(),
+    };
+    run.app.list(&[]).await;
+    let cart = run.app.new_cart(1).await;
+    for (call, request, goal) in [
+        (
+            "hold: add item (new line)",
+            ApiRequest::add(&cart, 1, 1, 2),
+            2,
+        ),
+        (
+            "hold: add item (second line)",
+            ApiRequest::add(&cart, 1, 2, 1),
+            2,
+        ),
+        ("hold: set quantity", ApiRequest::set(&cart, 1, 1, 3), 2),
+        ("hold: remove item", ApiRequest::remove(&cart, 1, 2), 2),
+    ] {
+        run.measure(call, request, "200", Some(goal)).await;
+    }
+    let purchase = ApiRequest::purchase(&cart, 1, &key());
+    run.measure("hold: purchase (1 held line)", purchase, "200", Some(2))
+        .await;
+    let cart = run.app.fill_cart(2, &items[..10], 1).await;
+    let purchase = ApiRequest::purchase(&cart, 2, &key());
+    run.measure("hold: purchase (10 held lines)", purchase, "200", Some(2))
+        .await;
+    run.app.fill_cart(3, &items[..1], 1).await;
+    for (call, at) in [
+        ("sweep, nothing ended (1 cart held)", now_unix()),
+        ("sweep, 1 cart with 1 ended hold", now_unix() + 2),
+    ] {
+        let started = run.start();
+        let swept = run.app.sweep_at(at).await;
+        let outcome = format!("{} units back", swept.units);
+        run.row("release-holds", call.to_owned(), outcome, started, None);
+    }
+    run.app.drop_tables().await;
+    run.rows
 }

@@ -1,0 +1,37 @@
+//! `GET /api/v1/orders`: the caller's orders, newest first, a page at a time (`limit`, 20 by
+//! default and at most 100; `next_cursor` continues): one Query of the orders' `by-user` index
+//! per page.
+
+use lambda_http::Request;
+use serde_json::json;
+use shared::domain::OrdersQuery;
+use shared::http::{
+    authenticate, json, json_object, named_user, query_param, AppState, Endpoint, HandlerResult,
+};
+use shared::ApiError;
+
+pub struct ListOrders;
+
+impl Endpoint for ListOrders {
+    const NAME: &'static str = "list-orders";
+
+    async fn handle(state: &AppState, req: Request) -> HandlerResult {
+        let caller = authenticate(state, &req)?;
+        let user = caller.user(named_user(&req, &json_object(&req)?)?)?;
+        let (limit, cursor) = (query_param(&req, "limit")?, query_param(&req, "cursor")?);
+        let secret = &state.config.cursor_secret;
+        let param = |name: &str| match name {
+            "limit" => limit,
+            "cursor" => cursor,
+            _ => None,
+        };
+        let query = OrdersQuery::parse(param, &user, secret)
+            .map_err(|(field, why)| ApiError::invalid(field, why))?;
+        let page = state.store.list_orders(&user, &query).await?;
+        let next_cursor = page.next.map(|at| OrdersQuery::cursor(&at, &user, secret));
+        json(
+            200,
+            &json!({ "orders": page.orders, "next_cursor": next_cursor }),
+        )
+    }
+}

@@ -1,0 +1,6 @@
+//! `set-cart-item`: wiring only; the handler is in `handler.rs`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::http::serve::<set_cart_item::SetCartItem>().await
+}

@@ -1,0 +1,38 @@
+//! The checkout policy of a deployment (`CHECKOUT_POLICY`): the original design's two options.
+
+/// How a cart's stock and price are decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckoutPolicy {
+    /// Option 1 (the default): a cart takes nothing; the purchase finds the latest stock and
+    /// price, and answers `insufficient_stock` or `price_changed` when they moved.
+    Latest,
+    /// Option 2: adding takes the units from the available stock at once and holds them, at
+    /// the price of that moment, for `seconds`; a user holds at most `max_per_item` units of an
+    /// item. A purchase within the hold buys at the held price and cannot fail for stock; a line
+    /// whose hold expired falls back to Option 1.
+    Hold { seconds: i64, max_per_item: u64 },
+}
+
+impl CheckoutPolicy {
+    pub const DEFAULT_HOLD_SECONDS: i64 = 900;
+    pub const DEFAULT_MAX_HELD_PER_ITEM: u64 = 10;
+
+    /// `latest` or `hold` (with its hold time and its cap per item).
+    pub fn parse(name: &str, seconds: i64, max_per_item: u64) -> Result<Self, String> {
+        match name {
+            "latest" => Ok(Self::Latest),
+            "hold" if seconds > 0 && max_per_item > 0 => Ok(Self::Hold {
+                seconds,
+                max_per_item,
+            }),
+            "hold" => Err("HOLD_SECONDS and MAX_HELD_PER_ITEM must be positive".to_owned()),
+            other => Err(format!(
+                "CHECKOUT_POLICY must be latest or hold, not {other:?}"
+            )),
+        }
+    }
+
+    pub fn holds(&self) -> bool {
+        matches!(self, Self::Hold { .. })
+    }
+}

@@ -11,7 +11,7 @@ use admin_update_item::AdminUpdateItem;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
 use create_cart::CreateCart;
-use dev_tools::LocalIssuer;
+use crate::issuer::LocalIssuer;
 use get_cart::GetCart;
 use get_order::GetOrder;
 use lambda_http::http::HeaderMap;

@@ -9,6 +9,7 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB`, else `http://127.0.0.1:$DYNAMODB_LOCAL_PORT` (default 8000).
 
 mod app;
+mod issuer;
 pub mod proxy;
 mod request;
 pub mod tokens;
@@ -17,7 +18,7 @@ pub use app::{
     assert_no_internals, dynamodb_endpoint, event_file, issuer, item, plain_json, store_at,
     unique_tables, IntoCall, TestApp, TestResponse, ANYONE,
 };
-pub use dev_tools::LocalIssuer;
+pub use issuer::{unix_now, LocalIssuer};
 pub use proxy::{DynamoDbProxy, Fault, Seen, Times};
 pub use request::{ApiRequest, Credential};
 

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use dev_tools::{unix_now, LocalIssuer};
+use crate::issuer::{unix_now, LocalIssuer};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use dev_tools::LocalIssuer;
+use testkit::LocalIssuer;
 
 #[derive(Parser)]
 #[command(about = "A bearer token of the local issuer")]

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::issuer::LocalIssuer;
 use add_cart_item::AddCartItem;
 use admin_create_item::AdminCreateItem;
 use admin_update_item::AdminUpdateItem;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
 use create_cart::CreateCart;
-use crate::issuer::LocalIssuer;
 use get_cart::GetCart;
 use get_order::GetOrder;
 use lambda_http::http::HeaderMap;
@@ -43,13 +43,11 @@ pub fn dynamodb_endpoint() -> String {
 /// A store on `tables`, reached through `endpoint`, with the functions' retry and timeout
 /// settings.
 pub async fn store_at(endpoint: &str, tables: Tables) -> Store {
-    let sdk = shared::store::sdk_config_loader()
+    let config = shared::store::client_config()
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "testkit"))
-        .endpoint_url(endpoint)
-        .load()
-        .await;
-    Store::from_sdk_config(&sdk, tables)
+        .endpoint_url(endpoint);
+    Store::with_client_config(config, tables)
 }
 
 /// Four table names no other test uses.

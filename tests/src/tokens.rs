@@ -3,9 +3,9 @@
 
 use std::sync::OnceLock;
 
+use crate::issuer::{unix_now, LocalIssuer};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use crate::issuer::{unix_now, LocalIssuer};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 

@@ -7,7 +7,7 @@ use shared::Store;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let store = Store::from_env(shared::Tables::from_env()).await;
+    let store = Store::from_env(shared::Tables::from_env());
     let store = &store;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         release_holds::handle(store, event).await

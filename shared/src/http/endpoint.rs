@@ -19,7 +19,7 @@ impl AppState {
     /// The state of a function, or why its configuration is unusable.
     pub async fn from_env() -> Result<Self, String> {
         let config = Config::from_env()?;
-        let store = Store::from_env(config.tables.clone()).await;
+        let store = Store::from_env(config.tables.clone());
         let store = store.with_cart_idle(config.cart_idle_secs);
         Ok(Self { config, store })
     }

@@ -8,18 +8,24 @@ pub use metrics::{CountRequests, DbMetrics, MetricsSnapshot};
 use std::error::Error;
 
 use aws_smithy_types::error::display::DisplayErrorContext;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
-/// JSON lines on stdout (what Lambda's JSON log format and CloudWatch expect), level from
-/// `RUST_LOG` (default `info`). Safe to call more than once.
+/// JSON lines on stdout (what Lambda's JSON log format and CloudWatch expect), levels from
+/// `RUST_LOG` (`info` by default or when unreadable; `info,shared=debug` style directives).
+/// Safe to call more than once.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let levels = std::env::var("RUST_LOG").ok().and_then(|v| v.parse().ok());
+    let levels: Targets = levels.unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
+    let json = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_target(false)
         .with_current_span(false)
-        .flatten_event(true)
+        .flatten_event(true);
+    let _ = tracing_subscriber::registry()
+        .with(json)
+        .with(levels)
         .try_init();
 }
 

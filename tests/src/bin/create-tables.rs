@@ -5,7 +5,7 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     let tables = shared::Tables::from_env();
-    let store = shared::Store::from_env(tables.clone()).await;
+    let store = shared::Store::from_env(tables.clone());
     match store.create_tables().await {
         Ok(()) => {
             println!(

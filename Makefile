@@ -25,8 +25,12 @@ dev: ## Local API with hot reload on API_URL (default http://127.0.0.1:9000)
 token: ## A bearer token for the local API: make -s token USER=<id> [TTL=<seconds>]
 	@bash scripts/token.sh "$(if $(filter command line,$(origin USER)),$(USER))"
 
-package: ## sam build (ARCHITECTURE=x86_64|arm64) and show binary sizes
+package: ## Build every function at once, sam build (ARCHITECTURE=x86_64|arm64), binary sizes
 	bash scripts/package.sh
+
+# sam build's step for one function (template.yaml: BuildMethod makefile, run in this folder).
+build-%Function:
+	bash scripts/package.sh binary $*
 
 deploy: ## sam deploy --guided of the last make package (your own AWS credentials)
 	bash scripts/deploy.sh

@@ -265,11 +265,16 @@ fn every_template_function_builds_its_own_crate_with_cargo_lambda() {
     for (binary, function) in template_functions(&template) {
         let id = &function.logical_id;
         assert_eq!(*id, format!("{}Function", pascal_case(&binary)));
-        assert_eq!(
-            string(at(function.resource, &["Metadata", "BuildMethod"])),
-            Some("rust-cargolambda"),
-            "{id}"
-        );
+        // The root Makefile's build-<LogicalId> (scripts/package.sh), run in the repository
+        // root: every function from one `cargo lambda build`, then this one's bootstrap.
+        for (key, value) in [
+            ("BuildMethod", "makefile"),
+            ("ContextPath", "."),
+            ("WorkingDirectory", "."),
+        ] {
+            let found = string(at(function.resource, &["Metadata", key]));
+            assert_eq!(found, Some(value), "{id}: Metadata.{key}");
+        }
         assert_eq!(
             string(function.properties().get("CodeUri")),
             Some(format!("functions/{binary}").as_str()),

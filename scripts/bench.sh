@@ -22,32 +22,20 @@ ARGS=("$@")
 WATCH_LOG=.local/logs/bench-watch.log
 on_exit() { finish_line "$1" "BENCHMARKS.md and ${CARGO_TARGET_DIR#"$ROOT"/}/bench.json written"; }
 
-case "$PROFILE" in
-    release) WATCH_FLAGS=(--release) ;;
-    dev) WATCH_FLAGS=() ;;
-    *) die "BENCH_WATCH_PROFILE must be release or dev (got '$PROFILE')" ;;
-esac
+[[ "$PROFILE" == release || "$PROFILE" == dev ]] || die "BENCH_WATCH_PROFILE must be release or dev (got '$PROFILE')"
+WATCH_FLAGS=(); [[ "$PROFILE" == dev ]] || WATCH_FLAGS=(--release)
 check_api_port
 
 step "tools"
 bash scripts/tools.sh
 
 step "building"
-# One function at a time and without `-p`, the way `cargo lambda watch` (`cargo run --bin X`)
-# and `sam build` (`cargo lambda build --bin X`) build them: dependency features are then
-# unified over the whole workspace. A `-p X` build resolves them for X alone, a variant of the
-# dependencies that watch would not reuse: it would rebuild every function on first request.
-if [[ "${BENCH_SKIP_RELEASE_BUILD:-0}" == 1 ]]; then
-    info "BENCH_SKIP_RELEASE_BUILD=1: using target/release as it is"
-else
-    # Thin LTO and one codegen unit: about a minute per function on 2 cores after a change
-    # to shared/, several minutes for the first build; nothing when nothing changed.
-    for fn in "${FUNCTIONS[@]}"; do cargo build --release --bin "$fn"; done
-fi
-if [[ "$PROFILE" == dev ]]; then
-    # watch builds a function on its first request; built beforehand, that request is fast.
-    for fn in "${FUNCTIONS[@]}"; do cargo build --bin "$fn"; done
-fi
+# Without `-p`, the way `cargo lambda watch` (`cargo run --bin X`) builds them: dependency
+# features are then unified over the whole workspace, so watch reuses these builds. (make
+# package builds with `-p`, each function's own features: its sizes are the deployed ones.)
+[[ "${BENCH_SKIP_RELEASE_BUILD:-0}" == 1 ]] || cargo build --release "${FUNCTIONS[@]/#/--bin=}"
+# watch builds a function on its first request; built beforehand, that request is fast.
+[[ "$PROFILE" != dev ]] || cargo build "${FUNCTIONS[@]/#/--bin=}"
 cargo build -p bench
 
 step "DynamoDB Local"

@@ -1,11 +1,13 @@
 //! Section 3: cold start of each function's release binary against a minimal Lambda Runtime
 //! API served here: the time from spawning the process to its first `next` request (init) and
-//! to the response of its first event, the binary's size and the process's peak memory.
+//! to the response of its first event, the time of its first and second events, the binary's
+//! size and the process's peak memory; with DynamoDB Local reached over plain HTTP and over TLS
+//! (`tls`), as on AWS.
 
 use std::convert::Infallible;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http_body_util::{BodyExt, Full};
@@ -25,10 +27,10 @@ use crate::stats::Summary;
 pub struct Row {
     pub function: &'static str,
     pub binary_bytes: u64,
-    /// Spawn to the first `GET .../invocation/next`: the runtime's init.
-    pub init: Summary,
-    /// Spawn to the first response posted: init plus the first event, DynamoDB included.
-    pub first_response: Summary,
+    /// DynamoDB Local over plain HTTP.
+    pub plain: Timings,
+    /// DynamoDB Local behind `tls::start`'s front: name resolution, TCP, TLS handshake.
+    pub tls: Timings,
     /// The first event's answer: the HTTP status in the response, or "ok" / "error: ...".
     pub answer: String,
     /// Peak resident memory (VmHWM) after the first event.
@@ -37,8 +39,22 @@ pub struct Row {
 }
 
 #[derive(Clone, Debug, Serialize)]
+pub struct Timings {
+    /// Spawn to the first `GET .../invocation/next`: the runtime's init.
+    pub init: Summary,
+    /// Spawn to the first response posted: init plus the first event, DynamoDB included.
+    pub first_response: Summary,
+    /// The first event alone, from its `next` to its response: the new connection included.
+    pub first_event: Summary,
+    /// The second event alone: the connection reused.
+    pub second_event: Summary,
+}
+
+#[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub release_dir: String,
+    /// Processes per function and transport.
+    pub runs: usize,
     pub rows: Vec<Row>,
 }
 
@@ -46,7 +62,8 @@ pub async fn run(release_dir: &Path, runs: usize, memory_mb: u64) -> Report {
     let app = TestApp::spawn().await;
     let items = crate::latency::seed(&app).await;
     // Each run's event: the latency section's request, or what the schedule sends seed-catalog.
-    let plans = crate::latency::prepare(&app, &items, runs).await;
+    // Two events per process, a plain and a TLS process per run.
+    let plans = crate::latency::prepare(&app, &items, 4 * runs).await;
     let to_event = |r: &testkit::ApiRequest| serde_json::to_string(&r.to_event()).expect("event");
     let mut functions: Vec<(&str, Vec<String>)> = (plans.into_iter())
         .map(|plan| (plan.endpoint, plan.calls.iter().map(to_event).collect()))
@@ -55,9 +72,14 @@ pub async fn run(release_dir: &Path, runs: usize, memory_mb: u64) -> Report {
         let path = format!("events/{function}.json");
         let scheduled = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("{path} (bench runs at the repository root): {e}"));
-        functions.push((function, vec![scheduled; runs]));
+        functions.push((function, vec![scheduled; 4 * runs]));
     }
     functions.sort();
+    let upstream = testkit::dynamodb_endpoint();
+    let upstream = upstream.trim_start_matches("http://").trim_end_matches('/');
+    let front = crate::tls::start(upstream.to_owned(), &std::env::temp_dir())
+        .await
+        .unwrap_or_else(|why| panic!("bench: TLS front: {why}"));
     let mut rows = Vec::new();
     for (function, events) in functions {
         let binary = release_dir.join(function);
@@ -67,59 +89,82 @@ pub async fn run(release_dir: &Path, runs: usize, memory_mb: u64) -> Report {
             continue;
         }
         eprintln!("bench: cold start: {function}");
-        let mut done = Vec::new();
-        for event in events {
-            match once(&binary, function, app.store().tables(), memory_mb, event).await {
-                Ok(run) => done.push(run),
+        let (mut plain, mut tls) = (Vec::new(), Vec::new());
+        for (k, pair) in events.chunks_exact(2).enumerate() {
+            let over_tls = k % 2 == 1;
+            let endpoint = over_tls.then_some(&front);
+            let tables = app.store().tables();
+            match once(&binary, function, tables, memory_mb, pair, endpoint).await {
+                Ok(run) if over_tls => tls.push(run),
+                Ok(run) => plain.push(run),
                 Err(why) => eprintln!("bench: cold start of {function}: {why}"),
             }
         }
-        let ms = |f: fn(&Run) -> f64| Summary::of_ms(&done.iter().map(f).collect::<Vec<_>>());
+        let done: Vec<&Run> = plain.iter().chain(&tls).collect();
         rows.push(Row {
             function,
             binary_bytes,
-            init: ms(|r| r.init_ms),
-            first_response: ms(|r| r.first_response_ms),
+            plain: timings(&plain),
+            tls: timings(&tls),
             answer: done.last().map(|r| r.answer.clone()).unwrap_or_default(),
             max_rss_mb: done.iter().map(|r| r.max_rss_mb).fold(0.0, f64::max),
-            failures: runs - done.len(),
+            failures: 2 * runs - done.len(),
         });
     }
     app.drop_tables().await;
     let release_dir = release_dir.display().to_string();
-    Report { release_dir, rows }
+    Report {
+        release_dir,
+        runs,
+        rows,
+    }
 }
 
 struct Run {
     init_ms: f64,
     first_response_ms: f64,
+    first_event_ms: f64,
+    second_event_ms: f64,
     answer: String,
     max_rss_mb: f64,
 }
 
-/// The Runtime API of one process: the one event it hands out, and what it saw.
+fn timings(runs: &[Run]) -> Timings {
+    let ms = |f: fn(&Run) -> f64| Summary::of_ms(&runs.iter().map(f).collect::<Vec<_>>());
+    Timings {
+        init: ms(|r| r.init_ms),
+        first_response: ms(|r| r.first_response_ms),
+        first_event: ms(|r| r.first_event_ms),
+        second_event: ms(|r| r.second_event_ms),
+    }
+}
+
+/// The Runtime API of one process: the events it hands out, and what it saw.
 struct RuntimeApi {
-    event: Bytes,
+    events: Vec<Bytes>,
     arn: String,
-    next_at: OnceLock<Instant>,
-    /// When the answer came, whether it was a success, and its body.
-    answer: OnceLock<(Instant, bool, Bytes)>,
+    /// When each event was handed out.
+    nexts: Mutex<Vec<Instant>>,
+    /// When each answer came, whether it was a success, and its body.
+    answers: Mutex<Vec<(Instant, bool, Bytes)>>,
     answered: Notify,
 }
 
-/// Starts `binary` once against a fresh Runtime API and waits for its first response.
+/// Starts `binary` once against a fresh Runtime API (and DynamoDB behind `tls`, if given), and
+/// waits for its answers to both `events`.
 async fn once(
     binary: &Path,
     function: &str,
     tables: &Tables,
     memory_mb: u64,
-    event: String,
+    events: &[String],
+    tls: Option<&crate::tls::TlsFront>,
 ) -> Result<Run, String> {
     let api = Arc::new(RuntimeApi {
-        event: Bytes::from(event),
+        events: events.iter().map(|e| Bytes::from(e.clone())).collect(),
         arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{function}"),
-        next_at: OnceLock::new(),
-        answer: OnceLock::new(),
+        nexts: Mutex::new(Vec::new()),
+        answers: Mutex::new(Vec::new()),
         answered: Notify::new(),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
@@ -128,7 +173,12 @@ async fn once(
 
     let started = Instant::now();
     let memory = memory_mb.to_string();
-    let mut child = tokio::process::Command::new(binary)
+    let mut command = tokio::process::Command::new(binary);
+    if let Some(front) = tls {
+        command.env("AWS_ENDPOINT_URL_DYNAMODB", &front.url);
+        command.env("SSL_CERT_FILE", &front.ca_file);
+    }
+    let mut child = command
         .envs([
             ("AWS_LAMBDA_RUNTIME_API", addr.as_str()),
             ("AWS_LAMBDA_FUNCTION_NAME", function),
@@ -153,8 +203,14 @@ async fn once(
     server.abort();
     waited.map_err(|_| "no response within 60 s")?;
 
-    let next_at = *api.next_at.get().ok_or("no next request")?;
-    let (answered_at, ok, body) = api.answer.get().ok_or("no response")?;
+    let nexts = api.nexts.lock().expect("nexts").clone();
+    let answers = api.answers.lock().expect("answers").clone();
+    let [next_1, next_2, ..] = nexts[..] else {
+        return Err(format!("{} of 2 events handed out", nexts.len()));
+    };
+    let [(answered_1, _, _), (answered_2, ok, ref body), ..] = answers[..] else {
+        return Err(format!("{} of 2 answers", answers.len()));
+    };
     let status = serde_json::from_slice::<Value>(body).ok();
     let answer = match (ok, status.and_then(|v| v["statusCode"].as_u64())) {
         (false, _) => format!("error: {}", String::from_utf8_lossy(body)),
@@ -162,9 +218,12 @@ async fn once(
         (true, None) => "ok".to_owned(),
     };
     let ms = |at: Instant| (at - started).as_secs_f64() * 1000.0;
+    let between = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1000.0;
     Ok(Run {
-        init_ms: ms(next_at),
-        first_response_ms: ms(*answered_at),
+        init_ms: ms(next_1),
+        first_response_ms: ms(answered_1),
+        first_event_ms: between(next_1, answered_1),
+        second_event_ms: between(next_2, answered_2),
         answer,
         max_rss_mb,
     })
@@ -185,16 +244,21 @@ async fn serve(listener: TcpListener, api: Arc<RuntimeApi>) {
 }
 
 impl RuntimeApi {
-    /// `GET .../invocation/next` hands out the one event (later calls wait forever, like an idle
-    /// Lambda sandbox); `POST .../invocation/{id}/response` and `/error` record the answer.
+    /// `GET .../invocation/next` hands out the events in turn (then waits forever, like an idle
+    /// Lambda sandbox); `POST .../invocation/{id}/response` and `/error` record the answers.
     async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let now = Instant::now();
         let (parts, body) = req.into_parts();
         let (path, response) = (parts.uri.path(), Response::builder());
         if parts.method == Method::GET && path == "/2018-06-01/runtime/invocation/next" {
-            if self.next_at.set(now).is_err() {
-                std::future::pending::<()>().await;
-            }
+            let (n, event) = {
+                let mut nexts = self.nexts.lock().expect("nexts");
+                nexts.push(now);
+                (nexts.len(), self.events.get(nexts.len() - 1).cloned())
+            };
+            let Some(event) = event else {
+                return std::future::pending().await;
+            };
             let deadline = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default();
@@ -202,16 +266,14 @@ impl RuntimeApi {
                 .header("content-type", "application/json")
                 .header(
                     "lambda-runtime-aws-request-id",
-                    "8f5b6c3e-0000-4000-8000-000000000001",
+                    format!("8f5b6c3e-0000-4000-8000-{n:012}"),
                 )
                 .header(
                     "lambda-runtime-deadline-ms",
                     (deadline.as_millis() + 30_000).to_string(),
                 )
                 .header("lambda-runtime-invoked-function-arn", &self.arn);
-            return response
-                .body(Full::new(self.event.clone()))
-                .expect("a response");
+            return response.body(Full::new(event)).expect("a response");
         }
         let ok = path.ends_with("/response");
         let status = if parts.method == Method::POST && (ok || path.ends_with("/error")) {
@@ -220,7 +282,9 @@ impl RuntimeApi {
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
-            if self.answer.set((now, ok, body)).is_ok() {
+            let mut answers = self.answers.lock().expect("answers");
+            answers.push((now, ok, body));
+            if answers.len() == self.events.len() {
                 self.answered.notify_one();
             }
             StatusCode::ACCEPTED

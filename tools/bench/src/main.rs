@@ -18,6 +18,7 @@ mod latency;
 mod report;
 mod requests;
 mod stats;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::path::Path;

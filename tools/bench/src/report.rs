@@ -103,3 +103,16 @@ fn summary(r: &Results) -> BTreeMap<&'static str, Vec<String>> {
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_report_template_parses_and_renders_a_run_with_no_sections() {
+        let results = crate::Results {
+            machine: crate::machine(true, "dev", 0.0),
+            ..Default::default()
+        };
+        let text = super::markdown(&results);
+        assert!(text.starts_with("# Benchmarks"), "{text}");
+    }
+}

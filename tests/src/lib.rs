@@ -12,6 +12,7 @@ mod app;
 mod issuer;
 pub mod proxy;
 mod request;
+mod tls;
 pub mod tokens;
 
 pub use app::{

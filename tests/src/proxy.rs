@@ -109,10 +109,11 @@ struct State {
     forgotten: usize,
 }
 
-#[derive(Debug)]
 struct Shared {
     upstream: String,
     state: Mutex<State>,
+    /// Serving HTTPS for `localhost` (`start_tls`).
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Shared {
@@ -141,6 +142,21 @@ impl DynamoDbProxy {
 
     /// A proxy in front of `endpoint` (`http://host:port`).
     pub async fn start_in_front_of(endpoint: &str) -> Self {
+        Self::start_serving(endpoint, None).await
+    }
+
+    /// A proxy in front of DynamoDB Local that speaks HTTPS, as DynamoDB does on AWS, at
+    /// `https://localhost:<port>`, and the roots file that trusts it (for `SSL_CERT_FILE`),
+    /// written into `dir` (see `tls.rs`).
+    pub async fn start_tls(dir: &std::path::Path) -> (Self, std::path::PathBuf) {
+        let (acceptor, roots) = crate::tls::localhost_acceptor(dir).expect("a TLS set-up");
+        (
+            Self::start_serving(&dynamodb_endpoint(), Some(acceptor)).await,
+            roots,
+        )
+    }
+
+    async fn start_serving(endpoint: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let upstream = endpoint
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -152,6 +168,7 @@ impl DynamoDbProxy {
         let shared = Arc::new(Shared {
             upstream,
             state: Mutex::new(State::default()),
+            tls,
         });
         let (down, _) = watch::channel(false);
         let (stopped, _) = watch::channel(false);
@@ -170,9 +187,12 @@ impl DynamoDbProxy {
         }
     }
 
-    /// The endpoint to give the SDK: `http://127.0.0.1:<port>`.
+    /// The endpoint to give the SDK: `http://127.0.0.1:<port>` (`https://localhost:<port>`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.shared.tls {
+            None => format!("http://{}", self.addr),
+            Some(_) => format!("https://localhost:{}", self.addr.port()),
+        }
     }
 
     /// Adds a rule: requests whose target is `target` (`"TransactWriteItems"` or the full
@@ -303,12 +323,18 @@ async fn accept_loop(
             match next {
                 Next::Accepted(Ok((stream, _))) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve_connection(
-                        stream,
-                        shared.clone(),
-                        down.clone(),
-                        stopped.clone(),
-                    ));
+                    let (shared, down, stopped) = (shared.clone(), down.clone(), stopped.clone());
+                    tokio::spawn(async move {
+                        match shared.tls.clone() {
+                            None => serve_connection(stream, shared, down, stopped).await,
+                            Some(tls) => {
+                                let Ok(stream) = tls.accept(stream).await else {
+                                    return;
+                                };
+                                serve_connection(stream, shared, down, stopped).await
+                            }
+                        }
+                    });
                 }
                 Next::Accepted(Err(_)) => {}
                 Next::Down => break,
@@ -330,7 +356,7 @@ async fn accept_loop(
 /// Serves one client connection (HTTP/1.1, keep-alive) until it ends, the proxy goes down or
 /// a fault closes it.
 async fn serve_connection(
-    stream: TcpStream,
+    stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     shared: Arc<Shared>,
     mut down: watch::Receiver<bool>,
     mut stopped: watch::Receiver<bool>,

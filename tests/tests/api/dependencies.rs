@@ -69,3 +69,77 @@ fn the_lock_file_is_committed_with_the_workspace() {
         .lines()
         .any(|l| l.trim() == "Cargo.lock" || l.trim() == "/Cargo.lock"));
 }
+
+/// What every function links for its one HTTP/TLS stack, by the lock file: hyper 1 and rustls
+/// 0.23 on ring. Not the SDK's legacy stack (hyper 0.14, rustls 0.21), not aws-lc (about 4 MB
+/// a binary), not the `aws-config` loader (STS, SSO, IMDS), not `regex`.
+#[test]
+fn the_workspace_links_one_http_and_tls_stack_and_none_of_the_heavy_extras() {
+    let lock: toml::Table = std::fs::read_to_string(root().join("Cargo.lock"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let packages = lock["package"].as_array().unwrap();
+    let versions = |name: &str| -> Vec<&str> {
+        let named = packages.iter().filter(|p| p["name"].as_str() == Some(name));
+        named.map(|p| p["version"].as_str().unwrap()).collect()
+    };
+    for (name, major) in [("hyper", "1."), ("rustls", "0.23."), ("h2", "0.4.")] {
+        let found = versions(name);
+        assert!(
+            found.iter().all(|v| v.starts_with(major)),
+            "{name}: {found:?}"
+        );
+    }
+    for name in [
+        "aws-lc-rs",
+        "aws-lc-sys",
+        "aws-config",
+        "aws-sdk-sts",
+        "regex",
+    ] {
+        assert_eq!(versions(name), Vec::<&str>::new(), "{name} is linked");
+    }
+}
+
+/// The functions' own client (`client_config_from_env`, which create-tables uses as every
+/// function does) reaches DynamoDB over TLS as on AWS, trusting the roots `SSL_CERT_FILE` names,
+/// and refuses a server those roots do not vouch for. (Two workers: the front serves while the
+/// test waits for the process.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_functions_reach_dynamodb_over_tls_trusting_only_the_roots_they_are_given() {
+    let dir = std::env::temp_dir();
+    let (front, roots) = testkit::DynamoDbProxy::start_tls(&dir).await;
+    let (_stranger, strangers_roots) = testkit::DynamoDbProxy::start_tls(&dir).await;
+    let tables = testkit::unique_tables();
+    let create_tables = |roots: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_create-tables"))
+            .env("AWS_ENDPOINT_URL_DYNAMODB", front.url())
+            .env("SSL_CERT_FILE", roots)
+            .env("CATALOG_TABLE", &tables.catalog)
+            .env("CARTS_TABLE", &tables.carts)
+            .env("ORDERS_TABLE", &tables.orders)
+            .env("IDEMPOTENCY_TABLE", &tables.idempotency)
+            .output()
+            .unwrap()
+    };
+    // Another throwaway CA's roots: the handshake fails, nothing is created.
+    let refused = create_tables(&strangers_roots);
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && why.contains("certificate"),
+        "{why}"
+    );
+    let created = create_tables(&roots);
+    let stderr = String::from_utf8_lossy(&created.stderr);
+    assert!(created.status.success(), "{stderr}");
+    assert!(
+        front.requests("CreateTable") >= 4,
+        "over TLS through the proxy"
+    );
+    let store = testkit::store_at(&testkit::dynamodb_endpoint(), tables).await;
+    assert!(store
+        .get_item(shared::domain::ItemId::new(1).unwrap())
+        .await
+        .is_ok());
+}

@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde_json::Value;
 use shared::Tables;
-use testkit::TestApp;
+use testkit::{DynamoDbProxy, TestApp};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -29,7 +29,7 @@ pub struct Row {
     pub binary_bytes: u64,
     /// DynamoDB Local over plain HTTP.
     pub plain: Timings,
-    /// DynamoDB Local behind `tls::start`'s front: name resolution, TCP, TLS handshake.
+    /// DynamoDB Local behind `DynamoDbProxy::start_tls`: name resolution, TCP, TLS handshake.
     pub tls: Timings,
     /// The first event's answer: the HTTP status in the response, or "ok" / "error: ...".
     pub answer: String,
@@ -75,11 +75,7 @@ pub async fn run(release_dir: &Path, runs: usize, memory_mb: u64) -> Report {
         functions.push((function, vec![scheduled; 4 * runs]));
     }
     functions.sort();
-    let upstream = testkit::dynamodb_endpoint();
-    let upstream = upstream.trim_start_matches("http://").trim_end_matches('/');
-    let front = crate::tls::start(upstream.to_owned(), &std::env::temp_dir())
-        .await
-        .unwrap_or_else(|why| panic!("bench: TLS front: {why}"));
+    let front = DynamoDbProxy::start_tls(&std::env::temp_dir()).await;
     let mut rows = Vec::new();
     for (function, events) in functions {
         let binary = release_dir.join(function);
@@ -92,7 +88,7 @@ pub async fn run(release_dir: &Path, runs: usize, memory_mb: u64) -> Report {
         let (mut plain, mut tls) = (Vec::new(), Vec::new());
         for (k, pair) in events.chunks_exact(2).enumerate() {
             let over_tls = k % 2 == 1;
-            let endpoint = over_tls.then_some(&front);
+            let endpoint = over_tls.then_some((front.0.url(), front.1.as_path()));
             let tables = app.store().tables();
             match once(&binary, function, tables, memory_mb, pair, endpoint).await {
                 Ok(run) if over_tls => tls.push(run),
@@ -158,7 +154,7 @@ async fn once(
     tables: &Tables,
     memory_mb: u64,
     events: &[String],
-    tls: Option<&crate::tls::TlsFront>,
+    tls: Option<(String, &Path)>,
 ) -> Result<Run, String> {
     let api = Arc::new(RuntimeApi {
         events: events.iter().map(|e| Bytes::from(e.clone())).collect(),
@@ -174,9 +170,9 @@ async fn once(
     let started = Instant::now();
     let memory = memory_mb.to_string();
     let mut command = tokio::process::Command::new(binary);
-    if let Some(front) = tls {
-        command.env("AWS_ENDPOINT_URL_DYNAMODB", &front.url);
-        command.env("SSL_CERT_FILE", &front.ca_file);
+    if let Some((url, roots)) = tls {
+        command.env("AWS_ENDPOINT_URL_DYNAMODB", url);
+        command.env("SSL_CERT_FILE", roots);
     }
     let mut child = command
         .envs([

@@ -135,7 +135,12 @@ pub async fn prepare(app: &TestApp, items: &[Item], n: usize) -> Vec<Plan> {
         "purchase-cart" => ApiRequest::purchase(&for_purchase[k], user(14_000_000, k), &key()),
         "set-cart-item" => ApiRequest::set(&for_set[k], user(16_000_000, k), id(k), 2),
         "get-order" => ApiRequest::order(&orders[k % few].0, orders[k % few].1),
-        "list-orders" => ApiRequest::list_orders().as_user(orders[k % few].1),
+        "list-orders" => {
+            let user = orders[k % few].1;
+            ApiRequest::list_orders()
+                .query("user_id", user)
+                .as_user(user)
+        }
         "admin-create-item" => ApiRequest::admin_create_item().json(created(k)),
         _ => ApiRequest::admin_update(id(k), json!({ "price": 500 })),
     };

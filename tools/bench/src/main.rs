@@ -18,7 +18,6 @@ mod latency;
 mod report;
 mod requests;
 mod stats;
-mod tls;
 
 use std::collections::BTreeMap;
 use std::path::Path;

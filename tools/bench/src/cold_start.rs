@@ -213,13 +213,12 @@ async fn once(
         (true, Some(status)) => status.to_string(),
         (true, None) => "ok".to_owned(),
     };
-    let ms = |at: Instant| (at - started).as_secs_f64() * 1000.0;
-    let between = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1000.0;
+    let ms = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1000.0;
     Ok(Run {
-        init_ms: ms(next_1),
-        first_response_ms: ms(answered_1),
-        first_event_ms: between(next_1, answered_1),
-        second_event_ms: between(next_2, answered_2),
+        init_ms: ms(started, next_1),
+        first_response_ms: ms(started, answered_1),
+        first_event_ms: ms(next_1, answered_1),
+        second_event_ms: ms(next_2, answered_2),
         answer,
         max_rss_mb,
     })
@@ -255,29 +254,23 @@ impl RuntimeApi {
             let Some(event) = event else {
                 return std::future::pending().await;
             };
-            let deadline = SystemTime::now()
+            let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default();
-            let response = response
-                .header("content-type", "application/json")
-                .header(
-                    "lambda-runtime-aws-request-id",
-                    format!("8f5b6c3e-0000-4000-8000-{n:012}"),
-                )
+            let id = format!("8f5b6c3e-0000-4000-8000-{n:012}");
+            let response = (response.header("content-type", "application/json"))
+                .header("lambda-runtime-aws-request-id", id)
                 .header(
                     "lambda-runtime-deadline-ms",
-                    (deadline.as_millis() + 30_000).to_string(),
+                    (now.as_millis() + 30_000).to_string(),
                 )
                 .header("lambda-runtime-invoked-function-arn", &self.arn);
             return response.body(Full::new(event)).expect("a response");
         }
         let ok = path.ends_with("/response");
         let status = if parts.method == Method::POST && (ok || path.ends_with("/error")) {
-            let body = body
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
+            let body = body.collect().await.map(|b| b.to_bytes());
+            let body = body.unwrap_or_default();
             let mut answers = self.answers.lock().expect("answers");
             answers.push((now, ok, body));
             if answers.len() == self.events.len() {

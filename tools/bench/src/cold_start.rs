@@ -52,7 +52,6 @@ pub struct Timings {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
-    pub release_dir: String,
     /// Processes per function and transport.
     pub runs: usize,
     pub rows: Vec<Row>,
@@ -108,12 +107,7 @@ pub async fn run(release_dir: &Path, runs: usize, memory_mb: u64) -> Report {
         });
     }
     app.drop_tables().await;
-    let release_dir = release_dir.display().to_string();
-    Report {
-        release_dir,
-        runs,
-        rows,
-    }
+    Report { runs, rows }
 }
 
 struct Run {
@@ -136,6 +130,7 @@ fn timings(runs: &[Run]) -> Timings {
 }
 
 /// The Runtime API of one process: the events it hands out, and what it saw.
+#[derive(Default)]
 struct RuntimeApi {
     events: Vec<Bytes>,
     arn: String,
@@ -159,9 +154,7 @@ async fn once(
     let api = Arc::new(RuntimeApi {
         events: events.iter().map(|e| Bytes::from(e.clone())).collect(),
         arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{function}"),
-        nexts: Mutex::new(Vec::new()),
-        answers: Mutex::new(Vec::new()),
-        answered: Notify::new(),
+        ..RuntimeApi::default()
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let addr = listener.local_addr().expect("an address").to_string();

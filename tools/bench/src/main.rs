@@ -102,12 +102,8 @@ async fn main() {
     }
     if wanted(5) {
         eprintln!("bench: 5. catalog scale");
-        let sizes = [1_000, 10_000, 100_000];
-        let (sizes, repeats) = if quick {
-            (&sizes[..2], 15)
-        } else {
-            (&sizes[..], 40)
-        };
+        let (count, repeats) = if quick { (2, 15) } else { (3, 40) };
+        let sizes = &[1_000, 10_000, 100_000][..count];
         r.catalog_scale = Some(catalog_scale::run(sizes, repeats).await);
     }
     match &r.requests {

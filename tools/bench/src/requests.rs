@@ -188,13 +188,10 @@ pub async fn run() -> Report {
 
     // Carts.
     let create = || ApiRequest::create_cart_for(1);
-    let created = run
-        .measure("create cart (new)", create(), "201", Some(1))
-        .await;
-    let cart = created.body["cart"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let created = run.measure("create cart (new)", create(), "201", Some(1));
+    let created = created.await;
+    let cart = created.body["cart"]["id"].as_str();
+    let cart = cart.unwrap_or_default().to_owned();
     let add = |item, quantity| ApiRequest::add(&cart, 1, item, quantity);
     let short = "409 insufficient_stock";
     for (call, request, expected, goal) in [
@@ -232,13 +229,10 @@ pub async fn run() -> Report {
 
     // Refusals: item 61 sold out under a cart of one line and one of ten, item 2 repriced.
     let ten: Vec<Item> = items[..9].iter().chain(&items[60..]).cloned().collect();
+    let short_of_ten = "purchase, insufficient_stock (10 lines, 1 short)";
     for (user, lines, call) in [
         (200, &items[60..], "purchase, insufficient_stock (1 line)"),
-        (
-            201,
-            &ten[..],
-            "purchase, insufficient_stock (10 lines, 1 short)",
-        ),
+        (201, &ten[..], short_of_ten),
     ] {
         run.app.set_stock(61, 1).await;
         let cart = run.app.fill_cart(user, lines, 1).await;

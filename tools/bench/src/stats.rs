@@ -16,12 +16,8 @@ pub struct Summary {
 
 impl Summary {
     pub fn of_micros(values: &[u64]) -> Self {
-        Self::of_ms(
-            &values
-                .iter()
-                .map(|&v| v as f64 / 1000.0)
-                .collect::<Vec<_>>(),
-        )
+        let ms: Vec<f64> = values.iter().map(|&v| v as f64 / 1000.0).collect();
+        Self::of_ms(&ms)
     }
 
     pub fn of_ms(values: &[f64]) -> Self {
@@ -30,17 +26,17 @@ impl Summary {
         let n = sorted.len();
         // Nearest rank.
         let rank = |p: f64| sorted[((p / 100.0 * n as f64).ceil() as usize).clamp(1, n) - 1];
-        match n {
-            0 => Self::default(),
-            _ => Self {
-                n,
-                p50_ms: rank(50.0),
-                p95_ms: rank(95.0),
-                p99_ms: rank(99.0),
-                min_ms: sorted[0],
-                max_ms: sorted[n - 1],
-                mean_ms: sorted.iter().sum::<f64>() / n as f64,
-            },
+        if n == 0 {
+            return Self::default();
+        }
+        Self {
+            n,
+            p50_ms: rank(50.0),
+            p95_ms: rank(95.0),
+            p99_ms: rank(99.0),
+            min_ms: sorted[0],
+            max_ms: sorted[n - 1],
+            mean_ms: sorted.iter().sum::<f64>() / n as f64,
         }
     }
 }

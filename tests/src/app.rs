@@ -42,7 +42,7 @@ pub fn dynamodb_endpoint() -> String {
 
 /// A store on `tables`, reached through `endpoint`, with the functions' retry and timeout
 /// settings.
-pub async fn store_at(endpoint: &str, tables: Tables) -> Store {
+pub fn store_at(endpoint: &str, tables: Tables) -> Store {
     let config = shared::store::client_config()
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "testkit"))
@@ -137,7 +137,7 @@ impl TestApp {
     /// `tables`, emptied (dropped if they exist, then created), the functions talking to
     /// DynamoDB through `endpoint`.
     pub async fn spawn_on(tables: Tables, endpoint: &str) -> Self {
-        let direct = store_at(&dynamodb_endpoint(), tables.clone()).await;
+        let direct = store_at(&dynamodb_endpoint(), tables.clone());
         direct
             .delete_tables()
             .await
@@ -148,7 +148,7 @@ impl TestApp {
             .expect("the tables are created");
         let mut config = Config::for_tables(tables.clone());
         config.checkout = policy_from_env();
-        let store = store_at(endpoint, tables).await;
+        let store = store_at(endpoint, tables);
         let store = store.with_cart_idle(config.cart_idle_secs);
         let jwks = LocalJwks::parse(&issuer().jwks(), &issuer().issuer, &issuer().audience);
         config.auth.local_jwks = Some(Arc::new(jwks.expect("the kit's JWKS parses")));

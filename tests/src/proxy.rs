@@ -132,6 +132,8 @@ pub struct DynamoDbProxy {
     down: watch::Sender<bool>,
     /// `true` once the proxy is dropped.
     stopped: watch::Sender<bool>,
+    /// `start_tls`'s roots file, removed with the proxy.
+    roots: Option<std::path::PathBuf>,
 }
 
 impl DynamoDbProxy {
@@ -147,13 +149,12 @@ impl DynamoDbProxy {
 
     /// A proxy in front of DynamoDB Local that speaks HTTPS, as DynamoDB does on AWS, at
     /// `https://localhost:<port>`, and the roots file that trusts it (for `SSL_CERT_FILE`),
-    /// written into `dir` (see `tls.rs`).
+    /// written into `dir` (see `tls.rs`) and removed when the proxy is dropped.
     pub async fn start_tls(dir: &std::path::Path) -> (Self, std::path::PathBuf) {
         let (acceptor, roots) = crate::tls::localhost_acceptor(dir).expect("a TLS set-up");
-        (
-            Self::start_serving(&dynamodb_endpoint(), Some(acceptor)).await,
-            roots,
-        )
+        let mut proxy = Self::start_serving(&dynamodb_endpoint(), Some(acceptor)).await;
+        proxy.roots = Some(roots.clone());
+        (proxy, roots)
     }
 
     async fn start_serving(endpoint: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
@@ -184,6 +185,7 @@ impl DynamoDbProxy {
             shared,
             down,
             stopped,
+            roots: None,
         }
     }
 
@@ -280,6 +282,9 @@ impl DynamoDbProxy {
 impl Drop for DynamoDbProxy {
     fn drop(&mut self) {
         self.stopped.send_replace(true);
+        if let Some(roots) = &self.roots {
+            let _ = std::fs::remove_file(roots);
+        }
     }
 }
 

@@ -17,7 +17,7 @@ pub struct AppState {
 
 impl AppState {
     /// The state of a function, or why its configuration is unusable.
-    pub async fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, String> {
         let config = Config::from_env()?;
         let store = Store::from_env(config.tables.clone());
         let store = store.with_cart_idle(config.cart_idle_secs);
@@ -89,7 +89,7 @@ pub async fn dispatch<E: Endpoint>(state: &AppState, req: Request) -> Response<B
 /// Lambda event loop.
 pub async fn serve<E: Endpoint>() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let state = AppState::from_env().await.inspect_err(|why| {
+    let state = AppState::from_env().inspect_err(|why| {
         tracing::error!(function = E::NAME, cause = %why, "configuration refused");
     })?;
     let state = &state;

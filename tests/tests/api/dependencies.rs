@@ -137,7 +137,7 @@ async fn the_functions_reach_dynamodb_over_tls_trusting_only_the_roots_they_are_
         front.requests("CreateTable") >= 4,
         "over TLS through the proxy"
     );
-    let store = testkit::store_at(&testkit::dynamodb_endpoint(), tables).await;
+    let store = testkit::store_at(&testkit::dynamodb_endpoint(), tables);
     assert!(store
         .get_item(shared::domain::ItemId::new(1).unwrap())
         .await

@@ -74,7 +74,7 @@ pub async fn run(release_dir: &Path, runs: usize, memory_mb: u64) -> Report {
         functions.push((function, vec![scheduled; 4 * runs]));
     }
     functions.sort();
-    let front = DynamoDbProxy::start_tls(&std::env::temp_dir()).await;
+    let (front, roots) = DynamoDbProxy::start_tls(&std::env::temp_dir()).await;
     let mut rows = Vec::new();
     for (function, events) in functions {
         let binary = release_dir.join(function);
@@ -87,7 +87,7 @@ pub async fn run(release_dir: &Path, runs: usize, memory_mb: u64) -> Report {
         let (mut plain, mut tls) = (Vec::new(), Vec::new());
         for (k, pair) in events.chunks_exact(2).enumerate() {
             let over_tls = k % 2 == 1;
-            let endpoint = over_tls.then_some((front.0.url(), front.1.as_path()));
+            let endpoint = over_tls.then_some((front.url(), roots.as_path()));
             let tables = app.store().tables();
             match once(&binary, function, tables, memory_mb, pair, endpoint).await {
                 Ok(run) if over_tls => tls.push(run),

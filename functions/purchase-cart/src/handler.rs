@@ -3,12 +3,13 @@
 //! version of the cart the client saw when it says which (`If-Match`).
 //!
 //! Two DynamoDB requests on the happy path, whatever the cart's size: one `BatchGetItem` (the
-//! key's record and the cart), one `TransactWriteItems` (stock decrements conditioned on stock
-//! and price, the order, the emptied cart, the key's record). A replay is one request.
+//! key's order and the cart), one `TransactWriteItems` (stock decrements conditioned on stock
+//! and price, the order, the emptied cart). The order is named by the key and is its record. A
+//! replay is one request.
 
 use lambda_http::Request;
 use serde_json::json;
-use shared::domain::purchase::{first_look, order_for, verdict, FirstLook, Verdict};
+use shared::domain::purchase::{bought, first_look, order_for, verdict, FirstLook, Verdict};
 use shared::domain::{
     now_rfc3339, now_unix, CartId, Fingerprint, IdempotencyKey, KeyScope, OrderId, UserId,
 };
@@ -16,7 +17,7 @@ use shared::http::{
     authenticate, cart_in_path, exactly_once, if_match, json_object, json_text, named_user,
     optional_field, AppState, Attempt, Endpoint, Fields, HandlerResult,
 };
-use shared::store::{CartCommit, NewRecord, PurchasePlan};
+use shared::store::{CartCommit, PurchasePlan};
 use shared::ApiError;
 
 pub struct PurchaseCart;
@@ -68,46 +69,31 @@ async fn purchase(
     seen: Option<u64>,
 ) -> HandlerResult {
     let store = &state.store;
-    let pk = KeyScope::User(user).record_key(key);
-    let pk = pk.as_str();
+    let order_id = OrderId::of_key(&KeyScope::User(user).record_key(key));
     exactly_once(request, || async move {
         let now = now_unix();
-        let snapshot = store.load_purchase(user, pk, now).await?;
+        let snapshot = store.load_purchase(user, order_id, now).await?;
         let cart = match first_look(snapshot.receipt, snapshot.cart, cart_id, user, seen) {
             FirstLook::Replay(receipt) => return Ok(Attempt::Replay(receipt)),
             FirstLook::CartNotFound => return Err(ApiError::CartNotFound),
             FirstLook::Stale(cart) => return Err(stale(&cart)),
             FirstLook::CartEmpty => {
-                return match store.receipt(pk, now).await? {
+                return match store.purchase_receipt(order_id).await? {
                     Some(receipt) => Ok(Attempt::Replay(receipt)),
                     None => Err(ApiError::CartEmpty),
                 }
             }
             FirstLook::Buy(cart) => cart,
         };
-        let order = order_for(&cart, OrderId::generate(), now_rfc3339());
-        let body = json!({
-            "response": order.lines.iter()
-                .map(|l| json!({ "item": l.item_id, "quantity": l.quantity }))
-                .collect::<Vec<_>>(),
-            "order": order,
-        })
-        .to_string();
-        let record = NewRecord {
-            pk,
-            request,
-            status: 200,
-            body: &body,
-            version: None,
-            now,
-        };
+        let order = order_for(&cart, order_id, now_rfc3339());
         let plan = PurchasePlan {
             cart: &cart,
             order: &order,
-            record,
+            request,
+            now,
         };
         let Some(rejection) = store.commit_purchase(&plan).await? else {
-            return Ok(Attempt::Answer(json_text(200, body)));
+            return Ok(Attempt::Answer(json_text(200, bought(&order))));
         };
         Ok(match verdict(rejection) {
             Verdict::Replay(receipt) => Attempt::Replay(receipt),

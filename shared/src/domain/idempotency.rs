@@ -3,13 +3,14 @@
 //! it (its [`Fingerprint`]), lives [`KEY_LIFETIME_SECS`], and answers a repeat with the first
 //! answer, byte for byte. A rejection binds nothing. The record of a key is written in the same
 //! transaction as the change it answers for (`store::idempotency`), so neither exists without
-//! the other.
+//! the other. A purchase's key has no record of its own: the order it bought is named by it
+//! (`OrderId::of_key`) and is its record (`store::orders`), for as long as the order exists.
 
 use std::fmt::Display;
 
 use super::{IdempotencyKey, UserId};
 
-/// How long a key stays bound to its request, in seconds.
+/// How long a key stays bound to its request, in seconds (a purchase key: while its order is).
 pub const KEY_LIFETIME_SECS: i64 = 24 * 60 * 60;
 
 /// Whose key: a user's (the cart and purchase routes) or an admin principal's (the catalog

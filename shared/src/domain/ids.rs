@@ -226,13 +226,25 @@ impl Serialize for CartId {
     }
 }
 
-/// An order's id: a random v4 UUID in its hyphenated form.
+/// An order's id: a UUID in its hyphenated form. A purchase's order is named by the key that
+/// bought it (see [`OrderId::of_key`]), so the order doubles as the key's record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct OrderId(Uuid);
 
 impl OrderId {
-    pub fn generate() -> Self {
-        Self(Uuid::new_v4())
+    /// The id of the order bought with the idempotency key whose record key is `record_key`
+    /// (`KeyScope::record_key`): a v8 UUID of its SHA-256, the same on every try and on every
+    /// instance, different for every caller and key. Knowing it gives nothing: an order is shown
+    /// to its owner only.
+    pub fn of_key(record_key: &str) -> Self {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::new()
+            .chain_update(b"order\0")
+            .chain_update(record_key.as_bytes())
+            .finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self(uuid::Builder::from_custom_bytes(bytes).into_uuid())
     }
 
     pub fn parse(s: &str) -> Result<Self, Refusal> {
@@ -376,6 +388,17 @@ mod tests {
             &nil_token,
         ] {
             assert!(CartId::parse(text).is_err(), "{text:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn a_keys_order_id_is_the_same_on_every_try_and_another_for_every_other_key() {
+        let id = OrderId::of_key("user#7#k");
+        assert_eq!(OrderId::of_key("user#7#k"), id);
+        assert_eq!(OrderId::parse(&id.to_string()), Ok(id));
+        assert_eq!(id.0.get_version_num(), 8);
+        for other in ["user#8#k", "user#7#k2", "admin#7#k", ""] {
+            assert_ne!(OrderId::of_key(other), id, "{other:?}");
         }
     }
 

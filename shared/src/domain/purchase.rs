@@ -7,6 +7,7 @@
 //! loops over [`first_look`] and [`verdict`] and maps each step to an answer.
 
 use serde::Serialize;
+use serde_json::json;
 
 use super::{Cart, CartId, CartLine, ItemId, Order, OrderId, OrderLine, Receipt, UserId};
 
@@ -46,7 +47,7 @@ pub fn stock_needed(line: &CartLine, now: i64) -> Option<i64> {
     (!held_whole).then(|| line.quantity as i64 - line.held as i64)
 }
 
-/// What the first read (the key's live receipt and the user's cart) leads to.
+/// What the first read (the key's order, as its receipt, and the user's cart) leads to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FirstLook {
     /// The key already bought something: answer what it answered (or 422 for another cart).
@@ -105,6 +106,29 @@ pub fn order_for(cart: &Cart, id: OrderId, created_at: String) -> Order {
             .collect(),
         total: cart.total(),
         created_at,
+    }
+}
+
+/// The body of a purchase's `200`: the lines bought (`response`, as the original API answered)
+/// and the order. The order is the key's record: a replay answers this again, rebuilt from the
+/// stored order, byte for byte.
+pub fn bought(order: &Order) -> String {
+    json!({
+        "response": order.lines.iter()
+            .map(|l| json!({ "item": l.item_id, "quantity": l.quantity }))
+            .collect::<Vec<_>>(),
+        "order": order,
+    })
+    .to_string()
+}
+
+/// What the key that bought `order` answers again; `request` is the fingerprint it bound.
+pub fn receipt_of(order: &Order, request: &str) -> Receipt {
+    Receipt {
+        request: request.to_owned(),
+        status: 200,
+        body: bought(order),
+        version: None,
     }
 }
 
@@ -494,7 +518,7 @@ mod tests {
         };
         let order = order_for(
             &cart,
-            OrderId::generate(),
+            OrderId::of_key("user#7#k"),
             "2026-01-01T00:00:00Z".to_owned(),
         );
         assert_eq!(order.cart_id, id);

@@ -1,17 +1,22 @@
 //! The orders table: one item per order, keyed by `order_id`, written only by a purchase; the
 //! `by-user` index (`user_id`, `created_key` = `"{created_at}#{order_id}"`) lists a user's.
+//!
+//! An order is also the record of the idempotency key that bought it: its id is the key's
+//! (`OrderId::of_key`), it carries the fingerprint the key is bound to (`request`), and the
+//! answer is rebuilt from it (`domain::purchase::bought`). So a purchase writes no key record of
+//! its own, and a purchase key stays bound to its order for as long as the order exists.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::Put;
+use aws_sdk_dynamodb::types::{Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure};
 use serde::{Deserialize, Serialize};
 
-use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
-
 use super::schema::ORDERS_BY_USER_INDEX;
-use super::{built, s, Store, StoreError};
+use super::{built, s, Raw, Store, StoreError};
+use crate::domain::purchase::receipt_of;
 use crate::domain::{
-    CartId, ItemId, Order, OrderId, OrderLine, OrdersPage, OrdersQuery, Price, UserId,
+    CartId, Fingerprint, ItemId, Order, OrderId, OrderLine, OrdersPage, OrdersQuery, Price,
+    Receipt, UserId,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -23,6 +28,9 @@ struct OrderRecord {
     total: u64,
     created_at: String,
     created_key: String,
+    /// The fingerprint of the purchase request its key is bound to.
+    #[serde(default)]
+    request: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -34,7 +42,7 @@ struct OrderLineRecord {
 }
 
 impl OrderRecord {
-    fn from_order(order: &Order) -> Self {
+    fn from_order(order: &Order, request: &Fingerprint) -> Self {
         Self {
             order_id: order.id.to_string(),
             user_id: order.user_id.to_string(),
@@ -52,7 +60,12 @@ impl OrderRecord {
             total: order.total,
             created_at: order.created_at.clone(),
             created_key: order.position(),
+            request: request.as_str().to_owned(),
         }
+    }
+
+    fn decode(raw: Raw) -> Result<Self, StoreError> {
+        serde_dynamo::from_item(raw).map_err(StoreError::mapping)
     }
 
     fn into_order(self) -> Result<Order, StoreError> {
@@ -81,17 +94,36 @@ impl OrderRecord {
     }
 }
 
-/// The purchase's order, one action of its transaction; an order id is never reused.
-pub(crate) fn put_order(table: &str, order: &Order) -> Result<Put, StoreError> {
-    let item =
-        serde_dynamo::to_item(OrderRecord::from_order(order)).map_err(StoreError::mapping)?;
+pub(crate) fn order_key(id: OrderId) -> Raw {
+    HashMap::from([("order_id".to_owned(), s(id.to_string()))])
+}
+
+/// The purchase's order, one action of its transaction, bound to `request`. Its id is its key's,
+/// so it is refused when the key already bought something; the refusal returns that order.
+pub(crate) fn put_order(
+    table: &str,
+    order: &Order,
+    request: &Fingerprint,
+) -> Result<Put, StoreError> {
+    let record = OrderRecord::from_order(order, request);
+    let item = serde_dynamo::to_item(record).map_err(StoreError::mapping)?;
     built(
         Put::builder()
             .table_name(table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(order_id)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build(),
     )
+}
+
+/// The receipt of the key that bought a stored order: the order's answer, bound to the
+/// request the key was sent with.
+pub(crate) fn order_receipt(raw: Option<&Raw>) -> Result<Option<Receipt>, StoreError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let record = OrderRecord::decode(raw.clone())?;
+    let request = record.request.clone();
+    Ok(Some(receipt_of(&record.into_order()?, &request)))
 }
 
 impl Store {
@@ -126,11 +158,7 @@ impl Store {
         let mut orders = out
             .items()
             .iter()
-            .map(|raw| {
-                serde_dynamo::from_item::<_, OrderRecord>(raw.clone())
-                    .map_err(StoreError::mapping)?
-                    .into_order()
-            })
+            .map(|raw| OrderRecord::decode(raw.clone())?.into_order())
             .collect::<Result<Vec<_>, _>>()?;
         let more = orders.len() > query.limit as usize;
         orders.truncate(query.limit as usize);
@@ -139,13 +167,8 @@ impl Store {
     }
 
     pub async fn get_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        let key = HashMap::from([("order_id".to_owned(), s(id.to_string()))]);
-        let raw = self.get_raw(&self.tables().orders, key).await?;
-        raw.map(|raw| {
-            serde_dynamo::from_item::<_, OrderRecord>(raw)
-                .map_err(StoreError::mapping)?
-                .into_order()
-        })
-        .transpose()
+        let raw = self.get_raw(&self.tables().orders, order_key(id)).await?;
+        raw.map(|raw| OrderRecord::decode(raw)?.into_order())
+            .transpose()
     }
 }

@@ -1,20 +1,22 @@
-//! The purchase's I/O: one read of the key's receipt and the cart, then ONE `TransactWriteItems`
+//! The purchase's I/O: one read of the key's order and the cart, then ONE `TransactWriteItems`
 //! assembled from the actions each table's module exports (a stock decrement per line from
-//! `catalog`, the order from `orders`, the emptied cart from `carts`) and the key's record
-//! (`idempotency`). All of it or nothing. What a cancellation means is decided by
-//! `domain::purchase::verdict`; this module only decodes the reasons into a `Rejection`.
+//! `catalog`, the order from `orders`, the emptied cart from `carts`). All of it or nothing.
+//! The order is the key's record (`store::orders`): no item of the idempotency table is read or
+//! written. What a cancellation means is decided by `domain::purchase::verdict`; this module
+//! only decodes the reasons into a `Rejection`.
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::carts::{cart_key, clear_cart, decode_cart};
 use super::catalog::{decode_item, take_stock};
-use super::idempotency::{Cancelled, NewRecord};
-use super::orders::put_order;
+use super::idempotency::Cancelled;
+use super::orders::{order_key, order_receipt, put_order};
 use super::{RequestToken, Store, StoreError};
 use crate::domain::purchase::{stock_needed, LineRejection, Rejection};
-use crate::domain::{Cart, CartLine, Order, Receipt, UserId};
+use crate::domain::{Cart, CartLine, Fingerprint, Order, OrderId, Receipt, UserId};
 
-/// What the first read found: the key's live receipt and the user's cart.
+/// What the first read found: the receipt of the key's order, if it bought one, and the user's
+/// cart.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PurchaseSnapshot {
     pub receipt: Option<Receipt>,
@@ -25,29 +27,42 @@ pub struct PurchaseSnapshot {
 #[derive(Clone, Debug)]
 pub struct PurchasePlan<'a> {
     pub cart: &'a Cart,
+    /// The order, named by the key (`OrderId::of_key`).
     pub order: &'a Order,
-    /// The key's record, holding the success body so a replay answers the same bytes.
-    pub record: NewRecord<'a>,
+    /// The request the key is bound to, kept with the order.
+    pub request: &'a Fingerprint,
+    /// Unix seconds.
+    pub now: i64,
 }
 
 impl Store {
-    /// Reads the key's record (`pk`) and the user's cart in one strongly consistent
+    /// Reads the key's order (`order`) and the user's cart in one strongly consistent
     /// `BatchGetItem`.
     pub async fn load_purchase(
         &self,
         user: &UserId,
-        pk: &str,
+        order: OrderId,
         now: i64,
     ) -> Result<PurchaseSnapshot, StoreError> {
-        let carts = self.tables().carts.clone();
-        let (receipt, items) = self
-            .read_with_receipt(Some(pk), vec![(carts, cart_key(user))], now)
-            .await?;
-        let cart = items.into_iter().next().flatten();
+        let tables = self.tables();
+        let wanted = vec![
+            (tables.carts.clone(), cart_key(user)),
+            (tables.orders.clone(), order_key(order)),
+        ];
+        let (_, items) = self.read_with_receipt(None, wanted, now).await?;
+        let [cart, order] = <[_; 2]>::try_from(items).expect("two items asked, two answered");
         Ok(PurchaseSnapshot {
-            receipt,
+            receipt: order_receipt(order.as_ref())?,
             cart: decode_cart(cart.as_ref(), now)?,
         })
+    }
+
+    /// The receipt of the key's order alone, read strongly consistent.
+    pub async fn purchase_receipt(&self, order: OrderId) -> Result<Option<Receipt>, StoreError> {
+        let raw = self
+            .get_raw(&self.tables().orders, order_key(order))
+            .await?;
+        order_receipt(raw.as_ref())
     }
 
     /// Runs the purchase transaction: `None` when it committed, else why it was cancelled.
@@ -56,7 +71,7 @@ impl Store {
         plan: &PurchasePlan<'_>,
     ) -> Result<Option<Rejection>, StoreError> {
         let tables = self.tables();
-        let now = plan.record.now;
+        let now = plan.now;
         // A line under a live hold asks nothing of its item; every other line one action.
         let asking: Vec<(&CartLine, i64)> = (plan.cart.lines.iter())
             .filter_map(|line| Some((line, stock_needed(line, now)?)))
@@ -66,14 +81,11 @@ impl Store {
             let update = take_stock(&tables.catalog, line, *need)?;
             actions.push(TransactWriteItem::builder().update(update).build());
         }
-        let order = put_order(&tables.orders, plan.order)?;
+        let order = put_order(&tables.orders, plan.order, plan.request)?;
         actions.push(TransactWriteItem::builder().put(order).build());
         let cart = clear_cart(&tables.carts, plan.cart, self.cart_expiry(now))?;
         actions.push(TransactWriteItem::builder().update(cart).build());
-        match self
-            .transact(actions, Some(&plan.record), &RequestToken::new())
-            .await?
-        {
+        match self.transact(actions, None, &RequestToken::new()).await? {
             None => Ok(None),
             Some(cancelled) => decode_reasons(&asking, &cancelled).map(Some),
         }
@@ -82,7 +94,8 @@ impl Store {
 
 /// Decodes a cancelled transaction (actions in the order of `commit_purchase`: the lines that
 /// ask their item, the order, the cart): which lines failed, with their item as it is now; the
-/// key's receipt if it was taken; whether the cart changed. No extra reads.
+/// receipt of the key's order if the key had bought already; whether the cart changed. No extra
+/// reads.
 fn decode_reasons(
     asking: &[(&CartLine, i64)],
     cancelled: &Cancelled,
@@ -105,7 +118,7 @@ fn decode_reasons(
             current,
         });
     }
-    rejection.taken_by = cancelled.taken_by.clone();
+    rejection.taken_by = order_receipt(cancelled.failed_at(asking.len()).flatten())?;
     rejection.cart_changed = cancelled.failed_at(asking.len() + 1).is_some();
     Ok(rejection)
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_dynamodb::types::Select;
 use futures::future::join_all;
 use purchase_cart::PurchaseCart;
 use serde_json::{json, Value};
@@ -94,7 +94,6 @@ async fn stored_cart(store: &Store, cart_id: &str) -> Value {
 struct World {
     stocks: Vec<u64>,
     orders: usize,
-    idempotency_records: usize,
     cart: Value,
 }
 
@@ -106,7 +105,6 @@ async fn world(store: &Store, cart_id: &str, items: &[u64]) -> World {
     World {
         stocks,
         orders: count(store, &store.tables().orders).await,
-        idempotency_records: count(store, &store.tables().idempotency).await,
         cart: stored_cart(store, cart_id).await,
     }
 }
@@ -225,7 +223,11 @@ async fn a_purchase_decrements_the_stock_stores_the_order_and_empties_the_cart()
     let after = world(&store, &cart, &[1, 2, 3]).await;
     assert_eq!(after.stocks, [3, 0, 9]);
     assert_eq!(after.orders, 1);
-    assert_eq!(after.idempotency_records, 1);
+    assert_eq!(
+        count(&store, &store.tables().idempotency).await,
+        0,
+        "the order is the key's record"
+    );
     let shown = app.view_cart(&cart).await;
     assert_eq!(shown.status, 200);
     assert_eq!(shown.body["cart"]["id"], cart, "the cart keeps its id");
@@ -584,52 +586,38 @@ async fn a_key_that_bought_one_cart_is_refused_for_another_with_422() {
 }
 
 #[tokio::test]
-async fn an_expired_idempotency_record_is_treated_as_absent() {
-    // Arrange: a purchase, whose record then expires (TTL has not deleted it).
+async fn a_purchase_key_stays_bound_to_its_order_when_the_cart_is_filled_again() {
+    // Arrange: a purchase; its order is the key's record, and it does not expire.
     let app = TestApp::spawn().await;
     app.seed(&[("Wine - Port", 869, 5)]).await;
     let cart = app.cart_with(7, &[(1, 1)]).await;
     let first = app.purchase(&cart, 7, "k").await;
     assert_fresh_success(&first);
     let store = app.direct().clone();
-    let records = store
+    let orders = store
         .client()
         .scan()
-        .table_name(&store.tables().idempotency)
+        .table_name(&store.tables().orders)
         .consistent_read(true)
         .send()
         .await
         .unwrap();
-    assert_eq!(records.items().len(), 1);
-    let record = &records.items()[0];
-    let expires_at: i64 = record["expires_at"].as_n().unwrap().parse().unwrap();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    assert!(
-        (now + 23 * 3600..=now + 25 * 3600).contains(&expires_at),
-        "a record lives 24 hours"
-    );
-    store
-        .client()
-        .update_item()
-        .table_name(&store.tables().idempotency)
-        .key("pk", record["pk"].clone())
-        .update_expression("SET expires_at = :past")
-        .expression_attribute_values(":past", AttributeValue::N((now - 10).to_string()))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(orders.items().len(), 1);
+    assert!(!orders.items()[0].contains_key("expires_at"));
     app.added(&cart, 7, 1, 2).await;
+    let before = world(&store, &cart, &[1]).await;
 
     // Act
-    let second = app.purchase(&cart, 7, "k").await;
+    let again = app.purchase(&cart, 7, "k").await;
 
-    // Assert: a new purchase, and the key now replays it.
+    // Assert: the first purchase again; the refilled cart is untouched, and a new key buys it.
+    assert_replayed(&again, &first);
+    assert_eq!(world(&store, &cart, &[1]).await, before);
+    let second = app.purchase(&cart, 7, "k2").await;
     assert_fresh_success(&second);
     assert_ne!(order_id_of(&second), order_id_of(&first));
     assert_eq!(second.body["order"]["lines"][0]["quantity"], 2);
-    assert_eq!(stock_of(&store, 1).await, 2);
     assert_eq!(count(&store, &store.tables().orders).await, 2);
-    assert_replayed(&app.purchase(&cart, 7, "k").await, &second);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -663,7 +651,6 @@ async fn a_changed_price_is_answered_with_price_changed_and_the_cart_then_holds_
         let after = world(&store, cart, &[1, 2]).await;
         assert_eq!(after.stocks, before.stocks, "nothing was bought");
         assert_eq!(after.orders, before.orders);
-        assert_eq!(after.idempotency_records, before.idempotency_records);
         assert_eq!(
             lines_of(&after.cart),
             [(1, 2, 999), (2, 1, 1470)],
@@ -752,7 +739,7 @@ async fn price_changed_is_answered_before_insufficient_stock() {
     );
     let after = world(&store, &cart, &[1, 2]).await;
     assert_eq!(after.stocks, stocks);
-    assert_eq!((after.orders, after.idempotency_records), (0, 0));
+    assert_eq!(after.orders, 0);
 }
 
 #[tokio::test]
@@ -772,7 +759,7 @@ async fn an_empty_cart_cannot_be_purchased() {
         .await
         .assert_problem(409, "cart_empty");
     let store = app.direct().clone();
-    assert_eq!(count(&store, &store.tables().idempotency).await, 1);
+    assert_eq!(count(&store, &store.tables().orders).await, 1);
 }
 
 #[tokio::test]
@@ -782,7 +769,7 @@ async fn a_rejection_binds_nothing_to_the_key() {
     app.seed(&[("A", 100, 5)]).await;
     let cart = app.new_cart(7).await;
     let store = app.direct().clone();
-    let records = || count(&store, &store.tables().idempotency);
+    let records = || count(&store, &store.tables().orders);
 
     // Act + Assert: every rejection leaves the key free.
     app.purchase(&cart, 7, "one-key")
@@ -1190,9 +1177,8 @@ async fn concurrent_submits_of_one_cart_with_different_keys_buy_it_once() {
     }
     let store = app.direct().clone();
     assert_eq!(stock_of(&store, 1).await, 10_000 - 3 * ROUNDS);
-    assert_eq!(count(&store, &store.tables().orders).await as u64, ROUNDS);
     assert_eq!(
-        count(&store, &store.tables().idempotency).await as u64,
+        count(&store, &store.tables().orders).await as u64,
         ROUNDS,
         "only the purchases bound their keys"
     );
@@ -1357,7 +1343,7 @@ async fn a_transaction_conflict_is_retried_with_the_same_token_and_the_purchase_
     );
     let after = world(&store, &cart, &[1, 2]).await;
     assert_eq!(after.stocks, [3, 4]);
-    assert_eq!((after.orders, after.idempotency_records), (1, 1));
+    assert_eq!(after.orders, 1);
     assert!(lines_of(&after.cart).is_empty());
 }
 
@@ -1562,7 +1548,7 @@ async fn a_response_lost_once_is_recovered_inside_the_same_request() {
     let r = app.purchase(&cart, 7, "k").await;
 
     // Assert: the SDK's retry carries the same token; either DynamoDB recognises it, or the
-    // purchase finds its own idempotency record. The answer is the order stored, made once.
+    // purchase finds its own order. The answer is the order stored, made once.
     assert_eq!(r.status, 200, "{}", r.text);
     eprintln!(
         "after a lost response the purchase answered with Idempotent-Replayed {:?}",
@@ -1580,13 +1566,13 @@ async fn a_response_lost_once_is_recovered_inside_the_same_request() {
     assert_replayed(&app.purchase(&cart, 7, "k").await, &r);
 }
 
-/// What a `BatchGetItem` of the key's record and the cart answers when it reads the record just
+/// What a `BatchGetItem` of the key's order and the cart answers when it reads the order just
 /// before a purchase with that key commits and the cart just after: DynamoDB reads the items of
 /// a batch one by one, not as one snapshot.
-fn hide_idempotency_records(answer: &mut Value) {
+fn hide_the_keys_order(answer: &mut Value) {
     if let Some(responses) = answer["Responses"].as_object_mut() {
         for (table, items) in responses.iter_mut() {
-            if table.ends_with("-idempotency") {
+            if table.ends_with("-orders") {
                 *items = json!([]);
             }
         }
@@ -1595,7 +1581,7 @@ fn hide_idempotency_records(answer: &mut Value) {
 
 #[tokio::test]
 async fn a_submit_whose_read_straddles_the_commit_of_its_key_replays_the_purchase() {
-    // Arrange: a purchase with the key is made; the next read misses its record but sees the
+    // Arrange: a purchase with the key is made; the next read misses its order but sees the
     // cart it emptied (the interleaving the concurrent-submits race hits now and then).
     let (proxy, app, store) = proxied().await;
     app.seed(&[("A", 100, 5)]).await;
@@ -1604,7 +1590,7 @@ async fn a_submit_whose_read_straddles_the_commit_of_its_key_replays_the_purchas
     assert_fresh_success(&first);
     proxy.inject(
         "BatchGetItem",
-        Fault::RewriteResponse(hide_idempotency_records),
+        Fault::RewriteResponse(hide_the_keys_order),
         Times::Once,
     );
 

@@ -69,16 +69,17 @@ async fn purchase(
     seen: Option<u64>,
 ) -> HandlerResult {
     let store = &state.store;
-    let order_id = OrderId::of_key(&KeyScope::User(user).record_key(key));
+    let pk = KeyScope::User(user).record_key(key);
+    let (pk, order_id) = (pk.as_str(), OrderId::of_key(&pk));
     exactly_once(request, || async move {
         let now = now_unix();
-        let snapshot = store.load_purchase(user, order_id, now).await?;
+        let snapshot = store.load_purchase(user, pk, now).await?;
         let cart = match first_look(snapshot.receipt, snapshot.cart, cart_id, user, seen) {
             FirstLook::Replay(receipt) => return Ok(Attempt::Replay(receipt)),
             FirstLook::CartNotFound => return Err(ApiError::CartNotFound),
             FirstLook::Stale(cart) => return Err(stale(&cart)),
             FirstLook::CartEmpty => {
-                return match store.purchase_receipt(order_id).await? {
+                return match store.key_receipt(pk, now).await? {
                     Some(receipt) => Ok(Attempt::Replay(receipt)),
                     None => Err(ApiError::CartEmpty),
                 }

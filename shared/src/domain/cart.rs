@@ -6,7 +6,7 @@ use serde::{Serialize, Serializer};
 use super::{CartId, CheckoutPolicy, Item, ItemId, Price, PriceChange, Quantity, UserId};
 
 /// A cart holds at most this many distinct items, so that its purchase (one stock update per
-/// line plus the order, the idempotency record and the cart itself) fits in one DynamoDB
+/// line plus the order and the cart itself) fits in one DynamoDB
 /// transaction of at most 100 actions with room to spare.
 pub const MAX_CART_LINES: usize = 50;
 

@@ -4,11 +4,13 @@
 //! answer, byte for byte. A rejection binds nothing. The record of a key is written in the same
 //! transaction as the change it answers for (`store::idempotency`), so neither exists without
 //! the other. A purchase's key has no record of its own: the order it bought is named by it
-//! (`OrderId::of_key`) and is its record (`store::orders`), for as long as the order exists.
+//! (`OrderId::of_key`) and is its record (`store::orders`), for as long as the order exists. A
+//! user's key keeps the record of a cart write in that same place, so it binds one request
+//! whatever the kind of write.
 
 use std::fmt::Display;
 
-use super::{IdempotencyKey, UserId};
+use super::{IdempotencyKey, OrderId, UserId};
 
 /// How long a key stays bound to its request, in seconds (a purchase key: while its order is).
 pub const KEY_LIFETIME_SECS: i64 = 24 * 60 * 60;
@@ -26,10 +28,22 @@ impl KeyScope<'_> {
     /// `#`, so two scopes never share a record.
     pub fn record_key(&self, key: &IdempotencyKey) -> String {
         match self {
-            Self::User(user) => format!("user#{user}#{}", key.as_str()),
+            Self::User(user) => format!("{USER_SCOPE}{user}#{}", key.as_str()),
             Self::Admin(principal) => format!("admin#{principal}#{}", key.as_str()),
         }
     }
+}
+
+const USER_SCOPE: &str = "user#";
+
+/// The order a key may buy, by the key's record key: a user's key names one
+/// (`OrderId::of_key`), and keeps its record in that order's place whatever it is used for, so
+/// that one key binds one request across purchases and cart writes; an admin principal's key
+/// buys nothing.
+pub fn order_of_key(record_key: &str) -> Option<OrderId> {
+    record_key
+        .starts_with(USER_SCOPE)
+        .then(|| OrderId::of_key(record_key))
 }
 
 /// A request as the client sent it: the operation and every parameter that decides its
@@ -84,6 +98,8 @@ mod tests {
             KeyScope::Admin("alice").record_key(&key),
         ];
         assert_ne!(records[0], records[1]);
+        assert!(order_of_key(&records[0]).is_some(), "a user's key may buy");
+        assert_eq!(order_of_key(&records[1]), None, "an admin's never does");
 
         let request = Fingerprint::of("purchase", &[&"cart-1", &"if-match=3"]);
         let receipt = Receipt {

@@ -491,6 +491,35 @@ mod tests {
         }
     }
 
+    /// A purchase key's replay is rebuilt from its stored order by `bought`, for as long as the
+    /// order exists: a change to these bytes changes the replay of every past purchase.
+    #[test]
+    fn a_purchase_answers_these_bytes_today_and_on_every_replay() {
+        let cart_id = CartId::new(
+            UserId::parse("7").unwrap(),
+            uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef),
+        );
+        let order = Order {
+            id: OrderId::of_key("user#7#k"),
+            cart_id: cart_id.clone(),
+            user_id: UserId::parse("7").unwrap(),
+            lines: vec![OrderLine {
+                item_id: item(3),
+                name: "Caf\u{e9} \"No. 1\"".to_owned(),
+                quantity: 2,
+                unit_price: crate::domain::Price::new(150).unwrap(),
+            }],
+            total: 300,
+            created_at: "2026-11-26T07:00:00Z".to_owned(),
+        };
+        let expected = format!(
+            r#"{{"order":{{"cart_id":"{cart_id}","created_at":"2026-11-26T07:00:00Z","id":"{}","lines":[{{"item_id":3,"name":"Café \"No. 1\"","quantity":2,"unit_price":150}}],"total":300,"user_id":"7"}},"response":[{{"item":3,"quantity":2}}]}}"#,
+            order.id
+        );
+        assert_eq!(bought(&order), expected);
+        assert_eq!(receipt_of(&order, "purchase c *").body, expected);
+    }
+
     #[test]
     fn an_order_holds_every_line_at_the_cart_price() {
         let id = CartId::generate(UserId::parse("7").unwrap());

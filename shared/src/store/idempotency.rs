@@ -1,12 +1,20 @@
-//! The idempotency table, and the two requests every keyed write is made of: one strongly
-//! consistent `BatchGetItem` of the key's record with the items the write reads, and ONE
+//! Keys' records, and the two requests every keyed write is made of: one strongly consistent
+//! `BatchGetItem` of the key's record with the items the write reads, and ONE
 //! `TransactWriteItems` of the write's actions with the key's record, all or nothing.
 //!
-//! Item shape: `pk` (`KeyScope::record_key`: the caller and the key), `request` (the
+//! Where a key's record is ([`Store::record_home`]): a user's key has ONE item, in the orders
+//! table under the id of the order the key would buy (`OrderId::of_key`): the order itself when
+//! the key bought something (`store::orders`), else the record of the cart write it made. So a
+//! purchase and a cart write sent with one key contend for one item, and one of them is refused
+//! by its condition, whatever the interleaving. An admin principal's key has its record in the
+//! idempotency table, keyed by `pk`.
+//!
+//! Record shape: `pk` (`KeyScope::record_key`: the caller and the key), `request` (the
 //! fingerprint the key is bound to), `status` and `body` (the answer, byte for byte), `version`
 //! (what its `ETag` named, if anything), `created_at`, and `expires_at` (Unix seconds; DynamoDB's
 //! TTL attribute, but every read and condition here treats an expired record as absent, whenever
-//! TTL gets to delete it).
+//! TTL gets to delete it). A record has no `lines` (an order does) and no `user_id` (so it is in
+//! no index of the orders table).
 
 use std::collections::HashMap;
 
@@ -17,8 +25,13 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::orders::{is_order, order_key, order_receipt};
 use super::{built, n, pause, s, Raw, RequestToken, Store, StoreError};
-use crate::domain::idempotency::{Fingerprint, Receipt, KEY_LIFETIME_SECS};
+use crate::domain::idempotency::{order_of_key, Fingerprint, Receipt, KEY_LIFETIME_SECS};
+
+/// The condition of a put of a key's item (`#key`: the table's key attribute): nothing there, or
+/// a record that expired before `:now`. An order has no `expires_at`, so it is never replaced.
+pub(crate) const UNUSED_OR_EXPIRED: &str = "attribute_not_exists(#key) OR #expires_at < :now";
 
 /// Attempts of one transaction when DynamoDB reports a conflict with another transaction.
 const TRANSACTION_ATTEMPTS: u32 = 4;
@@ -56,8 +69,17 @@ pub struct NewRecord<'a> {
     pub now: i64,
 }
 
+/// The receipt of a key's item: an order answers for as long as it exists; a record while it is
+/// live at `now`.
+pub(crate) fn key_receipt(raw: Option<&Raw>, now: i64) -> Result<Option<Receipt>, StoreError> {
+    match raw {
+        Some(raw) if is_order(raw) => order_receipt(Some(raw)),
+        _ => live_receipt(raw, now),
+    }
+}
+
 /// The receipt of a record that is still live at `now`.
-pub(crate) fn live_receipt(raw: Option<&Raw>, now: i64) -> Result<Option<Receipt>, StoreError> {
+fn live_receipt(raw: Option<&Raw>, now: i64) -> Result<Option<Receipt>, StoreError> {
     let Some(raw) = raw else { return Ok(None) };
     let record: KeyRecord = serde_dynamo::from_item(raw.clone()).map_err(StoreError::mapping)?;
     Ok((record.expires_at >= now).then_some(Receipt {
@@ -68,8 +90,12 @@ pub(crate) fn live_receipt(raw: Option<&Raw>, now: i64) -> Result<Option<Receipt
     }))
 }
 
-fn record_key(pk: &str) -> Raw {
-    HashMap::from([("pk".to_owned(), s(pk))])
+/// Where a key's record is: its table, the name of that table's key attribute, and the item's
+/// key.
+pub(crate) struct RecordHome {
+    pub table: String,
+    pub key_name: &'static str,
+    pub key: Raw,
 }
 
 /// A transaction's outcome when it was cancelled: for each action (in order), `Some(the item as
@@ -89,6 +115,22 @@ impl Cancelled {
 }
 
 impl Store {
+    /// Where the record of the key `pk` (`KeyScope::record_key`) is (see the module's head).
+    pub(crate) fn record_home(&self, pk: &str) -> RecordHome {
+        match order_of_key(pk) {
+            Some(order) => RecordHome {
+                table: self.tables().orders.clone(),
+                key_name: "order_id",
+                key: order_key(order),
+            },
+            None => RecordHome {
+                table: self.tables().idempotency.clone(),
+                key_name: "pk",
+                key: HashMap::from([("pk".to_owned(), s(pk))]),
+            },
+        }
+    }
+
     /// The key's live receipt (if a key is given) and `items` (table, key), in ONE strongly
     /// consistent `BatchGetItem`; items come back in the order asked, `None` where absent.
     pub(crate) async fn read_with_receipt(
@@ -97,10 +139,10 @@ impl Store {
         items: Vec<(String, Raw)>,
         now: i64,
     ) -> Result<(Option<Receipt>, Vec<Option<Raw>>), StoreError> {
-        let idempotency = self.tables().idempotency.clone();
         let mut wanted: Vec<(String, Raw)> = items;
         if let Some(pk) = record {
-            wanted.push((idempotency.clone(), record_key(pk)));
+            let home = self.record_home(pk);
+            wanted.push((home.table, home.key));
         }
         let mut request: HashMap<String, KeysAndAttributes> = HashMap::new();
         for (table, key) in &wanted {
@@ -136,7 +178,7 @@ impl Store {
                     })
                     .collect();
                 let receipt = match record {
-                    Some(_) => live_receipt(items.pop().flatten().as_ref(), now)?,
+                    Some(_) => key_receipt(items.pop().flatten().as_ref(), now)?,
                     None => None,
                 };
                 return Ok((receipt, items));
@@ -206,7 +248,7 @@ impl Store {
             if with_record {
                 if let Some(Some(old)) = failed.pop() {
                     // Whatever its age: it was live when the condition refused it.
-                    taken_by = live_receipt(old.as_ref(), i64::MIN)?;
+                    taken_by = key_receipt(old.as_ref(), i64::MIN)?;
                 }
             }
             return Ok(Some(Cancelled { failed, taken_by }));
@@ -214,8 +256,9 @@ impl Store {
         unreachable!("the loop returns on its last attempt")
     }
 
-    /// The key's record, if the key is unused or its record expired.
+    /// The key's record, if the key is unused or its record expired (an order never does).
     fn put_record(&self, record: &NewRecord<'_>) -> Result<Put, StoreError> {
+        let home = self.record_home(record.pk);
         let item = KeyRecord {
             pk: record.pk.to_owned(),
             request: record.request.as_str().to_owned(),
@@ -225,13 +268,14 @@ impl Store {
             created_at: super::now_rfc3339(),
             expires_at: record.now + KEY_LIFETIME_SECS,
         };
-        let item = serde_dynamo::to_item(item).map_err(StoreError::mapping)?;
+        let mut item: Raw = serde_dynamo::to_item(item).map_err(StoreError::mapping)?;
+        item.extend(home.key);
         built(
             Put::builder()
-                .table_name(&self.tables().idempotency)
+                .table_name(home.table)
                 .set_item(Some(item))
-                .condition_expression("attribute_not_exists(#pk) OR #expires_at < :now")
-                .expression_attribute_names("#pk", "pk")
+                .condition_expression(UNUSED_OR_EXPIRED)
+                .expression_attribute_names("#key", home.key_name)
                 .expression_attribute_names("#expires_at", "expires_at")
                 .expression_attribute_values(":now", n(record.now.max(0) as u64))
                 .return_values_on_condition_check_failure(

@@ -4,15 +4,19 @@
 //! An order is also the record of the idempotency key that bought it: its id is the key's
 //! (`OrderId::of_key`), it carries the fingerprint the key is bound to (`request`), and the
 //! answer is rebuilt from it (`domain::purchase::bought`). So a purchase writes no key record of
-//! its own, and a purchase key stays bound to its order for as long as the order exists.
+//! its own, and a purchase key stays bound to its order for as long as the order exists. The
+//! same item is where a user's key keeps the record of a cart write it made
+//! (`store::idempotency`): such an item has no `lines` and no `user_id`, so it is no order, is
+//! in no index, and expires (TTL `expires_at`).
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure};
 use serde::{Deserialize, Serialize};
 
+use super::idempotency::UNUSED_OR_EXPIRED;
 use super::schema::ORDERS_BY_USER_INDEX;
-use super::{built, s, Raw, Store, StoreError};
+use super::{built, n, s, Raw, Store, StoreError};
 use crate::domain::purchase::receipt_of;
 use crate::domain::{
     CartId, Fingerprint, ItemId, Order, OrderId, OrderLine, OrdersPage, OrdersQuery, Price,
@@ -98,12 +102,19 @@ pub(crate) fn order_key(id: OrderId) -> Raw {
     HashMap::from([("order_id".to_owned(), s(id.to_string()))])
 }
 
+/// Whether a raw item of the orders table is an order (rather than a key's record).
+pub(crate) fn is_order(raw: &Raw) -> bool {
+    raw.contains_key("lines")
+}
+
 /// The purchase's order, one action of its transaction, bound to `request`. Its id is its key's,
-/// so it is refused when the key already bought something; the refusal returns that order.
+/// so it is refused when the key already bought something or holds a live record of a cart
+/// write (`now`: Unix seconds); the refusal returns what holds the key.
 pub(crate) fn put_order(
     table: &str,
     order: &Order,
     request: &Fingerprint,
+    now: i64,
 ) -> Result<Put, StoreError> {
     let record = OrderRecord::from_order(order, request);
     let item = serde_dynamo::to_item(record).map_err(StoreError::mapping)?;
@@ -111,7 +122,10 @@ pub(crate) fn put_order(
         Put::builder()
             .table_name(table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(order_id)")
+            .condition_expression(UNUSED_OR_EXPIRED)
+            .expression_attribute_names("#key", "order_id")
+            .expression_attribute_names("#expires_at", "expires_at")
+            .expression_attribute_values(":now", n(now.max(0) as u64))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build(),
     )
@@ -168,7 +182,9 @@ impl Store {
 
     pub async fn get_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         let raw = self.get_raw(&self.tables().orders, order_key(id)).await?;
-        raw.map(|raw| OrderRecord::decode(raw)?.into_order())
+        // A key's record under that id is no order.
+        raw.filter(is_order)
+            .map(|raw| OrderRecord::decode(raw)?.into_order())
             .transpose()
     }
 }

@@ -1,22 +1,22 @@
 //! The purchase's I/O: one read of the key's order and the cart, then ONE `TransactWriteItems`
 //! assembled from the actions each table's module exports (a stock decrement per line from
 //! `catalog`, the order from `orders`, the emptied cart from `carts`). All of it or nothing.
-//! The order is the key's record (`store::orders`): no item of the idempotency table is read or
-//! written. What a cancellation means is decided by `domain::purchase::verdict`; this module
+//! The order is the key's record (`store::orders`), in the item where a user's key keeps the
+//! record of a cart write too: a key that made one is refused by the order's condition. What a cancellation means is decided by `domain::purchase::verdict`; this module
 //! only decodes the reasons into a `Rejection`.
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::carts::{cart_key, clear_cart, decode_cart};
 use super::catalog::{decode_item, take_stock};
-use super::idempotency::Cancelled;
-use super::orders::{order_key, order_receipt, put_order};
+use super::idempotency::{key_receipt, Cancelled};
+use super::orders::put_order;
 use super::{RequestToken, Store, StoreError};
 use crate::domain::purchase::{stock_needed, LineRejection, Rejection};
-use crate::domain::{Cart, CartLine, Fingerprint, Order, OrderId, Receipt, UserId};
+use crate::domain::{Cart, CartLine, Fingerprint, Order, Receipt, UserId};
 
-/// What the first read found: the receipt of the key's order, if it bought one, and the user's
-/// cart.
+/// What the first read found: the key's receipt (its order, if it bought one, or the record of
+/// a cart write it made) and the user's cart.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PurchaseSnapshot {
     pub receipt: Option<Receipt>,
@@ -36,33 +36,28 @@ pub struct PurchasePlan<'a> {
 }
 
 impl Store {
-    /// Reads the key's order (`order`) and the user's cart in one strongly consistent
-    /// `BatchGetItem`.
+    /// Reads the key's item (`pk`: its order, or the record of a cart write it made) and the
+    /// user's cart in one strongly consistent `BatchGetItem`.
     pub async fn load_purchase(
         &self,
         user: &UserId,
-        order: OrderId,
+        pk: &str,
         now: i64,
     ) -> Result<PurchaseSnapshot, StoreError> {
-        let tables = self.tables();
-        let wanted = vec![
-            (tables.carts.clone(), cart_key(user)),
-            (tables.orders.clone(), order_key(order)),
-        ];
-        let (_, items) = self.read_with_receipt(None, wanted, now).await?;
-        let [cart, order] = <[_; 2]>::try_from(items).expect("two items asked, two answered");
+        let carts = self.tables().carts.clone();
+        let (receipt, items) = self
+            .read_with_receipt(Some(pk), vec![(carts, cart_key(user))], now)
+            .await?;
+        let cart = items.into_iter().next().flatten();
         Ok(PurchaseSnapshot {
-            receipt: order_receipt(order.as_ref())?,
+            receipt,
             cart: decode_cart(cart.as_ref(), now)?,
         })
     }
 
-    /// The receipt of the key's order alone, read strongly consistent.
-    pub async fn purchase_receipt(&self, order: OrderId) -> Result<Option<Receipt>, StoreError> {
-        let raw = self
-            .get_raw(&self.tables().orders, order_key(order))
-            .await?;
-        order_receipt(raw.as_ref())
+    /// The key's receipt alone, read strongly consistent.
+    pub async fn key_receipt(&self, pk: &str, now: i64) -> Result<Option<Receipt>, StoreError> {
+        Ok(self.read_with_receipt(Some(pk), vec![], now).await?.0)
     }
 
     /// Runs the purchase transaction: `None` when it committed, else why it was cancelled.
@@ -81,7 +76,7 @@ impl Store {
             let update = take_stock(&tables.catalog, line, *need)?;
             actions.push(TransactWriteItem::builder().update(update).build());
         }
-        let order = put_order(&tables.orders, plan.order, plan.request)?;
+        let order = put_order(&tables.orders, plan.order, plan.request, now)?;
         actions.push(TransactWriteItem::builder().put(order).build());
         let cart = clear_cart(&tables.carts, plan.cart, self.cart_expiry(now))?;
         actions.push(TransactWriteItem::builder().update(cart).build());
@@ -118,7 +113,8 @@ fn decode_reasons(
             current,
         });
     }
-    rejection.taken_by = order_receipt(cancelled.failed_at(asking.len()).flatten())?;
+    // Whatever its age: what held the key was live when the condition refused the order.
+    rejection.taken_by = key_receipt(cancelled.failed_at(asking.len()).flatten(), i64::MIN)?;
     rejection.cart_changed = cancelled.failed_at(asking.len() + 1).is_some();
     Ok(rejection)
 }

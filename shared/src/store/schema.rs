@@ -94,7 +94,8 @@ pub fn table_definitions(tables: &Tables) -> Vec<TableDef> {
                 sort_key: Some(("created_key", AttrType::S)),
                 projection: Projected::All,
             }],
-            ttl_attribute: None,
+            // Only users' keys' records of cart writes expire; orders have no `expires_at`.
+            ttl_attribute: Some("expires_at"),
         },
         TableDef {
             logical_id: "IdempotencyTable",

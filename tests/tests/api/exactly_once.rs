@@ -256,6 +256,86 @@ async fn sixteen_concurrent_sends_of_one_keyed_add_apply_it_once() {
 }
 
 #[tokio::test]
+async fn a_key_binds_one_request_whatever_the_kind_of_write() {
+    // Arrange: a key that bought a cart, and a key that added to one.
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 50), ("Mussels - Frozen", 1470, 50)])
+        .await;
+    let cart = app.cart_with(7, &[(1, 1)]).await;
+    fresh(&app.send(purchase(&cart, "bought", None)).await);
+    fresh(
+        &app.send(keyed(ApiRequest::add(&cart, 7, 2, 1), "added"))
+            .await,
+    );
+
+    // Act + Assert: each is refused for the other kind of write, and nothing changes.
+    for other in [
+        keyed(ApiRequest::add(&cart, 7, 1, 1), "bought"),
+        keyed(ApiRequest::set(&cart, 7, 2, 3), "bought"),
+        keyed(ApiRequest::remove(&cart, 7, 2), "bought"),
+        purchase(&cart, "added", None),
+    ] {
+        app.send(other)
+            .await
+            .assert_problem(422, "idempotency_key_reused");
+    }
+    let now = app.view_cart(&cart).await;
+    assert_eq!(now.body["cart"]["lines"][0]["quantity"], 1);
+    assert_eq!(app.order_count().await, 1);
+}
+
+#[tokio::test]
+async fn a_purchase_and_a_cart_write_sent_at_once_with_one_key_make_one_change() {
+    let app = TestApp::spawn().await;
+    app.seed(&[("Wine - Port", 869, 500), ("Mussels - Frozen", 1470, 500)])
+        .await;
+    let cart = app.cart_with(7, &[(1, 1)]).await;
+    let mut winners = std::collections::BTreeSet::new();
+    for round in 0..8 {
+        // Arrange: the cart holds item 1 alone.
+        let key = format!("round-{round}");
+        if round > 0 {
+            app.added(&cart, 7, 1, 1).await;
+            app.send(ApiRequest::remove(&cart, 7, 2)).await;
+        }
+        let orders = app.order_count().await;
+
+        // Act: four purchases and four adds of item 2, all with the one key.
+        let sends = (0..8).map(|i| match i % 2 {
+            0 => app.send(purchase(&cart, &key, None)),
+            _ => app.send(keyed(ApiRequest::add(&cart, 7, 2, 1), &key)),
+        });
+        let answers = join_all(sends).await;
+
+        // Assert: one kind of write won; the other was refused or is still trying.
+        let won: Vec<&str> = (answers.iter().enumerate())
+            .filter(|(_, r)| r.status == 200)
+            .map(|(i, _)| if i % 2 == 0 { "purchase" } else { "add" })
+            .collect();
+        assert!(!won.is_empty(), "round {round}: nobody won");
+        assert!(won.iter().all(|w| *w == won[0]), "round {round}: {won:?}");
+        for r in answers.iter().filter(|r| r.status != 200) {
+            let code = r.body["code"].as_str().unwrap_or_default();
+            assert!(
+                ["idempotency_key_reused", "request_in_progress"].contains(&code),
+                "round {round}: {}",
+                r.text
+            );
+        }
+        let lines = app.view_cart(&cart).await.body["cart"]["lines"].clone();
+        if won[0] == "purchase" {
+            assert_eq!(app.order_count().await, orders + 1, "round {round}");
+            assert_eq!(lines, json!([]), "round {round}");
+        } else {
+            assert_eq!(app.order_count().await, orders, "round {round}");
+            assert_eq!(lines.as_array().unwrap().len(), 2, "round {round}");
+        }
+        winners.insert(won[0]);
+    }
+    eprintln!("the kinds of write that won a round: {winners:?}");
+}
+
+#[tokio::test]
 async fn unkeyed_adds_removes_and_restocks_resent_by_the_sdk_after_a_lost_response_apply_once() {
     let (app, proxy) = proxied().await;
     let cart = app.new_cart(7).await;

@@ -535,7 +535,7 @@ async fn racing_holds_changes_purchases_expiries_sweeps_and_restocks_never_lose_
 
         // Every order stored once; every unit of every item accounted for.
         let ledger = std::mem::take(&mut *ledger.lock().unwrap());
-        let orders = app.scan(&app.store().tables().orders).await;
+        let orders = app.stored_orders().await;
         let mut ids: Vec<&str> = orders
             .iter()
             .map(|o| o["order_id"].as_str().unwrap())

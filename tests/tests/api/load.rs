@@ -185,7 +185,7 @@ async fn under_a_minute_of_mixed_load_nothing_is_lost_oversold_or_charged_wrongl
     assert!(!ledger.purchased.is_empty(), "the load bought something");
 
     // What is stored.
-    let orders = app.scan(&app.store().tables().orders).await;
+    let orders = app.stored_orders().await;
     let stored_ids: HashSet<&str> = orders
         .iter()
         .map(|o| o["order_id"].as_str().unwrap())

@@ -75,7 +75,7 @@ fn summary(r: &Results) -> BTreeMap<&'static str, Vec<String>> {
         };
         lines.entry("requests").or_default().push(format!(
             "**Write units per purchase** (AWS): {one} for 1 line (goal at most 8: {met}), {} for \
-             10 lines, {} for 50 (before the order became the key's record: 10, 39 and 175).",
+             10 lines, {} for 50 (section 1 says how they are counted, and what they were).",
             units("10 lines"),
             units("50 lines"),
         ));

@@ -1,6 +1,7 @@
 //! Keys' records, and the two requests every keyed write is made of: one strongly consistent
 //! `BatchGetItem` of the key's record with the items the write reads, and ONE
-//! `TransactWriteItems` of the write's actions with the key's record, all or nothing.
+//! `TransactWriteItems` of the write's actions with the key's record (for a purchase, the order
+//! is the record: `store::purchase`), all or nothing.
 //!
 //! Where a key's record is ([`Store::record_home`]): a user's key has ONE item, in the orders
 //! table under the id of the order the key would buy (`OrderId::of_key`): the order itself when

@@ -2,8 +2,9 @@
 //! assembled from the actions each table's module exports (a stock decrement per line from
 //! `catalog`, the order from `orders`, the emptied cart from `carts`). All of it or nothing.
 //! The order is the key's record (`store::orders`), in the item where a user's key keeps the
-//! record of a cart write too: a key that made one is refused by the order's condition. What a cancellation means is decided by `domain::purchase::verdict`; this module
-//! only decodes the reasons into a `Rejection`.
+//! record of a cart write too: a key that made one is refused by the order's condition. What a
+//! cancellation means is decided by `domain::purchase::verdict`; this module only decodes the
+//! reasons into a `Rejection`.
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 

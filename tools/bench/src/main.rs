@@ -120,9 +120,7 @@ async fn main() {
     r.machine = machine(quick, profile, started.elapsed().as_secs_f64());
     let json = path("json", "target/bench.json");
     let markdown = path("markdown", "BENCHMARKS.md");
-    if let Some(dir) = json.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
+    let _ = json.parent().map(std::fs::create_dir_all);
     let results = serde_json::to_string_pretty(&r).expect("results serialize");
     for (file, text) in [(json, results), (markdown, report::markdown(&r))] {
         std::fs::write(file, text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));

@@ -62,23 +62,6 @@ fn summary(r: &Results) -> BTreeMap<&'static str, Vec<String>> {
             counts("purchase, success"),
             counts("purchase, replay"),
         ));
-        let units = |lines: &str| {
-            let call = format!("purchase, success ({lines})");
-            let row = s.rows.iter().find(|row| row.call == call);
-            row.map_or("?".to_owned(), |row| format!("{}", row.aws_write_units))
-        };
-        let one = units("1 line");
-        let met = if one.parse::<f64>().is_ok_and(|u| u <= 8.0) {
-            "met"
-        } else {
-            "**not met**"
-        };
-        lines.entry("requests").or_default().push(format!(
-            "**Write units per purchase** (AWS): {one} for 1 line (goal at most 8: {met}), {} for \
-             10 lines, {} for 50 (section 1 says how they are counted, and what they were).",
-            units("10 lines"),
-            units("50 lines"),
-        ));
     }
     let sequential = r
         .latency

@@ -57,32 +57,24 @@ fn user(n: u64) -> UserId {
 // What is stored, read straight from DynamoDB Local (never through a fault proxy)
 
 async fn count(store: &Store, table: &str) -> usize {
-    let out = store
-        .client()
-        .scan()
-        .table_name(table)
-        .select(Select::Count)
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    out.count() as usize
+    count_having(store, table, None).await
 }
 
 /// The orders stored (the orders table also holds users' keys' records of cart writes).
 async fn order_count(store: &Store) -> usize {
-    let out = store
-        .client()
-        .scan()
-        .table_name(&store.tables().orders)
-        .filter_expression("attribute_exists(#lines)")
-        .expression_attribute_names("#lines", "lines")
-        .select(Select::Count)
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    out.count() as usize
+    count_having(store, &store.tables().orders, Some("lines")).await
+}
+
+/// How many items `table` holds (with the attribute `having`, if named), read consistently.
+async fn count_having(store: &Store, table: &str, having: Option<&str>) -> usize {
+    let mut scan = store.client().scan().table_name(table);
+    if let Some(attribute) = having {
+        scan = scan
+            .filter_expression("attribute_exists(#a)")
+            .expression_attribute_names("#a", attribute);
+    }
+    let out = scan.select(Select::Count).consistent_read(true).send();
+    out.await.unwrap().count() as usize
 }
 
 async fn stock_of(store: &Store, item: u64) -> u64 {

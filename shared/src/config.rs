@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::CheckoutPolicy;
-use crate::http::LocalJwks;
+use crate::jwt::LocalJwks;
 
 /// Names of the four tables, as `template.yaml` passes them to the functions.
 #[derive(Clone, Debug, PartialEq, Eq)]

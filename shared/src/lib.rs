@@ -1,11 +1,15 @@
-//! Everything the cart API's functions share, in visible layers:
-//! `domain` (types and rules), `store` (every DynamoDB call and item mapping),
-//! `http` (request parsing, responses, the error mapping) and `config`.
+//! Everything the cart API's functions share, in visible layers: `domain` (types and rules),
+//! `app` (the loops around the rules: read, decide, write, retry), `store` (every DynamoDB call
+//! and item mapping), `http` (parsing requests, rendering answers, the error mapping), and the
+//! configuration.
 
+pub mod app;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod jwt;
+pub mod scheduled;
 pub mod store;
 pub mod telemetry;
 

@@ -22,9 +22,11 @@ use purchase_cart::PurchaseCart;
 use remove_cart_item::RemoveCartItem;
 use serde_json::{json, Value};
 use set_cart_item::SetCartItem;
+use shared::app::AppState;
 use shared::config::AuthMode;
 use shared::domain::{CartId, CheckoutPolicy, Item, ItemId, Price, Quantity, Stock, UserId};
-use shared::http::{dispatch, AppState, Endpoint, LocalJwks};
+use shared::http::{dispatch, Endpoint};
+use shared::jwt::LocalJwks;
 use shared::store::{CartCommit, MetricsSnapshot};
 use shared::{Config, Store, Tables};
 

@@ -1,10 +1,12 @@
 //! `POST /api/v1/cart/` (and without the slash): the acting user's one cart, created on first
-//! call. The user is the token's subject (`jwt`) or the body's `user_id` (`iam`).
+//! call (`201`; `200` with the same cart after). The user is the token's subject (`jwt`) or the
+//! body's `user_id` (`iam`). One conditional `PutItem`.
 
 use lambda_http::Request;
-use shared::http::{
-    authenticate, cart_answer, json_object, named_user, AppState, Endpoint, HandlerResult,
-};
+use shared::app::carts::cart_reply;
+use shared::app::AppState;
+use shared::domain::now_unix;
+use shared::http::{reply, Endpoint, HandlerResult, UserCall};
 
 pub struct CreateCart;
 
@@ -12,13 +14,9 @@ impl Endpoint for CreateCart {
     const NAME: &'static str = "create-cart";
 
     async fn handle(state: &AppState, req: Request) -> HandlerResult {
-        let caller = authenticate(state, &req)?;
-        let body = json_object(&req)?;
-        let user = caller.user(named_user(&req, &body)?)?;
-        let (cart, created) = state
-            .store
-            .create_or_get_cart(&user, shared::domain::now_unix())
-            .await?;
-        cart_answer(if created { 201 } else { 200 }, &cart)
+        let call = UserCall::parse(state, &req)?;
+        let store = &state.store;
+        let (cart, created) = store.create_or_get_cart(&call.user, now_unix()).await?;
+        reply(cart_reply(if created { 201 } else { 200 }, &cart))
     }
 }

@@ -1,11 +1,11 @@
 //! `GET /api/v1/cart/{cart_id}`: the cart, for its owner only; `304` to an `If-None-Match`
-//! naming its version.
+//! naming its version. One `GetItem`.
 
 use lambda_http::Request;
-use shared::http::{
-    authenticate, cart_answer, cart_in_path, json_object, named_user, not_modified,
-    not_modified_response, AppState, Endpoint, HandlerResult,
-};
+use shared::app::carts::cart_reply;
+use shared::app::AppState;
+use shared::domain::now_unix;
+use shared::http::{not_modified, not_modified_response, reply, CartCall, Endpoint, HandlerResult};
 use shared::ApiError;
 
 pub struct GetCart;
@@ -14,20 +14,10 @@ impl Endpoint for GetCart {
     const NAME: &'static str = "get-cart";
 
     async fn handle(state: &AppState, req: Request) -> HandlerResult {
-        let caller = authenticate(state, &req)?;
-        let id = cart_in_path(&req)?;
-        let user = caller.user_or(named_user(&req, &json_object(&req)?)?, id.owner())?;
-        if id.owner() != &user {
-            // Someone else's cart, or none: the same answer either way.
-            return Err(ApiError::CartNotFound);
-        }
-        match state
-            .store
-            .get_cart(&id, shared::domain::now_unix())
-            .await?
-        {
+        let call = CartCall::view(state, &req)?;
+        match state.store.get_cart(&call.cart, now_unix()).await? {
             Some(cart) if not_modified(&req, cart.version) => not_modified_response(cart.version),
-            Some(cart) => cart_answer(200, &cart),
+            Some(cart) => reply(cart_reply(200, &cart)),
             None => Err(ApiError::CartNotFound),
         }
     }

@@ -1,10 +1,10 @@
-//! `GET /api/v1/orders/{order_id}`: an order, for its owner only.
+//! `GET /api/v1/orders/{order_id}`: an order, for its owner only (someone else's is `404`,
+//! exactly as one that does not exist). One `GetItem`.
 
 use lambda_http::Request;
 use serde_json::json;
-use shared::http::{
-    authenticate, json, json_object, named_user, order_in_path, AppState, Endpoint, HandlerResult,
-};
+use shared::app::AppState;
+use shared::http::{json, order_in_path, Endpoint, HandlerResult, UserCall};
 use shared::ApiError;
 
 pub struct GetOrder;
@@ -13,11 +13,10 @@ impl Endpoint for GetOrder {
     const NAME: &'static str = "get-order";
 
     async fn handle(state: &AppState, req: Request) -> HandlerResult {
-        let caller = authenticate(state, &req)?;
+        let call = UserCall::parse(state, &req)?;
         let order_id = order_in_path(&req)?;
-        let user = caller.user(named_user(&req, &json_object(&req)?)?)?;
         match state.store.get_order(order_id).await? {
-            Some(order) if order.user_id == user => json(200, &json!({ "order": order })),
+            Some(order) if order.user_id == call.user => json(200, &json!({ "order": order })),
             _ => Err(ApiError::OrderNotFound),
         }
     }

@@ -3,8 +3,9 @@
 
 use lambda_http::Request;
 use serde_json::json;
+use shared::app::AppState;
 use shared::domain::ListQuery;
-use shared::http::{json, query_param, AppState, Endpoint, HandlerResult};
+use shared::http::{json, query_param, Endpoint, HandlerResult};
 use shared::ApiError;
 
 pub struct ListItems;

@@ -4,10 +4,9 @@
 
 use lambda_http::Request;
 use serde_json::json;
+use shared::app::AppState;
 use shared::domain::OrdersQuery;
-use shared::http::{
-    authenticate, json, json_object, named_user, query_param, AppState, Endpoint, HandlerResult,
-};
+use shared::http::{json, query_param, Endpoint, HandlerResult, UserCall};
 use shared::ApiError;
 
 pub struct ListOrders;
@@ -16,8 +15,7 @@ impl Endpoint for ListOrders {
     const NAME: &'static str = "list-orders";
 
     async fn handle(state: &AppState, req: Request) -> HandlerResult {
-        let caller = authenticate(state, &req)?;
-        let user = caller.user(named_user(&req, &json_object(&req)?)?)?;
+        let user = UserCall::parse(state, &req)?.user;
         let (limit, cursor) = (query_param(&req, "limit")?, query_param(&req, "cursor")?);
         let secret = &state.config.cursor_secret;
         let param = |name: &str| match name {

@@ -13,6 +13,7 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use shared::domain::now_unix;
+use shared::scheduled::Scheduled;
 use shared::Store;
 
 /// Carts asked of the index at a time.
@@ -68,11 +69,17 @@ pub async fn sweep(store: &Store, now: i64) -> Result<SweepSummary, lambda_runti
     Ok(summary)
 }
 
-/// The scheduled event's content does not matter: every run sweeps up to now.
-pub async fn handle(
-    store: &Store,
-    event: LambdaEvent<Value>,
-) -> Result<SweepSummary, lambda_runtime::Error> {
-    tracing::info!(request_id = %event.context.request_id, "releasing ended holds");
-    sweep(store, now_unix()).await
+/// The function: the scheduled event's content does not matter, every run sweeps up to now.
+pub struct ReleaseHolds;
+
+impl Scheduled for ReleaseHolds {
+    const NAME: &'static str = "release-holds";
+    type Summary = SweepSummary;
+
+    async fn run(
+        store: &Store,
+        _: LambdaEvent<Value>,
+    ) -> Result<SweepSummary, lambda_runtime::Error> {
+        sweep(store, now_unix()).await
+    }
 }

@@ -10,6 +10,7 @@ use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::domain::{Item, ItemId, ItemName, Price, Stock};
+use shared::scheduled::Scheduled;
 use shared::store::ADMIN_ID_FLOOR;
 use shared::Store;
 
@@ -103,15 +104,22 @@ pub async fn seed(
     Ok(summary)
 }
 
-/// The scheduled event inserts what is missing; `{"reset": true}` writes everything.
-pub async fn handle(
-    store: &Store,
-    event: LambdaEvent<Value>,
-) -> Result<SeedSummary, lambda_runtime::Error> {
-    tracing::info!(request_id = %event.context.request_id, "seeding the catalog");
-    let reset = event.payload.get("reset") == Some(&Value::Bool(true));
-    let items = parse_dataset(DATASET)?;
-    seed(store, &items, reset).await
+/// The function: the scheduled event inserts what is missing; `{"reset": true}` writes
+/// everything.
+pub struct SeedCatalog;
+
+impl Scheduled for SeedCatalog {
+    const NAME: &'static str = "seed-catalog";
+    type Summary = SeedSummary;
+
+    async fn run(
+        store: &Store,
+        event: LambdaEvent<Value>,
+    ) -> Result<SeedSummary, lambda_runtime::Error> {
+        let reset = event.payload.get("reset") == Some(&Value::Bool(true));
+        let items = parse_dataset(DATASET)?;
+        seed(store, &items, reset).await
+    }
 }
 
 #[cfg(test)]

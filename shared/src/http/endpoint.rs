@@ -7,23 +7,8 @@ use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 
 use super::{problem, HandlerResult};
-use crate::{telemetry, ApiError, Config, Store};
-
-/// What every invocation borrows: built once per cold start.
-pub struct AppState {
-    pub config: Config,
-    pub store: Store,
-}
-
-impl AppState {
-    /// The state of a function, or why its configuration is unusable.
-    pub fn from_env() -> Result<Self, String> {
-        let config = Config::from_env()?;
-        let store = Store::from_env(config.tables.clone());
-        let store = store.with_cart_idle(config.cart_idle_secs);
-        Ok(Self { config, store })
-    }
-}
+use crate::app::AppState;
+use crate::{telemetry, ApiError};
 
 /// One HTTP function: its name (the binary's, the template's, the router's) and its handler.
 pub trait Endpoint {

@@ -1,25 +1,23 @@
-//! API Gateway glue: reading requests, writing responses, the error mapping, and the wrapper
-//! every HTTP function runs in.
+//! API Gateway glue: reading requests (the extractors every handler starts from), writing
+//! answers, the error mapping, and the wrapper every HTTP function runs in.
 
-mod carts;
 mod endpoint;
+mod extract;
 mod identity;
-mod keys;
 mod problem;
 mod request;
 mod response;
 mod versions;
 
-pub use carts::{cart_answer, change_cart, refused, Key};
-pub use endpoint::{dispatch, serve, AppState, Endpoint};
-pub use identity::{authenticate, require_iam, Caller, LocalJwks};
-pub use keys::{admin_principal, exactly_once, key_header, replay, Attempt};
+pub use endpoint::{dispatch, serve, Endpoint};
+pub use extract::{AdminCall, CartCall, UserCall};
+pub use identity::{admin_principal, authenticate, require_iam, Caller};
 pub use problem::problem;
 pub use request::{
-    cart_in_path, json_object, named_user, optional_field, order_in_path, path_param, query_param,
-    required_field, Fields, MAX_BODY_BYTES,
+    cart_in_path, json_object, key_header, named_user, optional_field, order_in_path, path_param,
+    query_param, required_field, Fields, MAX_BODY_BYTES,
 };
-pub use response::{json, json_text};
+pub use response::{json, json_text, reply};
 pub use versions::{etag, if_match, not_modified, not_modified_response, versioned, with_etag};
 
 /// What a handler returns: a response, or the one error type.

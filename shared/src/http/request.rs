@@ -5,7 +5,7 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
 use crate::domain::ids::Refusal;
-use crate::domain::{CartId, OrderId, UserId};
+use crate::domain::{CartId, IdempotencyKey, OrderId, UserId};
 use crate::ApiError;
 
 /// Bodies larger than this are refused with `413` before they are parsed.
@@ -120,4 +120,16 @@ pub fn named_user(req: &Request, body: &Fields) -> Result<Option<UserId>, ApiErr
         (Some(user), _) | (None, Some(user)) => Ok(Some(user)),
         (None, None) => Ok(None),
     }
+}
+
+/// The `Idempotency-Key` header, if sent: 1 to 255 printable ASCII characters.
+pub fn key_header(req: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(header) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let refuse = |why| ApiError::invalid("Idempotency-Key", why);
+    let text = header
+        .to_str()
+        .map_err(|_| refuse("must be printable ASCII".to_owned()))?;
+    IdempotencyKey::parse(text).map(Some).map_err(refuse)
 }

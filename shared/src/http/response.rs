@@ -1,9 +1,12 @@
 //! Writing answers.
 
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::HeaderValue;
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
+use super::{with_etag, HandlerResult};
+use crate::app::Reply;
 use crate::ApiError;
 
 /// A JSON response. Serializing our own types cannot fail; if it ever did, it is a 500.
@@ -20,4 +23,20 @@ pub fn json_text(status: u16, text: String) -> Result<Response<Body>, ApiError> 
         .header(CACHE_CONTROL, "no-store")
         .body(Body::Text(text))
         .map_err(|e| ApiError::Internal(Box::new(e)))
+}
+
+/// The application's answer: its JSON, the `ETag` of the version it names, and
+/// `Idempotent-Replayed: true` when it is a key's first answer sent again.
+pub fn reply(reply: Reply) -> HandlerResult {
+    let mut response = json_text(reply.status, reply.body)?;
+    if reply.replayed {
+        let replayed = HeaderValue::from_static("true");
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", replayed);
+    }
+    match reply.version {
+        Some(version) => with_etag(response, version),
+        None => Ok(response),
+    }
 }

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::catalog::{decode_item, item_key, move_stock};
-use super::idempotency::NewRecord;
+use super::keys::NewRecord;
 use super::schema::CARTS_BY_EXPIRY_INDEX;
 use super::{built, n, names, s, Raw, RequestToken, Store, StoreError, Written, LAST_REQUEST};
 use crate::domain::{
@@ -393,7 +393,7 @@ impl Store {
         let tables = self.tables();
         let mut keys = vec![(tables.carts.clone(), cart_key(id.owner()))];
         keys.extend(item.map(|item| (tables.catalog.clone(), item_key(item))));
-        let (receipt, items) = self.read_with_receipt(pk, keys, now).await?;
+        let (receipt, items) = self.batch_read(pk, keys, now).await?;
         let mut items = items.into_iter();
         let cart = CartRecord::owned(items.next().flatten().as_ref(), id, now)?;
         let item = items.next().flatten();

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::idempotency::NewRecord;
+use super::keys::NewRecord;
 use super::schema::CATALOG_BY_PRICE_INDEX;
 use super::{built, n, names, pause, s, Raw, RequestToken, Store, StoreError, Written};
 use crate::domain::{
@@ -142,7 +142,7 @@ impl Store {
     ) -> Result<(Option<Receipt>, Option<Item>, u64), StoreError> {
         let key = id.map_or_else(counter_key, item_key);
         let keys = vec![(self.tables().catalog.clone(), key)];
-        let (receipt, items) = self.read_with_receipt(Some(pk), keys, now).await?;
+        let (receipt, items) = self.batch_read(Some(pk), keys, now).await?;
         let raw = items.into_iter().next().flatten();
         Ok(match id {
             Some(_) => (receipt, raw.as_ref().map(decode_item).transpose()?, 0),
@@ -257,7 +257,7 @@ impl Store {
                     .and_then(|r| r.get(table))
                     .into_iter()
                     .flatten();
-                found.extend(read.filter_map(|raw| super::idempotency::number(raw, "id")));
+                found.extend(read.filter_map(|raw| super::number(raw, "id")));
                 match out.unprocessed_keys().and_then(|u| u.get(table)) {
                     Some(rest) if !rest.keys().is_empty() => {
                         batch = KeysAndAttributes::builder()
@@ -578,7 +578,7 @@ fn counter_key() -> Raw {
 /// The last id handed out, from the counter item (`ADMIN_ID_FLOOR - 1` before the first).
 fn last_id(counter: Option<&Raw>) -> u64 {
     counter
-        .and_then(|c| super::idempotency::number(c, "next_id"))
+        .and_then(|c| super::number(c, "next_id"))
         .unwrap_or(ADMIN_ID_FLOOR - 1)
 }
 

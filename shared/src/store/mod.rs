@@ -4,10 +4,11 @@
 mod carts;
 mod catalog;
 mod error;
-mod idempotency;
+mod keys;
 mod orders;
 mod purchase;
 pub mod schema;
+mod transact;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +34,7 @@ pub use crate::telemetry::{CountRequests, DbMetrics, MetricsSnapshot};
 pub use carts::{AddLine, CartChange, CartCommit, CartRead};
 pub use catalog::{CatalogWrite, ItemCreate, ItemUpdate, ADMIN_ID_FLOOR};
 pub use error::StoreError;
-pub use idempotency::NewRecord;
+pub use keys::NewRecord;
 pub use purchase::{PurchasePlan, PurchaseSnapshot};
 
 use crate::Tables;
@@ -380,5 +381,13 @@ pub async fn pause(attempt: u32) {
         let ceiling = 25u64.saturating_mul(1 << attempt.min(6)).min(1_000);
         let millis = ceiling / 2 + fastrand::u64(0..=ceiling / 2);
         tokio::time::sleep(Duration::from_millis(millis)).await;
+    }
+}
+
+/// Decodes `AttributeValue::N` (a helper for reading counters from raw items).
+pub(crate) fn number(raw: &Raw, name: &str) -> Option<u64> {
+    match raw.get(name)? {
+        AttributeValue::N(n) => n.parse().ok(),
+        _ => None,
     }
 }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure};
 use serde::{Deserialize, Serialize};
 
-use super::idempotency::UNUSED_OR_EXPIRED;
+use super::keys::UNUSED_OR_EXPIRED;
 use super::schema::ORDERS_BY_USER_INDEX;
 use super::{built, n, s, Raw, Store, StoreError};
 use crate::domain::purchase::receipt_of;

@@ -10,8 +10,9 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::carts::{cart_key, clear_cart, decode_cart};
 use super::catalog::{decode_item, take_stock};
-use super::idempotency::{key_receipt, Cancelled};
+use super::keys::key_receipt;
 use super::orders::put_order;
+use super::transact::Cancelled;
 use super::{RequestToken, Store, StoreError};
 use crate::domain::purchase::{stock_needed, LineRejection, Rejection};
 use crate::domain::{Cart, CartLine, Fingerprint, Order, Receipt, UserId};
@@ -47,7 +48,7 @@ impl Store {
     ) -> Result<PurchaseSnapshot, StoreError> {
         let carts = self.tables().carts.clone();
         let (receipt, items) = self
-            .read_with_receipt(Some(pk), vec![(carts, cart_key(user))], now)
+            .batch_read(Some(pk), vec![(carts, cart_key(user))], now)
             .await?;
         let cart = items.into_iter().next().flatten();
         Ok(PurchaseSnapshot {
@@ -58,7 +59,7 @@ impl Store {
 
     /// The key's receipt alone, read strongly consistent.
     pub async fn key_receipt(&self, pk: &str, now: i64) -> Result<Option<Receipt>, StoreError> {
-        Ok(self.read_with_receipt(Some(pk), vec![], now).await?.0)
+        Ok(self.batch_read(Some(pk), vec![], now).await?.0)
     }
 
     /// Runs the purchase transaction: `None` when it committed, else why it was cancelled.

@@ -19,6 +19,7 @@ use lambda_http::{Context, LambdaEvent, Request};
 use serde_json::{json, Value};
 use serde_yaml::Value as Yaml;
 use shared::domain::{now_unix, CartId, CheckoutPolicy};
+use shared::scheduled::Scheduled;
 use shared::store::schema::table_definitions;
 use testkit::{assert_no_internals, TestApp, TestResponse};
 use testkit::{DynamoDbProxy, Seen};
@@ -68,7 +69,7 @@ async fn invoke(app: &TestApp, function: &str) -> TestResponse {
 /// Runs `events/release-holds.json` as EventBridge would deliver it.
 async fn run_sweep_event(app: &TestApp) -> release_holds::SweepSummary {
     let event = LambdaEvent::new(event_json("release-holds"), Context::default());
-    release_holds::handle(app.store(), event)
+    <release_holds::ReleaseHolds as Scheduled>::run(app.store(), event)
         .await
         .expect("the scheduled sweep succeeds")
 }
@@ -76,7 +77,7 @@ async fn run_sweep_event(app: &TestApp) -> release_holds::SweepSummary {
 /// Runs `events/seed-catalog.json` as EventBridge would deliver it.
 async fn run_seed_event(app: &TestApp) -> seed_catalog::SeedSummary {
     let event = LambdaEvent::new(event_json("seed-catalog"), Context::default());
-    seed_catalog::handle(app.store(), event)
+    <seed_catalog::SeedCatalog as Scheduled>::run(app.store(), event)
         .await
         .expect("the scheduled seed succeeds")
 }

@@ -1,0 +1,92 @@
+//! The purchase loop: buys everything in the cart at the latest stock and price (under `hold`,
+//! a line within its hold at the held price), exactly once per idempotency key, and only at the
+//! version of the cart the client saw when it says which (`If-Match`).
+//!
+//! Two DynamoDB requests on the happy path, whatever the cart's size: one `BatchGetItem` (the
+//! key's order and the cart), one `TransactWriteItems` (stock decrements conditioned on stock
+//! and price, the order, the emptied cart). The order is named by the key and is its record
+//! (`app::keys`). A replay is one request. The rule each step follows is
+//! `domain::purchase` (`first_look`, `order_for`, `verdict`).
+
+use serde_json::json;
+
+use super::keys::{exactly_once, Attempt};
+use super::{AppState, Reply};
+use crate::domain::purchase::{bought, first_look, order_for, verdict, FirstLook, Verdict};
+use crate::domain::{
+    now_rfc3339, now_unix, Cart, CartId, Fingerprint, IdempotencyKey, KeyScope, OrderId, UserId,
+};
+use crate::store::{CartCommit, PurchasePlan};
+use crate::ApiError;
+
+/// Buys `user`'s cart `cart_id` with `key`; `seen` is the version `If-Match` named, if any. The
+/// key is resolved before the cart's owner is checked: a used key answers (or is `422`) for
+/// whatever cart it is sent with.
+pub async fn purchase(
+    state: &AppState,
+    cart_id: &CartId,
+    user: &UserId,
+    key: &IdempotencyKey,
+    seen: Option<u64>,
+) -> Result<Reply, ApiError> {
+    // The key binds the request as sent: this cart, at this version or at any.
+    let seen_text = seen.map_or_else(|| "*".to_owned(), |v| v.to_string());
+    let request = &Fingerprint::of("purchase", &[cart_id, &seen_text]);
+    let store = &state.store;
+    let pk = KeyScope::User(user).record_key(key);
+    let (pk, order_id) = (pk.as_str(), OrderId::of_key(&pk));
+    exactly_once(request, || async move {
+        let now = now_unix();
+        let snapshot = store.load_purchase(user, pk, now).await?;
+        let cart = match first_look(snapshot.receipt, snapshot.cart, cart_id, user, seen) {
+            FirstLook::Replay(receipt) => return Ok(Attempt::Replay(receipt)),
+            FirstLook::CartNotFound => return Err(ApiError::CartNotFound),
+            FirstLook::Stale(cart) => return Err(stale(&cart)),
+            FirstLook::CartEmpty => {
+                return match store.key_receipt(pk, now).await? {
+                    Some(receipt) => Ok(Attempt::Replay(receipt)),
+                    None => Err(ApiError::CartEmpty),
+                }
+            }
+            FirstLook::Buy(cart) => cart,
+        };
+        let order = order_for(&cart, order_id, now_rfc3339());
+        let plan = PurchasePlan {
+            cart: &cart,
+            order: &order,
+            request,
+            now,
+        };
+        let Some(rejection) = store.commit_purchase(&plan).await? else {
+            return Ok(Attempt::Done(Reply::new(200, bought(&order), None)));
+        };
+        match verdict(rejection) {
+            Verdict::Replay(receipt) => Ok(Attempt::Replay(receipt)),
+            Verdict::ReadCartAgain => Ok(Attempt::Again),
+            // Tell the user, and let the cart hold the prices they were told. If the cart
+            // changed meanwhile, what it holds now decides the answer.
+            Verdict::Reprice(changed) => {
+                match store
+                    .commit_cart(&cart, &cart.repriced(&changed), None, now)
+                    .await?
+                {
+                    CartCommit::Done => Err(ApiError::PriceChanged(changed)),
+                    _ => Ok(Attempt::Again),
+                }
+            }
+            Verdict::InsufficientStock(short) => Err(ApiError::InsufficientStock(short)),
+            Verdict::Unexplained => Err(ApiError::Internal(
+                "the purchase transaction was cancelled for no known reason".into(),
+            )),
+        }
+    })
+    .await
+}
+
+/// `412`: the cart is not the version the client saw; here it is now.
+fn stale(cart: &Cart) -> ApiError {
+    ApiError::PreconditionFailed {
+        member: "cart",
+        current: json!(cart),
+    }
+}

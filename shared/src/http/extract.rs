@@ -1,0 +1,106 @@
+//! What every handler reads first, said once: who calls (authenticated), the resource the path
+//! names, the body, and the `Idempotency-Key`. A handler starts from one of these and reads as
+//! its rule.
+
+use lambda_http::Request;
+
+use super::identity::{admin_principal, authenticate, require_iam};
+use super::request::{cart_in_path, json_object, key_header, named_user, Fields};
+use crate::app::AppState;
+use crate::domain::{CartId, IdempotencyKey, UserId};
+use crate::ApiError;
+
+/// A call on a cart: the caller authenticated (`401`/`403` otherwise), the cart the path names
+/// (a segment that cannot be a cart id is `404`), the body as a JSON object, the user the call
+/// acts for (the token's; in `iam` mode the one the request names), and the key header.
+#[derive(Debug)]
+pub struct CartCall {
+    pub cart: CartId,
+    pub user: UserId,
+    pub body: Fields,
+    pub key: Option<IdempotencyKey>,
+}
+
+impl CartCall {
+    /// A change of the caller's own cart (add, set, remove): someone else's cart is `404`,
+    /// exactly as one that does not exist.
+    pub fn change(state: &AppState, req: &Request) -> Result<Self, ApiError> {
+        Self::parse(state, req, false)?.owned()
+    }
+
+    /// A view of the caller's own cart: as [`CartCall::change`], except that in `iam` mode the
+    /// backend may leave the user out and then acts for the cart's owner (the original API's
+    /// view of a cart names no user).
+    pub fn view(state: &AppState, req: &Request) -> Result<Self, ApiError> {
+        Self::parse(state, req, true)?.owned()
+    }
+
+    /// A purchase: the owner is checked by the purchase itself, after its key (a used key
+    /// answers, or is `422`, whatever cart it is sent with).
+    pub fn purchase(state: &AppState, req: &Request) -> Result<Self, ApiError> {
+        Self::parse(state, req, false)
+    }
+
+    fn parse(state: &AppState, req: &Request, owner_by_default: bool) -> Result<Self, ApiError> {
+        let caller = authenticate(state, req)?;
+        let cart = cart_in_path(req)?;
+        let body = json_object(req)?;
+        let named = named_user(req, &body)?;
+        let user = match owner_by_default {
+            true => caller.user_or(named, cart.owner())?,
+            false => caller.user(named)?,
+        };
+        let key = key_header(req)?;
+        Ok(Self {
+            cart,
+            user,
+            body,
+            key,
+        })
+    }
+
+    fn owned(self) -> Result<Self, ApiError> {
+        match self.cart.owner() == &self.user {
+            true => Ok(self),
+            // Someone else's cart, or none: the same answer either way.
+            false => Err(ApiError::CartNotFound),
+        }
+    }
+}
+
+/// A call that acts for a user (their cart's creation, their orders): the caller authenticated,
+/// the body, and the user (the token's; in `iam` mode the one the request names).
+#[derive(Debug)]
+pub struct UserCall {
+    pub user: UserId,
+    pub body: Fields,
+}
+
+impl UserCall {
+    pub fn parse(state: &AppState, req: &Request) -> Result<Self, ApiError> {
+        let caller = authenticate(state, req)?;
+        let body = json_object(req)?;
+        let user = caller.user(named_user(req, &body)?)?;
+        Ok(Self { user, body })
+    }
+}
+
+/// A catalog admin's call (IAM only): the principal that signed it (whose keys these are), the
+/// body and the key header.
+#[derive(Debug)]
+pub struct AdminCall {
+    pub principal: String,
+    pub body: Fields,
+    pub key: Option<IdempotencyKey>,
+}
+
+impl AdminCall {
+    pub fn parse(state: &AppState, req: &Request) -> Result<Self, ApiError> {
+        require_iam(state, req)?;
+        Ok(Self {
+            principal: admin_principal(req),
+            body: json_object(req)?,
+            key: key_header(req)?,
+        })
+    }
+}

@@ -1,7 +1,10 @@
-//! No dependency pulled in that the code does not use, and the lock file is committed.
+//! No dependency pulled in that the code does not use, the lock file is committed, and
+//! `deny.toml` bans what the functions must not link.
 
-use crate::root;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+use crate::{read, root};
 
 fn rust_sources(dir: &Path, out: &mut String) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -70,34 +73,44 @@ fn the_lock_file_is_committed_with_the_workspace() {
         .any(|l| l.trim() == "Cargo.lock" || l.trim() == "/Cargo.lock"));
 }
 
-/// What every function links for its one HTTP/TLS stack, by the lock file: hyper 1 and rustls
-/// 0.23 on ring. Not the SDK's legacy stack (hyper 0.14, rustls 0.21), not aws-lc (about 4 MB
-/// a binary), not the `aws-config` loader (STS, SSO, IMDS), not `regex`.
+/// What every function links for its one HTTP/TLS stack (hyper 1, h2 0.4, rustls 0.23 on ring),
+/// as `deny.toml` bans the rest: not the SDK's legacy stack (hyper 0.14, h2 0.3, rustls 0.21),
+/// not aws-lc (about 4 MB a binary), not the `aws-config` loader (STS, SSO, IMDS), not `regex`;
+/// and one version of each of hyper, h2 and rustls. `cargo deny check bans` (`make check`) holds
+/// the lock file to it; this keeps the list from losing an entry.
 #[test]
 fn the_workspace_links_one_http_and_tls_stack_and_none_of_the_heavy_extras() {
-    let lock: toml::Table = std::fs::read_to_string(root().join("Cargo.lock"))
-        .unwrap()
-        .parse()
-        .unwrap();
-    let packages = lock["package"].as_array().unwrap();
-    let versions = |name: &str| -> Vec<&str> {
-        let named = packages.iter().filter(|p| p["name"].as_str() == Some(name));
-        named.map(|p| p["version"].as_str().unwrap()).collect()
-    };
-    for (name, major) in [("hyper", "1."), ("rustls", "0.23."), ("h2", "0.4.")] {
-        let found = versions(name);
-        assert!(
-            found.iter().all(|v| v.starts_with(major)),
-            "{name}: {found:?}"
-        );
+    let deny: toml::Table = read("deny.toml").parse().expect("deny.toml is TOML");
+    let entries = deny["bans"]["deny"]
+        .as_array()
+        .expect("[bans] deny is a list");
+    let (mut banned, mut one_version) = (BTreeSet::new(), BTreeSet::new());
+    for entry in entries {
+        let spec = entry
+            .as_str()
+            .or_else(|| entry.get("crate").and_then(toml::Value::as_str))
+            .unwrap_or_else(|| panic!("{entry}: a crate spec, as a string or `crate = ...`"));
+        if entry
+            .get("deny-multiple-versions")
+            .and_then(toml::Value::as_bool)
+            == Some(true)
+        {
+            one_version.insert(spec);
+        } else {
+            banned.insert(spec);
+        }
     }
-    for name in [
+    // `name:<req` bans a range; `name@req` would ban one exact version (cargo-deny's syntax).
+    let heavy = [
+        "aws-config",
         "aws-lc-rs",
         "aws-lc-sys",
-        "aws-config",
         "aws-sdk-sts",
+        "h2:<0.4",
+        "hyper:<1",
         "regex",
-    ] {
-        assert_eq!(versions(name), Vec::<&str>::new(), "{name} is linked");
-    }
+        "rustls:<0.23",
+    ];
+    assert_eq!(banned, BTreeSet::from(heavy));
+    assert_eq!(one_version, BTreeSet::from(["h2", "hyper", "rustls"]));
 }

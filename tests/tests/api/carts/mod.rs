@@ -1,6 +1,7 @@
-//! Issue 3: carts (create, view, add, remove) against DynamoDB Local, every rule of the issue:
-//! one cart per user even under racing creates, owner checks, stock and line bounds held by
-//! condition expressions under racing adds, the input rules, and the DynamoDB requests per call.
+//! Carts (create, view, add, remove) against DynamoDB Local, every rule of their contract: one
+//! cart per user even under racing creates, owner checks, stock and line bounds held by condition
+//! expressions under racing adds, the input rules, and the DynamoDB requests per call. A module
+//! per function, then the input rules and what is stored; the helpers they share are here.
 
 mod add;
 mod create;

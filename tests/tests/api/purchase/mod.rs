@@ -1,9 +1,9 @@
-//! Issue 4: the purchase and the orders, against DynamoDB Local. Every rule of the issue: the
-//! answer and what is stored, the idempotency key (where it is read, its rules, its scope, the
-//! replay, its expiry, that only a success consumes it), price and stock checks, the DynamoDB
-//! requests each outcome costs; the races (flash sale, one key submitted concurrently, a
-//! purchase racing an add or a price change), and the faults DynamoDB Local never produces,
-//! injected on the wire by `testkit::DynamoDbProxy`.
+//! The purchase and the orders, against DynamoDB Local, every rule of the checkout: the answer
+//! and what is stored, the idempotency key (where it is read, its rules, its scope, the replay,
+//! its expiry, that only a success consumes it), price and stock checks, the DynamoDB requests
+//! each outcome costs; the races (flash sale, one key submitted concurrently, a purchase racing an
+//! add or a price change), and the faults DynamoDB Local never produces, injected on the wire by
+//! `testkit::DynamoDbProxy`. A module per section; the helpers they share are here.
 
 mod dynamodb_requests;
 mod faults;

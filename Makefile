@@ -5,15 +5,18 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help tools test dev token package deploy bench fmt lint dynamodb-start dynamodb-stop
+.PHONY: help tools check test dev token package deploy bench fmt lint dynamodb-start dynamodb-stop
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  make %-16s %s\n", $$1, $$2 }'
 
-tools: ## Install missing tools (.venv with cargo-lambda/SAM/zig, DynamoDB Local)
+tools: ## Install missing tools (cargo-deny, .venv with cargo-lambda/SAM/zig, DynamoDB Local)
 	bash scripts/tools.sh
 
-test: ## fmt check, clippy, sam validate, cargo test, local API tests, make dev's stop test
+check: ## Only Rust needed, ~1 min: fmt, cargo deny, clippy, unit/property tests, the repo's file tests
+	bash scripts/check.sh
+
+test: ## make check, sam validate, tests on DynamoDB Local, local API tests, make dev's stop test
 	bash scripts/test.sh
 
 # One command per recipe: the recipe's shell execs it, so the script is make's child, and gets

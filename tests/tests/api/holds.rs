@@ -1,4 +1,5 @@
-//! Issue 13: the `hold` policy (Option 2: stock and price held in the cart), setting a line's
+//! The `hold` checkout policy (adding takes the units from the stock and holds them in the cart,
+//! at that moment's price, for a while; the default, `latest`, holds nothing), setting a line's
 //! quantity, idle carts, and the order history. Each rule shown with real time passing (holds of
 //! a second or two) against DynamoDB Local, and the stock invariant checked after racing adds,
 //! changes, removals, purchases, expiries, sweeps and restocks.

@@ -28,7 +28,7 @@ impl Local {
     fn new() -> Self {
         let dir = std::env::var("JWT_KEY_DIR")
             .map(std::path::PathBuf::from)
-            .unwrap_or_else(|_| crate::root().join(".local/jwt"));
+            .unwrap_or_else(|_| testkit::repo::root().join(".local/jwt"));
         Self {
             client: Client::new(),
             issuer: LocalIssuer::load_or_create(&dir).expect("the local issuer's key"),

@@ -30,7 +30,7 @@ pub struct Row {
     /// What the same call consumes on DynamoDB (see `aws_units`).
     pub aws_read_units: f64,
     pub aws_write_units: f64,
-    /// The goal, where it sets one.
+    /// The most DynamoDB requests the call should take, where a goal is set.
     pub goal: Option<u64>,
     /// Time in the handler, in this process (dev profile), against DynamoDB Local.
     pub handler_ms: f64,

@@ -1,0 +1,15 @@
+//! The tests that only read the repository's files: no DynamoDB, no network, no service. One
+//! binary, run by `make check` (and so by `make test`) with only Rust installed:
+//! `cargo test -p testkit --test repo`.
+//!
+//! - `consistency`: the function crates, `template.yaml`, the local router in `Cargo.toml`,
+//!   `events/` and the table schema agree.
+//! - `openapi`: `openapi.yaml` documents exactly the routes served and the problem codes answered.
+//! - `dependencies`: every dependency is used, the lock file is committed, and `deny.toml` bans
+//!   what the functions must not link (`cargo deny check` enforces it).
+
+mod consistency;
+mod dependencies;
+mod openapi;
+
+use testkit::repo::{read, root};

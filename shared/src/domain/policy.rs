@@ -1,15 +1,16 @@
-//! The checkout policy of a deployment (`CHECKOUT_POLICY`): the original design's two options.
+//! The checkout policy of a deployment (`CHECKOUT_POLICY`): the original design's two checkout
+//! options, named by what they do.
 
 /// How a cart's stock and price are decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CheckoutPolicy {
-    /// Option 1 (the default): a cart takes nothing; the purchase finds the latest stock and
+    /// The default: a cart takes nothing; the purchase finds the latest stock and
     /// price, and answers `insufficient_stock` or `price_changed` when they moved.
     Latest,
-    /// Option 2: adding takes the units from the available stock at once and holds them, at
+    /// Adding takes the units from the available stock at once and holds them, at
     /// the price of that moment, for `seconds`; a user holds at most `max_per_item` units of an
     /// item. A purchase within the hold buys at the held price and cannot fail for stock; a line
-    /// whose hold expired falls back to Option 1.
+    /// whose hold expired falls back to `latest`.
     Hold { seconds: i64, max_per_item: u64 },
 }
 

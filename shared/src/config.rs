@@ -115,7 +115,8 @@ pub struct Config {
     /// The time a request gets where there is no Lambda deadline (the tests): `REQUEST_BUDGET_MS`,
     /// 9000.
     pub request_budget: Duration,
-    /// `CHECKOUT_POLICY` (`latest`, or `hold` with `HOLD_SECONDS` and `MAX_HELD_PER_ITEM`).
+    /// `CHECKOUT_POLICY` (`latest`, or `hold` with `HOLD_SECONDS`, `MAX_HELD_PER_ITEM` and
+    /// `MAX_HOLD_SECONDS`).
     pub checkout: CheckoutPolicy,
     /// A cart idle this long expires (`CART_IDLE_DAYS`, 30): it answers 404, its holds are
     /// released, and DynamoDB's TTL deletes it some time later.
@@ -184,10 +185,14 @@ fn checkout_from_env() -> Result<CheckoutPolicy, String> {
         "MAX_HELD_PER_ITEM",
         CheckoutPolicy::DEFAULT_MAX_HELD_PER_ITEM as i64,
     );
+    let max_seconds = env::var("MAX_HOLD_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok());
     CheckoutPolicy::parse(
         &var_or("CHECKOUT_POLICY", "latest"),
         seconds,
         max.max(0) as u64,
+        max_seconds,
     )
 }
 

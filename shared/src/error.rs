@@ -1,6 +1,6 @@
 //! The one error type of the API. `http::problem` turns it into a status and an RFC 9457 body.
 
-use crate::domain::{ItemId, PriceChange, Shortfall};
+use crate::domain::{ItemId, LimitReached, PriceChange, Shortfall};
 use crate::store::StoreError;
 
 type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -44,6 +44,19 @@ pub enum ApiError {
         item_id: ItemId,
         held: u64,
         now: u64,
+    },
+    #[error("a customer may hold and buy at most {} units of this item", limit_of(.0))]
+    CustomerLimit(Vec<LimitReached>),
+    /// `hold`: the item was held for the longest a hold may last (`ended`, Unix seconds); it
+    /// can be held again from `again`.
+    #[error(
+        "this item was held for the longest a hold may last: buy the line or remove it; it can \
+         be held again later"
+    )]
+    HoldTimeLimit {
+        item_id: ItemId,
+        ended: i64,
+        again: i64,
     },
     #[error("the cart is empty")]
     CartEmpty,
@@ -113,6 +126,8 @@ impl ApiError {
             Self::HeldAtAnotherPrice { .. } => {
                 ("held_at_another_price", 409, "Held at another price")
             }
+            Self::CustomerLimit(_) => ("customer_limit", 409, "Customer limit"),
+            Self::HoldTimeLimit { .. } => ("hold_time_limit", 409, "Hold time limit"),
             Self::CartEmpty => ("cart_empty", 409, "Cart empty"),
             Self::PriceChanged(_) => ("price_changed", 409, "Price changed"),
             Self::RequestInProgress => ("request_in_progress", 409, "Request in progress"),
@@ -130,6 +145,11 @@ impl ApiError {
             retry_after,
         }
     }
+}
+
+/// The limit of the first line named (what a one-line refusal shows).
+fn limit_of(lines: &[LimitReached]) -> u64 {
+    lines.first().map_or(0, |l| l.limit)
 }
 
 struct Facts {

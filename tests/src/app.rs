@@ -65,6 +65,7 @@ pub fn item(id: u64, name: &str, price: u64, stock: u64) -> Item {
         price: Price::new(price).expect("a valid price"),
         stock: Stock::new(stock).expect("a valid stock"),
         version: 0,
+        max_per_customer: None,
     }
 }
 
@@ -78,6 +79,7 @@ pub fn policy_from_env() -> CheckoutPolicy {
         &name,
         CheckoutPolicy::DEFAULT_HOLD_SECONDS,
         u64::from(Quantity::MAX),
+        None,
     )
     .expect("CHECKOUT_POLICY is latest or hold")
 }
@@ -179,6 +181,7 @@ impl TestApp {
         self.with_policy(CheckoutPolicy::Hold {
             seconds,
             max_per_item,
+            max_seconds: 2 * seconds,
         })
     }
 
@@ -373,7 +376,7 @@ impl TestApp {
 
     /// One run of the hold sweep (`release-holds`), at `now`.
     pub async fn sweep_at(&self, now: i64) -> release_holds::SweepSummary {
-        release_holds::sweep(self.store(), now)
+        release_holds::sweep(self.store(), now, std::time::Duration::from_secs(60))
             .await
             .expect("the sweep runs")
     }

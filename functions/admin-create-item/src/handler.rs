@@ -1,4 +1,5 @@
-//! `POST /api/v1/admin/items` (IAM only): adds an item to the catalog with a new id.
+//! `POST /api/v1/admin/items` (IAM only): adds an item to the catalog with a new id, and
+//! optionally the most units one customer may hold and buy of it (`max_per_customer`).
 //!
 //! Without a key, two requests: the id counter's increment, then a put that never overwrites
 //! (each exactly once even when the SDK resends it). With an `Idempotency-Key` (scoped to the
@@ -8,8 +9,8 @@
 
 use lambda_http::Request;
 use shared::app::{items, AppState};
-use shared::domain::{ItemName, NewItem, Price, Stock};
-use shared::http::{reply, required_field, AdminCall, Endpoint, HandlerResult};
+use shared::domain::{ItemName, NewItem, Price, Quantity, Stock};
+use shared::http::{optional_field, reply, required_field, AdminCall, Endpoint, HandlerResult};
 
 pub struct AdminCreateItem;
 
@@ -22,6 +23,7 @@ impl Endpoint for AdminCreateItem {
             name: required_field(&call.body, "name", ItemName::from_json)?,
             price: required_field(&call.body, "price", Price::from_json)?,
             stock: required_field(&call.body, "quantity", Stock::from_json)?,
+            max_per_customer: optional_field(&call.body, "max_per_customer", Quantity::from_json)?,
         };
         reply(items::create(state, &call.principal, &new, call.key.as_ref()).await?)
     }

@@ -1,5 +1,6 @@
-//! `PATCH /api/v1/admin/items/{item_id}` (IAM only): changes an item's price, name or stock
-//! (`quantity` sets it; `restock` adds to it atomically, safe while purchases run). With
+//! `PATCH /api/v1/admin/items/{item_id}` (IAM only): changes an item's price, name, stock
+//! (`quantity` sets it; `restock` adds to it atomically, safe while purchases run) or limit
+//! per customer (`max_per_customer`; `null` removes it). With
 //! `If-Match`, only if the item is still at that version (so a stock set outright never
 //! overwrites sales made since the admin read it): else `412` with the item as it is now.
 //! A price change is what a cart's next purchase detects as `price_changed`.
@@ -10,8 +11,9 @@
 //! (`shared::app::items::update`).
 
 use lambda_http::Request;
+use serde_json::Value;
 use shared::app::{items, AppState};
-use shared::domain::{ItemChange, ItemId, ItemName, Price, Stock};
+use shared::domain::{ItemChange, ItemId, ItemName, Price, Quantity, Stock};
 use shared::http::{
     if_match, optional_field, path_param, reply, AdminCall, Endpoint, HandlerResult,
 };
@@ -34,11 +36,15 @@ impl Endpoint for AdminUpdateItem {
                 Ok(units) if units.get() > 0 => Ok(units),
                 _ => Err("must be an integer from 1 to 1000000".to_owned()),
             })?,
+            max_per_customer: optional_field(body, "max_per_customer", |v| match v {
+                Value::Null => Ok(None),
+                _ => Quantity::from_json(v).map(Some),
+            })?,
         };
         if change.is_empty() {
             return Err(ApiError::invalid(
                 "body",
-                "must set at least one of price, quantity, restock and name",
+                "must set at least one of price, quantity, restock, name and max_per_customer",
             ));
         }
         if change.stock.is_some() && change.restock.is_some() {

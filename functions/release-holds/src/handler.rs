@@ -3,23 +3,28 @@
 //!
 //! Expiry is decided by each hold's time in the condition expressions, never by TTL: the sweep
 //! finds the carts whose first hold ended in the sparse `by-expiry` index (one Query a page of
-//! 100), reads each again strongly consistent, and releases only holds that have ended, in one
-//! transaction of the cart and the items, conditioned on the version it read (a change of the
-//! cart meanwhile wins; the next sweep sees the cart again). A live hold is never released.
+//! 100, each page starting where the last ended), reads each again strongly consistent, and
+//! releases only holds that have ended, in one transaction of the cart and the items,
+//! conditioned on the version it read (a change of the cart meanwhile wins; the next sweep sees
+//! the cart again). A live hold is never released. A cart that fails is logged and skipped (the
+//! next run tries it again); a run stops before its time is up and says what it left.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use shared::domain::now_unix;
 use shared::scheduled::Scheduled;
-use shared::Store;
+use shared::{telemetry, Store};
 
 /// Carts asked of the index at a time.
 const PAGE: i32 = 100;
-/// Pages one run sweeps at most (the next run carries on).
-const MAX_PAGES: usize = 50;
+/// How long before the invocation's deadline a run stops (the next run carries on): room for
+/// the cart in flight and the summary.
+const MARGIN: Duration = Duration::from_secs(5);
+/// A run's time where Lambda gives no deadline (a test, `cargo lambda invoke`).
+const DEFAULT_BUDGET: Duration = Duration::from_secs(55);
 
 /// What a run did; also the function's result.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -30,28 +35,49 @@ pub struct SweepSummary {
     pub released_carts: usize,
     /// Units given back to the available stock.
     pub units: u64,
+    /// Carts whose release failed (logged with their cause; the next run tries them again).
+    pub failed_carts: usize,
+    /// The run stopped for time with carts or pages left (the next run carries on).
+    pub stopped_early: bool,
     pub elapsed_ms: u64,
 }
 
-/// Releases every hold ended by `now`.
-pub async fn sweep(store: &Store, now: i64) -> Result<SweepSummary, lambda_runtime::Error> {
+/// Releases every hold ended by `now`, within `budget`.
+pub async fn sweep(
+    store: &Store,
+    now: i64,
+    budget: Duration,
+) -> Result<SweepSummary, lambda_runtime::Error> {
     let started = Instant::now();
     let before = store.metrics().snapshot();
     let mut summary = SweepSummary::default();
-    for _ in 0..MAX_PAGES {
-        let users = store.carts_to_sweep(now, PAGE).await?;
-        let mut released = 0;
-        for user in &users {
-            let given = store.release_holds(user, now).await?;
-            released += usize::from(!given.is_empty());
-            summary.units += given.iter().map(|(_, units)| units).sum::<u64>();
+    let mut from = None;
+    'pages: loop {
+        let page = store.carts_to_sweep(now, PAGE, from.take()).await?;
+        summary.carts += page.users.len();
+        for user in &page.users {
+            if started.elapsed() >= budget {
+                summary.stopped_early = true;
+                break 'pages;
+            }
+            match store.release_holds(user, now).await {
+                Ok(given) => {
+                    summary.released_carts += usize::from(!given.is_empty());
+                    summary.units += given.iter().map(|(_, units)| units).sum::<u64>();
+                }
+                Err(err) => {
+                    summary.failed_carts += 1;
+                    tracing::warn!(cause = %telemetry::error_chain(&err), "cart skipped");
+                }
+            }
         }
-        summary.carts += users.len();
-        summary.released_carts += released;
-        // A short page, or one whose carts all changed meanwhile: the index has nothing more
-        // for this run.
-        if users.len() < PAGE as usize || released == 0 {
-            break;
+        match page.next {
+            Some(next) if started.elapsed() < budget => from = Some(next),
+            Some(_) => {
+                summary.stopped_early = true;
+                break;
+            }
+            None => break,
         }
     }
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -61,6 +87,8 @@ pub async fn sweep(store: &Store, now: i64) -> Result<SweepSummary, lambda_runti
         carts = summary.carts,
         released_carts = summary.released_carts,
         units = summary.units,
+        failed_carts = summary.failed_carts,
+        stopped_early = summary.stopped_early,
         dynamodb_requests = used.requests,
         write_capacity_units = used.write_units(),
         elapsed_ms = summary.elapsed_ms,
@@ -69,7 +97,8 @@ pub async fn sweep(store: &Store, now: i64) -> Result<SweepSummary, lambda_runti
     Ok(summary)
 }
 
-/// The function: the scheduled event's content does not matter, every run sweeps up to now.
+/// The function: the scheduled event's content does not matter, every run sweeps up to now,
+/// until `MARGIN` before its deadline.
 pub struct ReleaseHolds;
 
 impl Scheduled for ReleaseHolds {
@@ -78,8 +107,13 @@ impl Scheduled for ReleaseHolds {
 
     async fn run(
         store: &Store,
-        _: LambdaEvent<Value>,
+        event: LambdaEvent<Value>,
     ) -> Result<SweepSummary, lambda_runtime::Error> {
-        sweep(store, now_unix()).await
+        let deadline = std::time::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+        let left = deadline.duration_since(std::time::SystemTime::now()).ok();
+        let budget = left
+            .filter(|left| *left <= Duration::from_secs(15 * 60))
+            .map_or(DEFAULT_BUDGET, |left| left.saturating_sub(MARGIN));
+        sweep(store, now_unix(), budget).await
     }
 }

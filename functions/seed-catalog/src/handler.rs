@@ -61,6 +61,7 @@ pub fn parse_dataset(text: &str) -> Result<Vec<Item>, String> {
                 price: Price::for_item(raw.price).ok_or_else(|| bad("price out of range"))?,
                 stock: Stock::new(raw.quantity).ok_or_else(|| bad("quantity out of range"))?,
                 version: 0,
+                max_per_customer: None,
             })
         })
         .collect()

@@ -15,7 +15,7 @@ use super::keys::{exactly_once, record, Attempt};
 use super::{AppState, Reply};
 use crate::domain::{
     now_unix, AddRefusal, Cart, CartId, CheckoutPolicy, Fingerprint, IdempotencyKey, Item, ItemId,
-    KeyScope, Quantity, Shortfall, MAX_CART_LINES,
+    KeyScope, LimitReached, Quantity, Shortfall, MAX_CART_LINES,
 };
 use crate::store::{AddLine, CartChange, CartCommit};
 use crate::ApiError;
@@ -30,7 +30,8 @@ fn cart_body(cart: &Cart) -> String {
 }
 
 /// Adds `quantity` units of `item_id` to the cart (its owner's call): checked against the item's
-/// available stock of this moment; under `hold`, taken from it and held.
+/// available stock of this moment and its limit per customer; under `hold`, taken from the
+/// stock and held.
 pub async fn add(
     state: &AppState,
     cart_id: &CartId,
@@ -40,9 +41,19 @@ pub async fn add(
 ) -> Result<Reply, ApiError> {
     let (store, policy) = (&state.store, state.config.checkout);
     let more = u64::from(quantity.get());
-    if key.is_none() && policy == CheckoutPolicy::Latest {
-        let item = store.get_item(item_id).await?;
-        let item = item.ok_or(ApiError::ItemNotFound(item_id))?;
+    let fast = key.is_none() && policy == CheckoutPolicy::Latest;
+    let item = match fast {
+        true => Some(
+            store
+                .get_item(item_id)
+                .await?
+                .ok_or(ApiError::ItemNotFound(item_id))?,
+        ),
+        false => None,
+    };
+    // An item with a per-customer limit takes the longer way: its rule needs the cart's
+    // history (one request more).
+    if let Some(item) = item.filter(|item| item.max_per_customer.is_none()) {
         return match store
             .add_cart_line(cart_id, &item, quantity, now_unix())
             .await?
@@ -209,6 +220,19 @@ fn refused(refusal: AddRefusal, item: &Item, quantity: u64) -> ApiError {
             item_id: item.id,
             held: held.get(),
             now: now.get(),
+        },
+        AddRefusal::CustomerLimit { limit, bought } => {
+            ApiError::CustomerLimit(vec![LimitReached {
+                item_id: item.id,
+                limit,
+                bought,
+                requested: quantity,
+            }])
+        }
+        AddRefusal::HoldTimeUsed { ended, again } => ApiError::HoldTimeLimit {
+            item_id: item.id,
+            ended,
+            again,
         },
     }
 }

@@ -74,6 +74,13 @@ pub async fn purchase(
                     _ => Ok(Attempt::Again),
                 }
             }
+            Verdict::CustomerLimit(reached) => Err(ApiError::CustomerLimit(reached)),
+            // The cart learns the limit; the purchase then reads it again and tries under it.
+            Verdict::Relimit(limits) => {
+                let after = cart.relimited(&limits);
+                store.commit_cart(&cart, &after, None, now).await?;
+                Ok(Attempt::Again)
+            }
             Verdict::InsufficientStock(short) => Err(ApiError::InsufficientStock(short)),
             Verdict::Unexplained => Err(ApiError::Internal(
                 "the purchase transaction was cancelled for no known reason".into(),

@@ -1,5 +1,7 @@
 //! A shopper's cart.
 
+use std::collections::BTreeMap;
+
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
@@ -26,6 +28,10 @@ pub struct CartLine {
     /// Until when (Unix seconds) the hold keeps the units and the price; `None` without one.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "rfc3339")]
     pub held_until: Option<i64>,
+    /// The item's `max_per_customer` when the line last read the item: the purchase checks the
+    /// limit as it is then, and counts what it buys of a limited item (`CartHistory::bought`).
+    #[serde(skip)]
+    pub limit: Option<u64>,
 }
 
 impl CartLine {
@@ -40,12 +46,7 @@ impl CartLine {
 }
 
 fn rfc3339<S: Serializer>(until: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
-    let at = until.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok());
-    let text = at.and_then(|t| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .ok()
-    });
-    s.serialize_str(&text.unwrap_or_default())
+    s.serialize_str(&until.map(super::rfc3339).unwrap_or_default())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +56,26 @@ pub struct Cart {
     pub lines: Vec<CartLine>,
     /// Bumped by every change: a purchase only commits against the version it read.
     pub version: u64,
+    /// What the cart keeps of its user beyond its lines.
+    pub history: CartHistory,
+}
+
+/// What a cart remembers of its user beyond its lines, so that limits bind one customer and not
+/// one line: when the user's hold window on each item began (`hold`: kept when the line is
+/// removed), and how many units of each limited item the user bought (kept across purchases).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CartHistory {
+    /// `hold`: when the user's current hold window on an item began (its first hold).
+    pub hold_began: BTreeMap<ItemId, i64>,
+    /// Units bought, all purchases together, of items that had a `max_per_customer`.
+    pub bought: BTreeMap<ItemId, u64>,
+}
+
+impl CartHistory {
+    /// Units of `item` bought so far (counted while the item had a limit).
+    pub fn bought(&self, item: ItemId) -> u64 {
+        self.bought.get(&item).copied().unwrap_or(0)
+    }
 }
 
 impl Cart {
@@ -104,13 +125,18 @@ impl Cart {
 
     /// The cart with `quantity` units of `item` on its line (0 removes it).
     ///
-    /// `latest`: the line is at the item's current price, and the quantity must fit the
-    /// available stock. `hold`: the line takes from the available stock the units it does not
-    /// hold yet (and gives back what it no longer needs), and holds all of them until
-    /// `now + seconds` at the price of this moment, at most `max_per_item`. A live hold at
-    /// another price than today's is not moved to today's: the change is refused (remove the
-    /// line, or let the hold expire, to hold at today's price). Lowering the quantity gives the
-    /// difference back and keeps the hold's time.
+    /// Both policies: with what the user bought of it, the line never passes the item's
+    /// `max_per_customer`. `latest`: the line is at the item's current price, and the quantity
+    /// must fit the available stock. `hold`: the line holds all its units until
+    /// `now + seconds` at the price of this moment, at most `max_per_item`, taking from the
+    /// available stock the units its live hold does not have yet (an ended hold's units are
+    /// nobody's: a renewal needs them available, as a new buyer would) and giving back what it
+    /// no longer needs. A user holds an item for at most `max_seconds` from the first hold of
+    /// the window (no hold outlives it; removing the line does not restart it); after that the
+    /// item cannot be held again until the window has cooled down as long: buy the line or
+    /// remove it. A live hold at another price than today's is not moved to today's: the change
+    /// is refused (remove the line, or let the hold end, to hold at today's price). Lowering
+    /// the quantity of a live hold gives the difference back and keeps the hold's time.
     pub fn with_quantity(
         &self,
         item: &Item,
@@ -125,8 +151,13 @@ impl Cart {
         if existing.is_none() && self.lines.len() >= MAX_CART_LINES {
             return Err(AddRefusal::CartFull);
         }
-        let held = existing.map_or(0, |l| l.held);
         let in_cart = existing.map_or(0, |l| l.quantity);
+        let limit = item.max_per_customer.map(|max| u64::from(max.get()));
+        let bought = self.history.bought(item.id);
+        if let Some(limit) = limit.filter(|limit| quantity + bought > *limit) {
+            return Err(AddRefusal::CustomerLimit { limit, bought });
+        }
+        let mut after = self.next();
         let mut line = CartLine {
             item_id: item.id,
             name: item.name.clone(),
@@ -134,6 +165,7 @@ impl Cart {
             unit_price: item.price,
             held: 0,
             held_until: None,
+            limit,
         };
         match policy {
             CheckoutPolicy::Latest => {
@@ -145,12 +177,23 @@ impl Cart {
             CheckoutPolicy::Hold {
                 seconds,
                 max_per_item,
+                max_seconds,
             } => {
                 if quantity > max_per_item {
                     return Err(AddRefusal::HoldLimit {
                         limit: max_per_item,
                     });
                 }
+                let began = match self.history.hold_began.get(&item.id) {
+                    Some(&began) if now < began + max_seconds => began,
+                    Some(&began) if now < began + 2 * max_seconds => {
+                        return Err(AddRefusal::HoldTimeUsed {
+                            ended: began + max_seconds,
+                            again: began + 2 * max_seconds,
+                        });
+                    }
+                    _ => now,
+                };
                 let live = existing.filter(|l| l.hold_live(now));
                 if let Some(live) = live.filter(|l| l.unit_price != item.price) {
                     if quantity > live.quantity {
@@ -163,7 +206,8 @@ impl Cart {
                     line.unit_price = live.unit_price;
                     line.name = live.name.clone();
                 }
-                // Units this line does not hold yet come out of the available stock.
+                // Units the live hold does not have come out of the available stock.
+                let held = live.map_or(0, |l| l.held);
                 if quantity > held && quantity - held > item.stock.get() {
                     let available = item.stock.get() + held;
                     return Err(AddRefusal::InsufficientStock { in_cart, available });
@@ -171,11 +215,14 @@ impl Cart {
                 line.held = quantity;
                 line.held_until = match live {
                     Some(live) if quantity <= live.quantity => live.held_until,
-                    _ => Some(now + seconds),
+                    _ => Some((now + seconds).min(began + max_seconds)),
                 };
+                // Windows that have cooled down are forgotten.
+                let windows = &mut after.history.hold_began;
+                windows.retain(|_, began| now < *began + 2 * max_seconds);
+                windows.insert(item.id, began);
             }
         }
-        let mut after = self.next();
         match after.lines.iter_mut().find(|l| l.item_id == item.id) {
             Some(existing) => *existing = line,
             None => after.lines.push(line),
@@ -225,10 +272,16 @@ impl Cart {
         held.filter_map(|l| l.held_until).min()
     }
 
-    /// The units that go from the available stock into `after`'s lines (positive) or back
-    /// (negative), by item: the difference of what the lines hold.
-    pub fn stock_moves(&self, after: &Cart) -> Vec<(ItemId, i64)> {
-        let held = |cart: &Cart, item: ItemId| cart.line(item).map_or(0, |l| l.held as i64);
+    /// What a change from this cart to `after` at `now` does to each item's available stock:
+    /// the units that go from it into the lines (positive) or back (negative), the difference
+    /// of what the lines hold; and the condition the item must meet when a live hold takes more
+    /// than the line's live hold had (see [`StockMove`]).
+    pub fn stock_moves(&self, after: &Cart, now: i64) -> Vec<StockMove> {
+        let held = |cart: &Cart, item: ItemId| cart.line(item).map_or(0, |l| l.held);
+        let live = |cart: &Cart, item: ItemId| {
+            let line = cart.line(item).filter(|l| l.hold_live(now));
+            line.map_or(0, |l| l.held)
+        };
         let mut items: Vec<ItemId> = self
             .lines
             .iter()
@@ -239,9 +292,43 @@ impl Cart {
         items.dedup();
         items
             .into_iter()
-            .map(|item| (item, held(after, item) - held(self, item)))
-            .filter(|(_, taken)| *taken != 0)
+            .map(|item| {
+                let line = after.line(item);
+                StockMove {
+                    item,
+                    taken: held(after, item) as i64 - held(self, item) as i64,
+                    needs: live(after, item).saturating_sub(live(self, item)),
+                    limit: line.and_then(|l| l.limit),
+                    total: line.map_or(0, |l| l.quantity) + after.history.bought(item),
+                }
+            })
+            .filter(|m| m.taken != 0 || m.needs > 0)
             .collect()
+    }
+
+    /// What a purchase leaves of the user's history: the units of limited items it buys are
+    /// counted, and the hold windows end with the lines they held.
+    pub fn history_after_purchase(&self) -> CartHistory {
+        let mut bought = self.history.bought.clone();
+        for line in self.lines.iter().filter(|l| l.limit.is_some()) {
+            *bought.entry(line.item_id).or_insert(0) += line.quantity;
+        }
+        CartHistory {
+            hold_began: BTreeMap::new(),
+            bought,
+        }
+    }
+
+    /// The cart with the current `max_per_customer` of the items named (a limit set since the
+    /// line read its item, which the purchase found).
+    pub fn relimited(&self, limits: &[(ItemId, u64)]) -> Cart {
+        let mut after = self.next();
+        for line in &mut after.lines {
+            if let Some((_, limit)) = limits.iter().find(|(item, _)| *item == line.item_id) {
+                line.limit = Some(*limit);
+            }
+        }
+        after
     }
 
     /// The same cart, one version on: what every change starts from.
@@ -274,6 +361,31 @@ pub enum AddRefusal {
         held: Price,
         now: Price,
     },
+    /// The item's `max_per_customer` is `limit`, and the user bought `bought` already.
+    CustomerLimit {
+        limit: u64,
+        bought: u64,
+    },
+    /// `hold`: the user held the item for the longest a hold may last, until `ended` (Unix
+    /// seconds); it cannot be held again before `again`. Buy the line or remove it.
+    HoldTimeUsed {
+        ended: i64,
+        again: i64,
+    },
+}
+
+/// One item's part in a cart change (`Cart::stock_moves`): `taken` units out of its available
+/// stock (negative: back), if it has `needs` units available (what the lines take beyond what
+/// their live holds had: an ended hold's units are not theirs any more) and, when units are
+/// needed, the customer's `total` (what their line holds and what they bought) within the
+/// item's `max_per_customer`, which the line saw as `limit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StockMove {
+    pub item: ItemId,
+    pub taken: i64,
+    pub needs: u64,
+    pub limit: Option<u64>,
+    pub total: u64,
 }
 
 /// `{"id", "user_id", "items": [item_id...], "lines": [...], "total", "version"}`: `items`
@@ -305,6 +417,15 @@ mod tests {
             price: Price::new(price).unwrap(),
             stock: Stock::new(stock).unwrap(),
             version: 0,
+            max_per_customer: None,
+        }
+    }
+
+    /// An item with a limit per customer.
+    fn limited(id: u64, price: u64, stock: u64, max: u64) -> Item {
+        Item {
+            max_per_customer: Quantity::new(max),
+            ..item(id, price, stock)
         }
     }
 
@@ -316,6 +437,7 @@ mod tests {
     const HOLD: CheckoutPolicy = CheckoutPolicy::Hold {
         seconds: 900,
         max_per_item: 10,
+        max_seconds: 1800,
     };
 
     #[test]
@@ -324,13 +446,18 @@ mod tests {
             id: CartId::generate(UserId::parse("7").unwrap()),
             lines: vec![],
             version: 0,
+            history: CartHistory::default(),
         };
         // Two units held at 100 at t=1000 (until 1900).
         let held = empty
             .with_quantity(&item(1, 100, 5), 2, HOLD, 1000)
             .unwrap();
-        let moves = |before: &Cart, after: &Cart| before.stock_moves(after);
-        assert_eq!(moves(&empty, &held), [(ItemId::new(1).unwrap(), 2)]);
+        let moves = |before: &Cart, after: &Cart, now: i64| -> Vec<(ItemId, i64, u64)> {
+            let moves = before.stock_moves(after, now).into_iter();
+            moves.map(|m| (m.item, m.taken, m.needs)).collect()
+        };
+        let one = ItemId::new(1).unwrap();
+        assert_eq!(moves(&empty, &held, 1000), [(one, 2, 2)]);
         // (case, cart, item as it is now, quantity, time, line after: quantity, price, held,
         //  until; or the refusal) -- the stock of `item` is what is still available.
         type Row<'a> = (
@@ -378,20 +505,50 @@ mod tests {
                 }),
             ),
             (
-                "an expired hold holds again at today's price",
+                "an ended hold holds again at today's price, if its units are available",
                 &held,
-                item(1, 120, 0),
+                item(1, 120, 2),
                 2,
                 1900,
                 Ok((2, 120, 2, 2800)),
             ),
             (
-                "an expired hold takes only what it lacks",
+                "an ended hold's units are nobody's: holding again needs them available",
                 &held,
-                item(1, 120, 1),
+                item(1, 120, 0),
+                2,
+                1900,
+                Err(AddRefusal::InsufficientStock {
+                    in_cart: 2,
+                    available: 0,
+                }),
+            ),
+            (
+                "no hold outlives the first hold's window",
+                &held,
+                item(1, 120, 3),
                 3,
                 2000,
-                Ok((3, 120, 3, 2900)),
+                Ok((3, 120, 3, 2800)),
+            ),
+            (
+                "past the window nothing renews the hold",
+                &held,
+                item(1, 100, 50),
+                2,
+                2800,
+                Err(AddRefusal::HoldTimeUsed {
+                    ended: 2800,
+                    again: 4600,
+                }),
+            ),
+            (
+                "once the window has cooled down as long, a new one begins",
+                &held,
+                item(1, 100, 50),
+                2,
+                4600,
+                Ok((2, 100, 2, 5500)),
             ),
             (
                 "more than the stock",
@@ -422,15 +579,68 @@ mod tests {
             assert_eq!(got, expected, "{case}");
         }
         // Removing gives the held units back; the sweep gives back only expired holds.
-        assert_eq!(
-            moves(&held, &held.without(ItemId::new(1).unwrap()).unwrap()),
-            [(ItemId::new(1).unwrap(), -2)]
-        );
+        let removed = held.without(one).unwrap();
+        assert_eq!(moves(&held, &removed, 1500), [(one, -2, 0)]);
         assert_eq!(held.released(1899), None, "a live hold is never released");
         let swept = held.released(1900).unwrap();
-        assert_eq!(moves(&held, &swept), [(ItemId::new(1).unwrap(), -2)]);
+        assert_eq!(moves(&held, &swept, 1900), [(one, -2, 0)]);
+        // Holding again after the hold ended, before the sweep: no stock moves, but the units
+        // must be available to a new buyer.
+        let renewed = held.with_quantity(&item(1, 100, 2), 2, HOLD, 2000).unwrap();
+        assert_eq!(moves(&held, &renewed, 2000), [(one, 0, 2)]);
+        // Removing the line does not start the window again.
+        let again = removed.with_quantity(&item(1, 100, 5), 1, HOLD, 2800);
+        assert!(matches!(again, Err(AddRefusal::HoldTimeUsed { .. })));
         assert_eq!((swept.lines[0].quantity, swept.next_expiry()), (2, None));
         assert_eq!(held.next_expiry(), Some(1900));
+    }
+
+    #[test]
+    fn a_customers_limit_counts_what_they_hold_and_what_they_bought_before() {
+        let one = ItemId::new(1).unwrap();
+        let empty = Cart {
+            id: CartId::generate(UserId::parse("7").unwrap()),
+            lines: vec![],
+            version: 0,
+            history: CartHistory::default(),
+        };
+        let max_three = limited(1, 100, 50, 3);
+        for policy in [LATEST, HOLD] {
+            let add = |cart: &Cart, n| cart.with_added(&max_three, quantity(n), policy, 1000);
+            assert!(add(&empty, 3).is_ok(), "{policy:?}");
+            assert_eq!(
+                add(&empty, 4),
+                Err(AddRefusal::CustomerLimit {
+                    limit: 3,
+                    bought: 0
+                })
+            );
+            let mut bought_two = empty.clone();
+            bought_two.history.bought.insert(one, 2);
+            assert_eq!(
+                add(&bought_two, 2),
+                Err(AddRefusal::CustomerLimit {
+                    limit: 3,
+                    bought: 2
+                })
+            );
+            let cart = add(&bought_two, 1).unwrap();
+            assert_eq!(cart.line(one).unwrap().limit, Some(3));
+            // A purchase counts the units of limited items, and ends the hold windows.
+            let after = cart.history_after_purchase();
+            assert_eq!(after.bought(one), 3);
+            assert!(after.hold_began.is_empty());
+            // A hold's move asks the item to keep the customer's total within its limit.
+            if policy.holds() {
+                let moved = bought_two.stock_moves(&cart, 1000);
+                assert_eq!((moved[0].limit, moved[0].total), (Some(3), 3));
+            }
+        }
+        // Items without a limit are not counted.
+        let free = empty
+            .with_added(&item(2, 10, 9), quantity(5), LATEST, 0)
+            .unwrap();
+        assert!(free.history_after_purchase().bought.is_empty());
     }
 
     #[test]
@@ -439,6 +649,7 @@ mod tests {
             id: CartId::generate(UserId::parse("7").unwrap()),
             lines: vec![],
             version: 4,
+            history: CartHistory::default(),
         };
         let two = empty
             .with_added(&item(1, 100, 5), quantity(2), LATEST, 0)
@@ -515,11 +726,13 @@ mod tests {
             unit_price: Price::new(price).unwrap(),
             held: 0,
             held_until: None,
+            limit: None,
         };
         let cart = Cart {
             id: CartId::generate(UserId::parse("7").unwrap()),
             lines: vec![line(1, 2, 869), line(3, 1, 1470)],
             version: 3,
+            history: CartHistory::default(),
         };
         let json = serde_json::to_value(&cart).unwrap();
         assert_eq!(json["total"], 2 * 869 + 1470);

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::ids::Refusal;
-use super::{ItemId, MAX_SAFE_INTEGER};
+use super::{ItemId, Quantity, MAX_SAFE_INTEGER};
 
 /// An amount in minor units (cents): an integer from 0 to 2^53-1. Money is never a float.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -109,14 +109,20 @@ pub struct Item {
     /// the admin routes ([`Item::admin_view`]), not in the listing's original shape.
     #[serde(skip)]
     pub version: u64,
+    /// The most units one customer may hold and buy of it, all purchases together (`None`: no
+    /// limit). Shown by the admin routes.
+    #[serde(skip)]
+    pub max_per_customer: Option<Quantity>,
 }
 
-/// An item as the admin routes show it: the listing's members and the `version`.
+/// An item as the admin routes show it: the listing's members, the `version` and the
+/// `max_per_customer` (`null` without one).
 #[derive(Serialize)]
 pub struct AdminView<'a> {
     #[serde(flatten)]
     item: &'a Item,
     version: u64,
+    max_per_customer: Option<u32>,
 }
 
 impl Item {
@@ -124,6 +130,7 @@ impl Item {
         AdminView {
             item: self,
             version: self.version,
+            max_per_customer: self.max_per_customer.map(Quantity::get),
         }
     }
 }
@@ -134,6 +141,7 @@ pub struct NewItem {
     pub name: ItemName,
     pub price: Price,
     pub stock: Stock,
+    pub max_per_customer: Option<Quantity>,
 }
 
 /// What an admin may change on an item: its name, its price, and its stock either set
@@ -144,6 +152,8 @@ pub struct ItemChange {
     pub price: Option<Price>,
     pub stock: Option<Stock>,
     pub restock: Option<Stock>,
+    /// `Some(None)` removes the limit.
+    pub max_per_customer: Option<Option<Quantity>>,
 }
 
 impl NewItem {
@@ -155,6 +165,7 @@ impl NewItem {
             price: self.price,
             stock: self.stock,
             version: 0,
+            max_per_customer: self.max_per_customer,
         }
     }
 }
@@ -178,6 +189,7 @@ impl Item {
             price: change.price.unwrap_or(self.price),
             stock,
             version: self.version + 1,
+            max_per_customer: change.max_per_customer.unwrap_or(self.max_per_customer),
         })
     }
 }
@@ -188,6 +200,7 @@ impl ItemChange {
             && self.price.is_none()
             && self.stock.is_none()
             && self.restock.is_none()
+            && self.max_per_customer.is_none()
     }
 }
 

@@ -9,14 +9,14 @@ pub mod order;
 pub mod policy;
 pub mod purchase;
 
-pub use cart::{AddRefusal, Cart, CartLine, MAX_CART_LINES};
+pub use cart::{AddRefusal, Cart, CartHistory, CartLine, StockMove, MAX_CART_LINES};
 pub use catalog::{Item, ItemChange, ItemName, NewItem, Price, Stock};
 pub use idempotency::{Fingerprint, KeyScope, Receipt};
 pub use ids::{CartId, IdempotencyKey, ItemId, OrderId, Quantity, UserId};
 pub use listing::{Cursor, ListQuery, Page};
 pub use order::{Order, OrderLine, OrdersPage, OrdersQuery};
 pub use policy::CheckoutPolicy;
-pub use purchase::{PriceChange, Shortfall};
+pub use purchase::{LimitReached, PriceChange, Shortfall};
 
 /// The largest integer a JSON client can hold exactly (2^53 - 1): the upper bound of every id,
 /// price and filter value, so no client ever rounds one.
@@ -33,4 +33,14 @@ pub fn now_rfc3339() -> String {
     let now = now.replace_nanosecond(0).unwrap_or(now);
     now.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// Unix seconds in RFC 3339 (UTC), as the API shows times; empty if out of range.
+pub fn rfc3339(unix: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp(unix).ok();
+    let text = at.and_then(|t| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    });
+    text.unwrap_or_default()
 }

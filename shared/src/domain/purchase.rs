@@ -144,6 +144,12 @@ pub struct LineRejection {
     pub cart_price: u64,
     /// `(price, stock)` now, or `None` when the item no longer exists.
     pub current: Option<(u64, u64)>,
+    /// The item's `max_per_customer` now.
+    pub current_limit: Option<u64>,
+    /// The limit the line saw when it read its item (`CartLine::limit`).
+    pub limit: Option<u64>,
+    /// Units of the item the customer bought before.
+    pub bought: u64,
 }
 
 /// Why the purchase transaction was cancelled, as its cancellation reasons tell it.
@@ -157,6 +163,16 @@ pub struct Rejection {
     pub cart_changed: bool,
 }
 
+/// A line that would take the customer past the item's `max_per_customer`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LimitReached {
+    pub item_id: ItemId,
+    pub limit: u64,
+    /// What the customer bought of it before.
+    pub bought: u64,
+    pub requested: u64,
+}
+
 /// What a cancelled purchase calls for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -166,6 +182,11 @@ pub enum Verdict {
     ReadCartAgain,
     /// Prices changed: put the current prices into the cart and answer `price_changed`.
     Reprice(Vec<PriceChange>),
+    /// The customer would pass an item's limit: answer `customer_limit`.
+    CustomerLimit(Vec<LimitReached>),
+    /// An item has a limit its line did not know (set since the line read it), which the
+    /// purchase fits: let the cart know it, and read it again.
+    Relimit(Vec<(ItemId, u64)>),
     /// Not enough stock (or the item is gone): answer `insufficient_stock`.
     InsufficientStock(Vec<Shortfall>),
     /// Cancelled, but no reason names a line, the key or the cart: a bug.
@@ -174,7 +195,7 @@ pub enum Verdict {
 
 /// The verdict, in order of precedence: the key's winner, then a changed cart, then changed
 /// prices (a price change is told even when the stock is short too: the user decides again at
-/// the new price), then short stock.
+/// the new price), then a customer limit passed (or one the cart must learn), then short stock.
 pub fn verdict(rejection: Rejection) -> Verdict {
     if let Some(receipt) = rejection.taken_by {
         return Verdict::Replay(receipt);
@@ -197,6 +218,26 @@ pub fn verdict(rejection: Rejection) -> Verdict {
         .collect();
     if !changed.is_empty() {
         return Verdict::Reprice(changed);
+    }
+    let (mut reached, mut relimit) = (vec![], vec![]);
+    let limited = rejection.lines.iter();
+    for (line, limit) in limited.filter_map(|l| Some((l, l.current_limit?))) {
+        if line.requested + line.bought > limit {
+            reached.push(LimitReached {
+                item_id: line.item_id,
+                limit,
+                bought: line.bought,
+                requested: line.requested,
+            });
+        } else if line.limit.is_none() {
+            relimit.push((line.item_id, limit));
+        }
+    }
+    if !reached.is_empty() {
+        return Verdict::CustomerLimit(reached);
+    }
+    if !relimit.is_empty() {
+        return Verdict::Relimit(relimit);
     }
     let short: Vec<Shortfall> = rejection
         .lines
@@ -247,6 +288,9 @@ mod tests {
             hold_expired: false,
             cart_price,
             current,
+            current_limit: None,
+            limit: None,
+            bought: 0,
         }
     }
 
@@ -330,6 +374,35 @@ mod tests {
                 Verdict::InsufficientStock(vec![short(1, 5, 0), short(2, 2, 1)]),
             ),
             (
+                "a line would take the customer past the item's limit",
+                Rejection {
+                    lines: vec![LineRejection {
+                        current_limit: Some(3),
+                        limit: Some(3),
+                        bought: 2,
+                        ..line(1, 2, 10, Some((10, 9)))
+                    }],
+                    ..Rejection::default()
+                },
+                Verdict::CustomerLimit(vec![LimitReached {
+                    item_id: item(1),
+                    limit: 3,
+                    bought: 2,
+                    requested: 2,
+                }]),
+            ),
+            (
+                "a limit set since the line read its item, which the purchase fits",
+                Rejection {
+                    lines: vec![LineRejection {
+                        current_limit: Some(5),
+                        ..line(1, 2, 10, Some((10, 9)))
+                    }],
+                    ..Rejection::default()
+                },
+                Verdict::Relimit(vec![(item(1), 5)]),
+            ),
+            (
                 "an expired hold short of stock counts what it still holds",
                 Rejection {
                     lines: vec![LineRejection {
@@ -364,6 +437,7 @@ mod tests {
             unit_price: Price::new(5).unwrap(),
             held,
             held_until: until,
+            limit: None,
         };
         let rows = [
             ("no hold (latest)", line(0, None), Some(3)),
@@ -392,6 +466,7 @@ mod tests {
             id: id.clone(),
             lines: vec![],
             version: 3,
+            history: Default::default(),
         };
         let full = Cart {
             lines: vec![CartLine {
@@ -401,6 +476,7 @@ mod tests {
                 unit_price: Price::new(5).unwrap(),
                 held: 0,
                 held_until: None,
+                limit: None,
             }],
             ..empty.clone()
         };
@@ -533,6 +609,7 @@ mod tests {
                     unit_price: Price::new(150).unwrap(),
                     held: 0,
                     held_until: None,
+                    limit: None,
                 },
                 CartLine {
                     item_id: item(2),
@@ -541,9 +618,11 @@ mod tests {
                     unit_price: Price::new(99).unwrap(),
                     held: 0,
                     held_until: None,
+                    limit: None,
                 },
             ],
             version: 1,
+            history: Default::default(),
         };
         let order = order_for(
             &cart,

@@ -4,6 +4,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 
+use crate::domain::rfc3339;
 use crate::ApiError;
 
 /// `type`, `title`, `status`, `detail`, a stable `code`, the human message again as `error`
@@ -42,6 +43,24 @@ pub fn problem(err: &ApiError) -> Response<Body> {
             Some(("items", json!(items)))
         }
         ApiError::PriceChanged(items) => Some(("items", json!(items))),
+        ApiError::CustomerLimit(items) => {
+            if let [only] = items.as_slice() {
+                body["item_id"] = json!(only.item_id);
+                body["limit"] = json!(only.limit);
+                body["bought"] = json!(only.bought);
+                body["requested"] = json!(only.requested);
+            }
+            Some(("items", json!(items)))
+        }
+        ApiError::HoldTimeLimit {
+            item_id,
+            ended,
+            again,
+        } => {
+            body["hold_ended_at"] = json!(rfc3339(*ended));
+            body["hold_again_at"] = json!(rfc3339(*again));
+            Some(("item_id", json!(item_id)))
+        }
         ApiError::PreconditionFailed { member, current } => Some((member, current.clone())),
         _ => None,
     };

@@ -27,7 +27,8 @@ use super::keys::NewRecord;
 use super::schema::CARTS_BY_EXPIRY_INDEX;
 use super::{built, n, names, s, Raw, RequestToken, Store, StoreError, Written, LAST_REQUEST};
 use crate::domain::{
-    Cart, CartId, CartLine, Item, ItemId, Price, Quantity, Receipt, UserId, MAX_CART_LINES,
+    Cart, CartHistory, CartId, CartLine, Item, ItemId, Price, Quantity, Receipt, UserId,
+    MAX_CART_LINES,
 };
 
 /// The one partition of the `by-expiry` index: every cart that holds units.
@@ -53,25 +54,19 @@ struct CartRecord {
     held: HashMap<String, u64>,
     #[serde(default)]
     held_until: HashMap<String, i64>,
+    /// Each line's view of its item's `max_per_customer` (0: none).
+    #[serde(default)]
+    limit: HashMap<String, u64>,
+    /// The user's hold windows by item (`CartHistory::hold_began`).
+    #[serde(default)]
+    hold_began: HashMap<String, i64>,
+    /// Units of limited items the user bought (`CartHistory::bought`), kept across purchases
+    /// and when an idle cart is made anew.
+    #[serde(default)]
+    bought: HashMap<String, u64>,
 }
 
 impl CartRecord {
-    fn empty(id: &CartId, expires_at: i64) -> Self {
-        Self {
-            user_id: id.owner().to_string(),
-            cart_token: id.token().to_string(),
-            version: 0,
-            created_at: super::now_rfc3339(),
-            expires_at: Some(expires_at),
-            qty: HashMap::new(),
-            price: HashMap::new(),
-            name: HashMap::new(),
-            added: HashMap::new(),
-            held: HashMap::new(),
-            held_until: HashMap::new(),
-        }
-    }
-
     /// The record behind `id` at `now`: present, not idle past its expiry, and its token is the
     /// id's.
     fn owned(raw: Option<&Raw>, id: &CartId, now: i64) -> Result<Option<Self>, StoreError> {
@@ -111,14 +106,24 @@ impl CartRecord {
                 unit_price: price.ok_or_else(corrupt)?,
                 held: self.held.get(key).copied().unwrap_or(0),
                 held_until: self.held_until.get(key).copied().filter(|t| *t > 0),
+                limit: self.limit.get(key).copied().filter(|l| *l > 0),
             };
             lines.push((added, line));
         }
         lines.sort_by_key(|(added, line)| (*added, line.item_id));
+        let by_item = |key: &String| key.parse().ok().and_then(ItemId::new).ok_or_else(corrupt);
+        let mut history = CartHistory::default();
+        for (key, began) in &self.hold_began {
+            history.hold_began.insert(by_item(key)?, *began);
+        }
+        for (key, units) in &self.bought {
+            history.bought.insert(by_item(key)?, *units);
+        }
         Ok(Cart {
             id: CartId::new(owner, token),
             lines: lines.into_iter().map(|(_, line)| line).collect(),
             version: self.version,
+            history,
         })
     }
 
@@ -159,6 +164,17 @@ pub struct CartRead {
     pub item: Option<Item>,
 }
 
+/// One page of the carts to sweep, and where the next begins (`None`: the last page).
+#[derive(Debug)]
+pub struct SweepPage {
+    pub users: Vec<UserId>,
+    pub next: Option<SweepCursor>,
+}
+
+/// Where a page of the carts to sweep ended (the index's key of its last entry).
+#[derive(Clone, Debug)]
+pub struct SweepCursor(Raw);
+
 /// What writing a cart's new state came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CartCommit {
@@ -185,10 +201,15 @@ pub(crate) fn decode_cart(raw: Option<&Raw>, now: i64) -> Result<Option<Cart>, S
         .transpose()
 }
 
-/// The purchase's action on the cart: emptied (what its lines held is sold), if it is still the
-/// cart and the version that the purchase read (any change since then cancels the purchase).
+/// The purchase's action on the cart: emptied (what its lines held is sold; the units of
+/// limited items counted in `bought`), if it is still the cart and the version that the purchase
+/// read (any change since then cancels the purchase).
 pub(crate) fn clear_cart(table: &str, cart: &Cart, expires_at: i64) -> Result<Update, StoreError> {
     let empty = AttributeValue::M(HashMap::new());
+    let bought = cart.history_after_purchase().bought;
+    let bought = bought
+        .iter()
+        .map(|(item, units)| (item.get().to_string(), n(*units)));
     built(
         Update::builder()
             .table_name(table)
@@ -196,7 +217,8 @@ pub(crate) fn clear_cart(table: &str, cart: &Cart, expires_at: i64) -> Result<Up
             .update_expression(
                 "REMOVE #sweep_pk, #next_expiry \
                  SET #qty = :empty, #price = :empty, #name = :empty, #added = :empty, \
-                 #held = :empty, #held_until = :empty, #version = #version + :one, \
+                 #held = :empty, #held_until = :empty, #limit = :empty, #hold_began = :empty, \
+                 #bought = :bought, #version = #version + :one, \
                  #expires_at = :expires_at, #last_request = :request_token",
             )
             .condition_expression(UNCHANGED)
@@ -208,6 +230,9 @@ pub(crate) fn clear_cart(table: &str, cart: &Cart, expires_at: i64) -> Result<Up
                 "added",
                 "held",
                 "held_until",
+                "limit",
+                "hold_began",
+                "bought",
                 "version",
                 "expires_at",
                 "sweep_pk",
@@ -215,6 +240,7 @@ pub(crate) fn clear_cart(table: &str, cart: &Cart, expires_at: i64) -> Result<Up
                 LAST_REQUEST,
             ])))
             .expression_attribute_values(":empty", empty)
+            .expression_attribute_values(":bought", AttributeValue::M(bought.collect()))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":expires_at", n(expires_at.max(0) as u64))
             .expression_attribute_values(":request_token", s(RequestToken::new().0))
@@ -244,19 +270,45 @@ impl Store {
         now: i64,
     ) -> Result<(Cart, bool), StoreError> {
         let id = CartId::generate(user.clone());
-        let record = CartRecord::empty(&id, self.cart_expiry(now));
-        let item = serde_dynamo::to_item(&record).map_err(StoreError::mapping)?;
-        let replaceable = (
-            "#expires_at <= :now AND attribute_not_exists(#sweep_pk)",
-            names(&["expires_at", "sweep_pk"]),
-            HashMap::from([(":now".to_owned(), n(now.max(0) as u64))]),
-        );
-        let table = &self.tables().carts;
-        match self
-            .put_new(table, item, "user_id", Some(replaceable))
-            .await?
-        {
-            Written::Done(_) => Ok((record.into_cart()?, true)),
+        let empty = AttributeValue::M(HashMap::new());
+        let request = self
+            .update_cart(user)
+            // What the user bought of limited items outlives an idled-out cart.
+            .update_expression(
+                "SET #cart_token = :token, #version = :zero, #created_at = :created_at, \
+                 #expires_at = :expires_at, #qty = :empty, #price = :empty, #name = :empty, \
+                 #added = :empty, #held = :empty, #held_until = :empty, #limit = :empty, \
+                 #hold_began = :empty, #bought = if_not_exists(#bought, :empty)",
+            )
+            .condition_expression(
+                "attribute_not_exists(#user_id) \
+                 OR (#expires_at <= :now AND attribute_not_exists(#sweep_pk))",
+            )
+            .set_expression_attribute_names(Some(names(&[
+                "user_id",
+                "cart_token",
+                "version",
+                "created_at",
+                "expires_at",
+                "qty",
+                "price",
+                "name",
+                "added",
+                "held",
+                "held_until",
+                "limit",
+                "hold_began",
+                "bought",
+                "sweep_pk",
+            ])))
+            .expression_attribute_values(":token", s(id.token().to_string()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":created_at", s(super::now_rfc3339()))
+            .expression_attribute_values(":expires_at", n(self.cart_expiry(now).max(0) as u64))
+            .expression_attribute_values(":now", n(now.max(0) as u64))
+            .expression_attribute_values(":empty", empty);
+        match self.update(request).await? {
+            Written::Done(new) => Ok((owned_cart(new, &id, now)?, true)),
             Written::Refused(Some(existing)) => match decode_cart(Some(&existing), now)? {
                 Some(cart) => Ok((cart, false)),
                 // Idled out, but the sweep has not given its held units back yet.
@@ -265,7 +317,7 @@ impl Store {
                 )),
             },
             Written::Refused(None) => Err(StoreError::Unexpected(
-                "the failed cart put returned no item".into(),
+                "the refused cart creation returned no item".into(),
             )),
         }
     }
@@ -352,12 +404,13 @@ impl Store {
         now: i64,
     ) -> Result<CartChange, StoreError> {
         let mut names = line_names(item);
-        names.extend(super::names(&["held", "held_until"]));
+        names.extend(super::names(&["held", "held_until", "limit"]));
         let request = self
             .update_cart(id.owner())
             .update_expression(
                 "REMOVE #qty.#item, #price.#item, #name.#item, #added.#item, #held.#item, \
-                 #held_until.#item SET #version = #version + :one, #expires_at = :expires_at",
+                 #held_until.#item, #limit.#item \
+                 SET #version = #version + :one, #expires_at = :expires_at",
             )
             .condition_expression(format!(
                 "#cart_token = :token AND {ALIVE} AND attribute_exists(#qty.#item) \
@@ -428,7 +481,7 @@ impl Store {
     ) -> Result<CartCommit, StoreError> {
         let now = alive_at.unwrap_or_else(crate::domain::now_unix);
         let change = transition(before, after, alive_at, self.cart_idle_secs());
-        let moves = before.stock_moves(after);
+        let moves = before.stock_moves(after, now);
         if record.is_none() && moves.is_empty() {
             let request = change.apply(self.update_cart(before.user_id()));
             return Ok(match self.update(request).await? {
@@ -452,8 +505,8 @@ impl Store {
         let mut actions = vec![TransactWriteItem::builder()
             .update(built(update.build())?)
             .build()];
-        for (item, taken) in &moves {
-            let update = move_stock(&self.tables().catalog, *item, *taken)?;
+        for moved in &moves {
+            let update = move_stock(&self.tables().catalog, moved)?;
             actions.push(TransactWriteItem::builder().update(update).build());
         }
         let Some(cancelled) = self.transact(actions, record, &token).await? else {
@@ -476,9 +529,15 @@ impl Store {
         ))
     }
 
-    /// The users whose carts hold units whose hold ended by `now`, from the `by-expiry` index
-    /// (eventually consistent: each is read again before anything is released), at most `limit`.
-    pub async fn carts_to_sweep(&self, now: i64, limit: i32) -> Result<Vec<UserId>, StoreError> {
+    /// One page of the users whose carts hold units whose hold ended by `now`, from the
+    /// `by-expiry` index (eventually consistent: each is read again before anything is
+    /// released), at most `limit`, after `from` (where the previous page ended).
+    pub async fn carts_to_sweep(
+        &self,
+        now: i64,
+        limit: i32,
+        from: Option<SweepCursor>,
+    ) -> Result<SweepPage, StoreError> {
         let out = self
             .client()
             .query()
@@ -488,6 +547,7 @@ impl Store {
             .set_expression_attribute_names(Some(names(&["sweep_pk", "next_expiry"])))
             .expression_attribute_values(":hold", s(HOLDING))
             .expression_attribute_values(":now", n(now.max(0) as u64))
+            .set_exclusive_start_key(from.map(|cursor| cursor.0))
             .limit(limit)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
@@ -498,7 +558,10 @@ impl Store {
             .items()
             .iter()
             .filter_map(|raw| raw.get("user_id")?.as_s().ok());
-        Ok(users.filter_map(|u| UserId::parse(u).ok()).collect())
+        Ok(SweepPage {
+            users: users.filter_map(|u| UserId::parse(u).ok()).collect(),
+            next: out.last_evaluated_key().cloned().map(SweepCursor),
+        })
     }
 
     /// Gives back the units of `user`'s expired holds at `now` (idled-out carts included): one
@@ -517,11 +580,11 @@ impl Store {
         let Some(after) = cart.released(now) else {
             return Ok(vec![]);
         };
-        let given = cart.stock_moves(&after);
+        let given = cart.stock_moves(&after, now);
         Ok(match self.write_cart(&cart, &after, None, None).await? {
             CartCommit::Done => given
                 .into_iter()
-                .map(|(item, taken)| (item, taken.unsigned_abs()))
+                .map(|moved| (moved.item, moved.taken.unsigned_abs()))
                 .collect(),
             _ => vec![],
         })
@@ -559,7 +622,15 @@ struct Transition {
 
 fn transition(before: &Cart, after: &Cart, alive_at: Option<i64>, idle_secs: i64) -> Transition {
     let mut names = names(&["cart_token", "version", "sweep_pk", "next_expiry"]);
-    let line_maps = ["qty", "price", "name", "added", "held", "held_until"];
+    let line_maps = [
+        "qty",
+        "price",
+        "name",
+        "added",
+        "held",
+        "held_until",
+        "limit",
+    ];
     let mut values = HashMap::from([
         (":token".to_owned(), s(before.id.token().to_string())),
         (":version".to_owned(), n(before.version)),
@@ -583,10 +654,11 @@ fn transition(before: &Cart, after: &Cart, alive_at: Option<i64>, idle_secs: i64
             format!(":u{i}"),
             n(line.held_until.unwrap_or(0).max(0) as u64),
         );
+        values.insert(format!(":l{i}"), n(line.limit.unwrap_or(0)));
         sets.push(format!(
             "#qty.#s{i} = :q{i}, #price.#s{i} = :p{i}, #name.#s{i} = :n{i}, \
              #added.#s{i} = if_not_exists(#added.#s{i}, :added), #held.#s{i} = :h{i}, \
-             #held_until.#s{i} = :u{i}"
+             #held_until.#s{i} = :u{i}, #limit.#s{i} = :l{i}"
         ));
     }
     for (i, line) in before.lines.iter().enumerate() {
@@ -595,8 +667,20 @@ fn transition(before: &Cart, after: &Cart, alive_at: Option<i64>, idle_secs: i64
         }
         names.insert(format!("#r{i}"), line.item_id.get().to_string());
         removes.push(format!(
-            "#qty.#r{i}, #price.#r{i}, #name.#r{i}, #added.#r{i}, #held.#r{i}, #held_until.#r{i}"
+            "#qty.#r{i}, #price.#r{i}, #name.#r{i}, #added.#r{i}, #held.#r{i}, \
+             #held_until.#r{i}, #limit.#r{i}"
         ));
+    }
+    if before.history.hold_began != after.history.hold_began {
+        let windows = after.history.hold_began.iter();
+        let windows =
+            windows.map(|(item, began)| (item.get().to_string(), n(began.max(&0).unsigned_abs())));
+        values.insert(
+            ":hold_began".to_owned(),
+            AttributeValue::M(windows.collect()),
+        );
+        names.extend(super::names(&["hold_began"]));
+        sets.push("#hold_began = :hold_began".to_owned());
     }
     match after.next_expiry() {
         Some(at) => {

@@ -19,7 +19,8 @@ use super::keys::NewRecord;
 use super::schema::CATALOG_BY_PRICE_INDEX;
 use super::{built, n, names, pause, s, Raw, RequestToken, Store, StoreError, Written};
 use crate::domain::{
-    CartLine, Cursor, Item, ItemChange, ItemId, ListQuery, NewItem, Page, Price, Receipt, Stock,
+    CartLine, Cursor, Item, ItemChange, ItemId, ListQuery, NewItem, Page, Price, Quantity, Receipt,
+    Stock, StockMove,
 };
 
 /// Ids from here up are handed out by `create_item`; the seeded dataset uses ids below it.
@@ -41,6 +42,9 @@ struct ItemRecord {
     version: u64,
     list_pk: String,
     price_key: String,
+    /// The most units one customer may hold and buy (absent: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_per_customer: Option<u64>,
 }
 
 impl ItemRecord {
@@ -54,6 +58,7 @@ impl ItemRecord {
             version: item.version,
             list_pk: LIST_PARTITION.to_owned(),
             price_key: price_key(item.price, item.id),
+            max_per_customer: item.max_per_customer.map(|max| u64::from(max.get())),
         }
     }
 
@@ -64,6 +69,10 @@ impl ItemRecord {
             id: ItemId::new(self.id).ok_or_else(corrupt)?,
             price: Price::new(self.price).ok_or_else(corrupt)?,
             stock: Stock::stored(self.stock).ok_or_else(corrupt)?,
+            max_per_customer: match self.max_per_customer {
+                Some(max) => Some(Quantity::new(max).ok_or_else(corrupt)?),
+                None => None,
+            },
             name: self.name,
             version: self.version,
         })
@@ -505,8 +514,22 @@ impl Store {
                 .expression_attribute_values(":restock", n(restock.get()))
                 .expression_attribute_values(":room", n(Stock::MAX - restock.get()));
         }
+        let mut removes = "";
+        match change.max_per_customer {
+            Some(Some(max)) => {
+                sets.push("#max_per_customer = :max_per_customer");
+                request = request
+                    .expression_attribute_names("#max_per_customer", MAX_PER_CUSTOMER)
+                    .expression_attribute_values(":max_per_customer", n(u64::from(max.get())));
+            }
+            Some(None) => {
+                removes = "REMOVE #max_per_customer ";
+                request = request.expression_attribute_names("#max_per_customer", MAX_PER_CUSTOMER);
+            }
+            None => {}
+        }
         let request = request
-            .update_expression(format!("SET {}", sets.join(", ")))
+            .update_expression(format!("{removes}SET {}", sets.join(", ")))
             .condition_expression(conditions.join(" AND "));
         Ok(match self.update(request).await? {
             Written::Done(new) => ItemUpdate::Updated(decode_item(&new)?),
@@ -524,51 +547,82 @@ impl Store {
     }
 }
 
+/// The attribute of an item's per-customer limit.
+const MAX_PER_CUSTOMER: &str = "max_per_customer";
+
+/// The condition that a customer's `total` units of an item (what their cart takes and what
+/// they bought) fit its `max_per_customer`, which their line saw as `limit`: a line that saw no
+/// limit needs the item to have none still (a limit set since is found, and the cart told).
+fn within_limit(limit: Option<u64>) -> &'static str {
+    match limit {
+        Some(_) => "(attribute_not_exists(#max) OR #max >= :total)",
+        None => "attribute_not_exists(#max)",
+    }
+}
+
 /// A purchase line's stock decrement, one action of the purchase transaction: `need` units (what
 /// the line does not hold any more; 0 or less when its expired hold still has them, which then go
-/// back) if the available stock covers them and the price is still the one the cart holds. When
-/// it fails, the item comes back as it is now (`ALL_OLD`, read with `decode_item`).
-pub(crate) fn take_stock(table: &str, line: &CartLine, need: i64) -> Result<Update, StoreError> {
-    built(
-        Update::builder()
-            .table_name(table)
-            .key("id", n(line.item_id.get()))
-            .update_expression(
-                "SET #stock = #stock - :need, #version = if_not_exists(#version, :zero) + :one",
-            )
-            .condition_expression("#stock >= :need AND #price = :seen_price")
-            .set_expression_attribute_names(Some(names(&["stock", "price", "version"])))
-            .expression_attribute_values(":need", AttributeValue::N(need.to_string()))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":seen_price", n(line.unit_price.get()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build(),
-    )
+/// back) if the available stock covers them, the price is still the one the cart holds, and
+/// the customer's `total` (`bought` before, and the line) is within the item's
+/// `max_per_customer`. When it fails, the item comes back as it is now (`ALL_OLD`, read with
+/// `decode_item`).
+pub(crate) fn take_stock(
+    table: &str,
+    line: &CartLine,
+    need: i64,
+    bought: u64,
+) -> Result<Update, StoreError> {
+    let condition = format!(
+        "#stock >= :need AND #price = :seen_price AND {}",
+        within_limit(line.limit)
+    );
+    let mut update = Update::builder()
+        .table_name(table)
+        .key("id", n(line.item_id.get()))
+        .update_expression(
+            "SET #stock = #stock - :need, #version = if_not_exists(#version, :zero) + :one",
+        )
+        .condition_expression(condition)
+        .set_expression_attribute_names(Some(names(&["stock", "price", "version"])))
+        .expression_attribute_names("#max", MAX_PER_CUSTOMER)
+        .expression_attribute_values(":need", AttributeValue::N(need.to_string()))
+        .expression_attribute_values(":zero", n(0))
+        .expression_attribute_values(":one", n(1))
+        .expression_attribute_values(":seen_price", n(line.unit_price.get()))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+    if line.limit.is_some() {
+        update = update.expression_attribute_values(":total", n(bought + line.quantity));
+    }
+    built(update.build())
 }
 
 /// A hold's move of an item's available stock, one action of a cart's transaction: `taken`
-/// units out (if the stock has them) or, negative, back.
-pub(crate) fn move_stock(table: &str, item: ItemId, taken: i64) -> Result<Update, StoreError> {
-    let condition = match taken > 0 {
-        true => "attribute_exists(#list_pk) AND #stock >= :taken",
-        false => "attribute_exists(#list_pk)",
-    };
-    built(
-        Update::builder()
-            .table_name(table)
-            .set_key(Some(item_key(item)))
-            .update_expression(
-                "SET #stock = #stock - :taken, #version = if_not_exists(#version, :zero) + :one",
-            )
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names(&["stock", "version", "list_pk"])))
-            .expression_attribute_values(":taken", AttributeValue::N(taken.to_string()))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":one", n(1))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build(),
-    )
+/// units out or, negative, back; when the lines need units, only if the stock has them and the
+/// customer stays within the item's limit (`StockMove`).
+pub(crate) fn move_stock(table: &str, moved: &StockMove) -> Result<Update, StoreError> {
+    let mut condition = "attribute_exists(#list_pk)".to_owned();
+    let mut update = Update::builder()
+        .table_name(table)
+        .set_key(Some(item_key(moved.item)))
+        .update_expression(
+            "SET #stock = #stock - :taken, #version = if_not_exists(#version, :zero) + :one",
+        )
+        .set_expression_attribute_names(Some(names(&["stock", "version", "list_pk"])))
+        .expression_attribute_values(":taken", AttributeValue::N(moved.taken.to_string()))
+        .expression_attribute_values(":zero", n(0))
+        .expression_attribute_values(":one", n(1))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+    if moved.needs > 0 {
+        condition.push_str(" AND #stock >= :needs AND ");
+        condition.push_str(within_limit(moved.limit));
+        update = update
+            .expression_attribute_names("#max", MAX_PER_CUSTOMER)
+            .expression_attribute_values(":needs", n(moved.needs));
+        if moved.limit.is_some() {
+            update = update.expression_attribute_values(":total", n(moved.total));
+        }
+    }
+    built(update.condition_expression(condition).build())
 }
 
 fn counter_key() -> Raw {

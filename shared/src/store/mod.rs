@@ -31,7 +31,7 @@ use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 
 pub use crate::telemetry::{CountRequests, DbMetrics, MetricsSnapshot};
-pub use carts::{AddLine, CartChange, CartCommit, CartRead};
+pub use carts::{AddLine, CartChange, CartCommit, CartRead, SweepCursor, SweepPage};
 pub use catalog::{CatalogWrite, ItemCreate, ItemUpdate, ADMIN_ID_FLOOR};
 pub use error::StoreError;
 pub use keys::NewRecord;

@@ -75,7 +75,8 @@ impl Store {
             .collect();
         let mut actions = Vec::with_capacity(asking.len() + 3);
         for (line, need) in &asking {
-            let update = take_stock(&tables.catalog, line, *need)?;
+            let bought = plan.cart.history.bought(line.item_id);
+            let update = take_stock(&tables.catalog, line, *need, bought)?;
             actions.push(TransactWriteItem::builder().update(update).build());
         }
         let order = put_order(&tables.orders, plan.order, plan.request, now)?;
@@ -84,7 +85,7 @@ impl Store {
         actions.push(TransactWriteItem::builder().update(cart).build());
         match self.transact(actions, None, &RequestToken::new()).await? {
             None => Ok(None),
-            Some(cancelled) => decode_reasons(&asking, &cancelled).map(Some),
+            Some(cancelled) => decode_reasons(plan.cart, &asking, &cancelled).map(Some),
         }
     }
 }
@@ -94,6 +95,7 @@ impl Store {
 /// receipt of the key's order if the key had bought already; whether the cart changed. No extra
 /// reads.
 fn decode_reasons(
+    cart: &Cart,
     asking: &[(&CartLine, i64)],
     cancelled: &Cancelled,
 ) -> Result<Rejection, StoreError> {
@@ -102,17 +104,19 @@ fn decode_reasons(
         let Some(now) = cancelled.failed_at(i) else {
             continue;
         };
-        let current = now
-            .map(decode_item)
-            .transpose()?
-            .map(|item| (item.price.get(), item.stock.get()));
+        let item = now.map(decode_item).transpose()?;
         rejection.lines.push(LineRejection {
             item_id: line.item_id,
             requested: line.quantity,
             held: line.held,
             hold_expired: line.held_until.is_some(),
             cart_price: line.unit_price.get(),
-            current,
+            current: item
+                .as_ref()
+                .map(|item| (item.price.get(), item.stock.get())),
+            current_limit: item.and_then(|item| item.max_per_customer.map(|m| u64::from(m.get()))),
+            limit: line.limit,
+            bought: cart.history.bought(line.item_id),
         });
     }
     // Whatever its age: what held the key was live when the condition refused the order.

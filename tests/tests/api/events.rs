@@ -469,6 +469,7 @@ async fn every_function_is_granted_exactly_the_dynamodb_calls_it_makes() {
     let hold = CheckoutPolicy::Hold {
         seconds: 900,
         max_per_item: 10_000,
+        max_seconds: 1800,
     };
     for policy in [CheckoutPolicy::Latest, hold] {
         let mut run = Recorder::start(policy).await;

@@ -276,6 +276,7 @@ async fn setting_a_quantity_checks_the_stock_as_an_add_does_and_zero_removes_the
         CheckoutPolicy::Hold {
             seconds: 900,
             max_per_item: 10,
+            max_seconds: 1800,
         },
     ] {
         let app = TestApp::spawn().await.with_policy(policy);

@@ -376,7 +376,17 @@ impl TestApp {
 
     /// One run of the hold sweep (`release-holds`), at `now`.
     pub async fn sweep_at(&self, now: i64) -> release_holds::SweepSummary {
-        release_holds::sweep(self.store(), now, std::time::Duration::from_secs(60))
+        self.sweep_within(now, std::time::Duration::from_secs(60))
+            .await
+    }
+
+    /// One run of the hold sweep at `now`, given `budget` to run in.
+    pub async fn sweep_within(
+        &self,
+        now: i64,
+        budget: std::time::Duration,
+    ) -> release_holds::SweepSummary {
+        release_holds::sweep(self.store(), now, budget)
             .await
             .expect("the sweep runs")
     }

@@ -221,14 +221,16 @@ fn refused(refusal: AddRefusal, item: &Item, quantity: u64) -> ApiError {
             held: held.get(),
             now: now.get(),
         },
-        AddRefusal::CustomerLimit { limit, bought } => {
-            ApiError::CustomerLimit(vec![LimitReached {
-                item_id: item.id,
-                limit,
-                bought,
-                requested: quantity,
-            }])
-        }
+        AddRefusal::CustomerLimit {
+            limit,
+            bought,
+            requested,
+        } => ApiError::CustomerLimit(vec![LimitReached {
+            item_id: item.id,
+            limit,
+            bought,
+            requested,
+        }]),
         AddRefusal::HoldTimeUsed { ended, again } => ApiError::HoldTimeLimit {
             item_id: item.id,
             ended,

@@ -155,7 +155,12 @@ impl Cart {
         let limit = item.max_per_customer.map(|max| u64::from(max.get()));
         let bought = self.history.bought(item.id);
         if let Some(limit) = limit.filter(|limit| quantity + bought > *limit) {
-            return Err(AddRefusal::CustomerLimit { limit, bought });
+            let requested = quantity;
+            return Err(AddRefusal::CustomerLimit {
+                limit,
+                bought,
+                requested,
+            });
         }
         let mut after = self.next();
         let mut line = CartLine {
@@ -361,10 +366,12 @@ pub enum AddRefusal {
         held: Price,
         now: Price,
     },
-    /// The item's `max_per_customer` is `limit`, and the user bought `bought` already.
+    /// The item's `max_per_customer` is `limit`, the user bought `bought` already, and the line
+    /// would hold `requested`.
     CustomerLimit {
         limit: u64,
         bought: u64,
+        requested: u64,
     },
     /// `hold`: the user held the item for the longest a hold may last, until `ended` (Unix
     /// seconds); it cannot be held again before `again`. Buy the line or remove it.
@@ -612,7 +619,8 @@ mod tests {
                 add(&empty, 4),
                 Err(AddRefusal::CustomerLimit {
                     limit: 3,
-                    bought: 0
+                    bought: 0,
+                    requested: 4
                 })
             );
             let mut bought_two = empty.clone();
@@ -621,7 +629,8 @@ mod tests {
                 add(&bought_two, 2),
                 Err(AddRefusal::CustomerLimit {
                     limit: 3,
-                    bought: 2
+                    bought: 2,
+                    requested: 2
                 })
             );
             let cart = add(&bought_two, 1).unwrap();

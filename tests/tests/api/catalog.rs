@@ -265,6 +265,7 @@ async fn on_a_catalog_of_ten_thousand_items_a_page_reads_one_pages_worth() {
             price: Price::new(100 + (i * 7919) % 9_900).unwrap(),
             stock: Stock::new(i % 100).unwrap(),
             version: 0,
+            max_per_customer: None,
         })
         .collect();
     app.store().put_items(&items).await.unwrap();
@@ -382,7 +383,7 @@ async fn an_admin_changes_price_and_stock_and_the_listing_follows() {
     assert_eq!(response.status, 200, "{}", response.text);
     assert_eq!(
         response.body["item"],
-        json!({"id": 6, "name": "Bread - Multigrain Loaf", "price": 99999, "quantity": 3, "version": 1})
+        json!({"id": 6, "max_per_customer": null, "name": "Bread - Multigrain Loaf", "price": 99999, "quantity": 3, "version": 1})
     );
     let listed = app.list(&[]).await;
     assert_eq!(

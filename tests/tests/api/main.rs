@@ -13,6 +13,7 @@ mod exactly_once;
 mod holds;
 mod hostile_input;
 mod identity;
+mod limits;
 mod load;
 mod local_api;
 mod outage;

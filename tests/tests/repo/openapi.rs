@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::read;
 use serde_yaml::Value as Yaml;
 use shared::domain::{CartId, ItemId, OrderId};
-use shared::domain::{PriceChange, Shortfall};
+use shared::domain::{LimitReached, PriceChange, Shortfall};
 use shared::ApiError;
 
 const HTTP_METHODS: [&str; 8] = [
@@ -168,6 +168,17 @@ fn every_api_error() -> Vec<ApiError> {
             held: 100,
             now: 120,
         },
+        ApiError::CustomerLimit(vec![LimitReached {
+            item_id: item,
+            limit: 2,
+            bought: 1,
+            requested: 2,
+        }]),
+        ApiError::HoldTimeLimit {
+            item_id: item,
+            ended: 1_800_000_000,
+            again: 1_800_001_800,
+        },
         ApiError::CartEmpty,
         ApiError::PriceChanged(vec![PriceChange {
             item_id: item,
@@ -201,6 +212,8 @@ fn every_api_error() -> Vec<ApiError> {
             | ApiError::CartFull { .. }
             | ApiError::HoldLimit { .. }
             | ApiError::HeldAtAnotherPrice { .. }
+            | ApiError::CustomerLimit(_)
+            | ApiError::HoldTimeLimit { .. }
             | ApiError::CartEmpty
             | ApiError::PriceChanged(_)
             | ApiError::RequestInProgress

@@ -894,3 +894,220 @@ fn every_policy_names_explicit_dynamodb_actions_on_the_schema_tables_only() {
         assert!(granted > 0, "{id}: grants what it needs");
     }
 }
+
+// --- sign-up, callers and browsers ----------------------------------------------------------
+
+/// The template as CloudFormation resolves it for some parameter values (the others at their
+/// defaults): conditions evaluated, `!If` taken, `!Ref` of a parameter replaced by its value,
+/// `!Ref AWS::NoValue` dropped. Only the intrinsics the template's conditions use.
+struct Deployment<'a> {
+    template: &'a Yaml,
+    parameters: BTreeMap<String, String>,
+}
+
+impl<'a> Deployment<'a> {
+    fn new(template: &'a Yaml, given: &[(&str, &str)]) -> Self {
+        let mut parameters = BTreeMap::new();
+        for (name, parameter) in template["Parameters"].as_mapping().unwrap() {
+            let default = match &parameter["Default"] {
+                Yaml::String(s) => s.clone(),
+                Yaml::Number(n) => n.to_string(),
+                Yaml::Bool(b) => b.to_string(),
+                _ => continue,
+            };
+            parameters.insert(name.as_str().unwrap().to_owned(), default);
+        }
+        for (name, value) in given {
+            assert!(
+                template["Parameters"].get(*name).is_some(),
+                "{name} is a parameter"
+            );
+            parameters.insert((*name).to_owned(), (*value).to_owned());
+        }
+        Self {
+            template,
+            parameters,
+        }
+    }
+
+    /// A parameter's value as `!Ref` gives it: a list for a `CommaDelimitedList`.
+    fn parameter(&self, name: &str) -> Option<Yaml> {
+        let value = self.parameters.get(name)?;
+        let kind = string(self.template["Parameters"][name].get("Type"));
+        Some(match kind {
+            Some("CommaDelimitedList") => Yaml::Sequence(
+                value
+                    .split(',')
+                    .map(|v| Yaml::String(v.to_owned()))
+                    .collect(),
+            ),
+            _ => Yaml::String(value.clone()),
+        })
+    }
+
+    fn condition(&self, name: &str) -> bool {
+        let condition = &self.template["Conditions"][name];
+        assert!(!condition.is_null(), "condition {name} is declared");
+        self.truth(condition)
+    }
+
+    fn truth(&self, value: &Yaml) -> bool {
+        let Yaml::Tagged(tagged) = value else {
+            panic!("{value:?} is a condition function")
+        };
+        let operands = || tagged.value.as_sequence().expect("a list of operands");
+        if tagged.tag == "Equals" {
+            let [a, b] = operands().as_slice() else {
+                panic!("!Equals takes two operands")
+            };
+            self.scalar(a) == self.scalar(b)
+        } else if tagged.tag == "Not" {
+            !self.truth(&operands()[0])
+        } else if tagged.tag == "And" {
+            operands().iter().all(|c| self.truth(c))
+        } else if tagged.tag == "Or" {
+            operands().iter().any(|c| self.truth(c))
+        } else if tagged.tag == "Condition" {
+            self.condition(tagged.value.as_str().unwrap())
+        } else {
+            panic!("{value:?}: not a condition function this evaluator knows")
+        }
+    }
+
+    /// A value compared by `!Equals`, as text.
+    fn scalar(&self, value: &Yaml) -> String {
+        match value {
+            Yaml::String(s) => s.clone(),
+            Yaml::Number(n) => n.to_string(),
+            Yaml::Bool(b) => b.to_string(),
+            Yaml::Tagged(t) if t.tag == "Ref" => match self.parameter(t.value.as_str().unwrap()) {
+                Some(Yaml::String(s)) => s,
+                other => panic!("!Ref {:?} in a comparison: {other:?}", t.value),
+            },
+            Yaml::Tagged(t) if t.tag == "Join" => {
+                let [separator, list] = t.value.as_sequence().unwrap().as_slice() else {
+                    panic!("!Join takes two operands")
+                };
+                let list = match self.resolve(list) {
+                    Some(Yaml::Sequence(items)) => items,
+                    other => panic!("!Join of {other:?}"),
+                };
+                let parts: Vec<String> = list.iter().map(|v| self.scalar(v)).collect();
+                parts.join(separator.as_str().unwrap())
+            }
+            other => panic!("{other:?} in a comparison"),
+        }
+    }
+
+    /// `value` as deployed; `None` where it is `AWS::NoValue`.
+    fn resolve(&self, value: &Yaml) -> Option<Yaml> {
+        match value {
+            Yaml::Tagged(t) if t.tag == "If" => {
+                let [condition, then, otherwise] = t.value.as_sequence().unwrap().as_slice() else {
+                    panic!("!If takes three operands")
+                };
+                let taken = match self.condition(condition.as_str().unwrap()) {
+                    true => then,
+                    false => otherwise,
+                };
+                self.resolve(taken)
+            }
+            Yaml::Tagged(t) if t.tag == "Ref" => match t.value.as_str() {
+                Some("AWS::NoValue") => None,
+                Some(name) => self.parameter(name).or_else(|| Some(value.clone())),
+                None => Some(value.clone()),
+            },
+            Yaml::Mapping(map) => Some(Yaml::Mapping(
+                map.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), self.resolve(v)?)))
+                    .collect(),
+            )),
+            Yaml::Sequence(items) => Some(Yaml::Sequence(
+                items.iter().filter_map(|v| self.resolve(v)).collect(),
+            )),
+            other => Some(other.clone()),
+        }
+    }
+
+    /// Whether a resource or output with a `Condition` exists in this deployment.
+    fn exists(&self, declaration: &Yaml) -> bool {
+        string(declaration.get("Condition")).is_none_or(|c| self.condition(c))
+    }
+}
+
+fn allowed_values(parameter: &Yaml) -> Vec<&str> {
+    parameter["AllowedValues"]
+        .as_sequence()
+        .expect("AllowedValues")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect()
+}
+
+#[test]
+fn the_created_user_pool_refuses_self_sign_up_keeps_its_users_and_protects_them_by_parameter() {
+    let template = template();
+    let sign_up = &template["Parameters"]["AllowSelfSignUp"];
+    assert_eq!(string(sign_up.get("Default")), Some("false"));
+    assert_eq!(allowed_values(sign_up), ["true", "false"]);
+    let threats = &template["Parameters"]["ThreatProtection"];
+    assert_eq!(string(threats.get("Default")), Some("OFF"));
+    assert_eq!(allowed_values(threats), ["OFF", "AUDIT", "ENFORCED"]);
+    let pool = &template["Resources"]["UserPool"];
+    assert_eq!(string(pool.get("Type")), Some("AWS::Cognito::UserPool"));
+    assert_eq!(string(pool.get("Condition")), Some("CreateUserPool"));
+    for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+        assert_eq!(string(pool.get(policy)), Some("Retain"), "{policy}");
+    }
+
+    // (parameters given, self sign-up, threat protection)
+    type Case<'a> = (&'a [(&'a str, &'a str)], bool, Option<&'a str>);
+    let cases: [Case; 5] = [
+        (&[], false, None),
+        (&[("AllowSelfSignUp", "true")], true, None),
+        (&[("ThreatProtection", "AUDIT")], false, Some("AUDIT")),
+        (&[("ThreatProtection", "ENFORCED")], false, Some("ENFORCED")),
+        (
+            &[
+                ("AllowSelfSignUp", "true"),
+                ("ThreatProtection", "ENFORCED"),
+            ],
+            true,
+            Some("ENFORCED"),
+        ),
+    ];
+    for (given, self_sign_up, protection) in cases {
+        let deployment = Deployment::new(&template, given);
+        assert!(
+            deployment.exists(pool),
+            "{given:?}: jwt mode, no issuer given"
+        );
+        let props = deployment.resolve(&pool["Properties"]).unwrap();
+
+        assert_eq!(
+            string(props.get("DeletionProtection")),
+            Some("ACTIVE"),
+            "{given:?}"
+        );
+        assert_eq!(
+            at(
+                &props,
+                &["AdminCreateUserConfig", "AllowAdminCreateUserOnly"]
+            )
+            .and_then(Yaml::as_bool),
+            Some(!self_sign_up),
+            "{given:?}: only administrators create users unless self sign-up is asked for"
+        );
+        let mode = string(at(&props, &["UserPoolAddOns", "AdvancedSecurityMode"]));
+        let tier = string(props.get("UserPoolTier"));
+        assert_eq!(mode, protection, "{given:?}");
+        match protection {
+            // Threat protection is a feature of the Plus plan, which costs more per user.
+            Some(_) => assert_eq!(tier, Some("PLUS"), "{given:?}"),
+            None => assert_ne!(tier, Some("PLUS"), "{given:?}"),
+        }
+    }
+    let issuer = Deployment::new(&template, &[("JwtIssuer", "https://id.example/")]);
+    assert!(!issuer.exists(pool), "a pool only when no issuer is given");
+}
+

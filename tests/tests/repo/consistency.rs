@@ -1111,3 +1111,120 @@ fn the_created_user_pool_refuses_self_sign_up_keeps_its_users_and_protects_them_
     assert!(!issuer.exists(pool), "a pool only when no issuer is given");
 }
 
+/// `openapi.yaml`.
+fn openapi() -> Yaml {
+    serde_yaml::from_str(&read("openapi.yaml")).expect("openapi.yaml is YAML")
+}
+
+/// The name of every `in: header` parameter (and security scheme) of the document, lower-cased.
+fn request_headers(value: &Yaml, out: &mut BTreeSet<String>) {
+    match value {
+        Yaml::Mapping(map) => {
+            if string(value.get("in")) == Some("header") {
+                let name = string(value.get("name")).expect("a header parameter has a name");
+                out.insert(name.to_ascii_lowercase());
+            }
+            map.values().for_each(|v| request_headers(v, out));
+        }
+        Yaml::Sequence(items) => items.iter().for_each(|v| request_headers(v, out)),
+        _ => {}
+    }
+}
+
+/// Every header a response of the document declares (the keys of its `headers`), lower-cased.
+fn response_headers(value: &Yaml, in_responses: bool, out: &mut BTreeSet<String>) {
+    match value {
+        Yaml::Mapping(map) => {
+            for (key, v) in map {
+                match key.as_str() {
+                    Some("headers") if in_responses => {
+                        let names = v.as_mapping().expect("headers is a mapping").keys();
+                        out.extend(names.map(|n| n.as_str().unwrap().to_ascii_lowercase()));
+                    }
+                    Some("responses") => response_headers(v, true, out),
+                    _ => response_headers(v, in_responses, out),
+                }
+            }
+        }
+        Yaml::Sequence(items) => items
+            .iter()
+            .for_each(|v| response_headers(v, in_responses, out)),
+        _ => {}
+    }
+}
+
+fn lower_case_list(value: Option<&Yaml>) -> BTreeSet<String> {
+    value
+        .and_then(Yaml::as_sequence)
+        .expect("a list")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_ascii_lowercase())
+        .collect()
+}
+
+#[test]
+fn browsers_may_send_and_read_every_header_openapi_documents_from_the_given_origins_only() {
+    let template = template();
+    let document = openapi();
+    let mut sent = BTreeSet::from(["authorization".to_owned(), "content-type".to_owned()]);
+    request_headers(&document, &mut sent);
+    let mut answered = BTreeSet::new();
+    response_headers(&document, false, &mut answered);
+    for header in ["idempotency-key", "if-match", "if-none-match"] {
+        assert!(sent.contains(header), "openapi.yaml documents {header}");
+    }
+    for header in [
+        "etag",
+        "retry-after",
+        "idempotent-replayed",
+        "www-authenticate",
+    ] {
+        assert!(answered.contains(header), "openapi.yaml documents {header}");
+    }
+    // What a browser signing with SigV4 (the IAM routes) sends besides `authorization`.
+    let signing = ["x-amz-content-sha256", "x-amz-date", "x-amz-security-token"];
+    let methods: BTreeSet<String> = template_routes(&template)
+        .into_iter()
+        .map(|(method, _, _)| method.to_ascii_lowercase())
+        .collect();
+
+    let parameter = &template["Parameters"]["CorsAllowOrigins"];
+    assert_eq!(
+        string(parameter.get("Default")),
+        Some(""),
+        "no origin unless given"
+    );
+    let api = resources(&template, "AWS::ApiGatewayV2::Api");
+    let api = &api.values().next().unwrap()["Properties"];
+    let closed = Deployment::new(&template, &[]).resolve(api).unwrap();
+    assert!(
+        closed.get("CorsConfiguration").is_none(),
+        "no origins given: no CORS at all"
+    );
+
+    let origins = "https://shop.example.com,https://admin.example.com";
+    let open = Deployment::new(&template, &[("CorsAllowOrigins", origins)])
+        .resolve(api)
+        .unwrap();
+    let cors = open
+        .get("CorsConfiguration")
+        .expect("CORS for the given origins");
+    let allowed: Vec<&str> = (cors["AllowOrigins"].as_sequence().unwrap().iter())
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(allowed, origins.split(',').collect::<Vec<_>>());
+    assert_eq!(cors["AllowCredentials"].as_bool(), Some(false));
+    assert_eq!(lower_case_list(cors.get("AllowMethods")), methods);
+    let mut expected = sent.clone();
+    expected.extend(signing.map(str::to_owned));
+    assert_eq!(
+        lower_case_list(cors.get("AllowHeaders")),
+        expected,
+        "AllowHeaders: the request headers openapi.yaml documents, and SigV4's"
+    );
+    assert_eq!(
+        lower_case_list(cors.get("ExposeHeaders")),
+        answered,
+        "ExposeHeaders: the response headers openapi.yaml documents"
+    );
+}

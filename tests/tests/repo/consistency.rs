@@ -1111,6 +1111,214 @@ fn the_created_user_pool_refuses_self_sign_up_keeps_its_users_and_protects_them_
     assert!(!issuer.exists(pool), "a pool only when no issuer is given");
 }
 
+/// One part of an ARN pattern: a character, IAM's `*` (any run of characters, `/` included),
+/// or a path segment (any run of characters but `/`: a path parameter, a stage name).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Glob {
+    Char(char),
+    Any,
+    Segment,
+}
+
+/// An IAM resource pattern (`*` any run of characters; `?` is not used here).
+fn iam_pattern(text: &str) -> Vec<Glob> {
+    assert!(!text.contains('?'), "{text}: no `?`");
+    text.chars()
+        .map(|c| match c {
+            '*' => Glob::Any,
+            c => Glob::Char(c),
+        })
+        .collect()
+}
+
+/// The execute-api ARN (after `api-id/`) of every request a route serves: any stage, the
+/// method, the path with each `{parameter}` any segment.
+fn route_pattern(method: &str, path: &str) -> Vec<Glob> {
+    let mut pattern = vec![Glob::Segment];
+    pattern.extend(format!("/{method}/").chars().map(Glob::Char));
+    let mut rest = path.strip_prefix('/').expect("a path starts with /");
+    while let Some(open) = rest.find('{') {
+        pattern.extend(rest[..open].chars().map(Glob::Char));
+        pattern.push(Glob::Segment);
+        rest = &rest[rest[open..].find('}').unwrap() + open + 1..];
+    }
+    pattern.extend(rest.chars().map(Glob::Char));
+    pattern
+}
+
+/// Whether one string matches both patterns: a search of the pairs of positions.
+fn overlap(a: &[Glob], b: &[Glob]) -> bool {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![(0usize, 0usize)];
+    while let Some((i, j)) = todo.pop() {
+        if !seen.insert((i, j)) {
+            continue;
+        }
+        if i == a.len() && j == b.len() {
+            return true;
+        }
+        let (x, y) = (a.get(i).copied(), b.get(j).copied());
+        // A wildcard may match nothing more.
+        if matches!(x, Some(Glob::Any | Glob::Segment)) {
+            todo.push((i + 1, j));
+        }
+        if matches!(y, Some(Glob::Any | Glob::Segment)) {
+            todo.push((i, j + 1));
+        }
+        // One more character, matched by both.
+        let takes = |g: Glob, c: char| match g {
+            Glob::Any => true,
+            Glob::Segment => c != '/',
+            Glob::Char(d) => d == c,
+        };
+        match (x, y) {
+            (Some(Glob::Char(c)), Some(other)) if takes(other, c) => {
+                let j2 = if matches!(other, Glob::Char(_)) {
+                    j + 1
+                } else {
+                    j
+                };
+                todo.push((i + 1, j2));
+            }
+            (Some(other), Some(Glob::Char(c))) if takes(other, c) => todo.push((i, j + 1)),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Whether the concrete `text` matches the pattern.
+fn matches(pattern: &[Glob], text: &str) -> bool {
+    let literal: Vec<Glob> = text.chars().map(Glob::Char).collect();
+    overlap(pattern, &literal)
+}
+
+#[test]
+fn the_wildcard_matcher_matches_as_iam_does() {
+    let p = iam_pattern;
+    assert!(matches(&p("a/*/c"), "a/b/x/c"), "`*` crosses `/`");
+    assert!(matches(&p("a/*"), "a/"));
+    assert!(!matches(&p("a/*"), "a"));
+    assert!(!matches(&p("a/*/c"), "a/b/d"));
+    assert!(overlap(&p("*/GET/x/*"), &route_pattern("GET", "/x/{id}/y")));
+    assert!(!overlap(
+        &p("*/GET/x/*/z"),
+        &route_pattern("GET", "/x/{id}/y")
+    ));
+    assert!(
+        overlap(&p("*/GET/y/*"), &[Glob::Any, Glob::Char('/')]),
+        "two `*`s meet"
+    );
+    assert!(
+        !overlap(&p("*/GET/x/*/z"), &route_pattern("GET", "/x/{id}")),
+        "a parameter is one segment"
+    );
+}
+
+/// The resources of a managed policy that lets its holder invoke routes of `api`: the part of
+/// each ARN after `api-id/`.
+fn invoke_resources(template: &Yaml, policy: &str, api: &str) -> Vec<String> {
+    let resource = &template["Resources"][policy];
+    assert_eq!(
+        string(resource.get("Type")),
+        Some("AWS::IAM::ManagedPolicy"),
+        "{policy}"
+    );
+    let document = &resource["Properties"]["PolicyDocument"];
+    let prefix = format!(
+        "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{api}}}/"
+    );
+    let mut arns = Vec::new();
+    for statement in document["Statement"].as_sequence().expect("statements") {
+        assert_eq!(string(statement.get("Effect")), Some("Allow"), "{policy}");
+        assert_eq!(
+            string(statement.get("Action")),
+            Some("execute-api:Invoke"),
+            "{policy}"
+        );
+        assert!(statement.get("NotResource").is_none(), "{policy}");
+        for resource in statement["Resource"].as_sequence().expect("a list") {
+            let arn = intrinsic(resource, "Sub")
+                .and_then(Yaml::as_str)
+                .unwrap_or_else(|| panic!("{policy}: {resource:?} is !Sub"));
+            let rest = arn
+                .strip_prefix(&prefix)
+                .unwrap_or_else(|| panic!("{policy}: {arn} is a route of {api} here"));
+            assert!(!rest.contains("${"), "{policy}: {arn}");
+            arns.push(rest.to_owned());
+        }
+    }
+    arns
+}
+
+#[test]
+fn the_shop_backend_and_catalog_admin_policies_reach_only_their_own_routes_and_all_of_them() {
+    let template = template();
+    let api = resources(&template, "AWS::ApiGatewayV2::Api")
+        .into_keys()
+        .next()
+        .expect("the HTTP API");
+    let routes = template_routes(&template);
+    let is_public = |path: &str| path == "/api/v1/items";
+    let groups = [
+        ("ShopBackendPolicy", "ShopBackendPolicyArn"),
+        ("CatalogAdminPolicy", "CatalogAdminPolicyArn"),
+    ];
+    let iam = Deployment::new(&template, &[("Authentication", "iam")]);
+    let jwt = Deployment::new(&template, &[("Authentication", "jwt")]);
+    for (policy, output) in groups {
+        let admin = policy == "CatalogAdminPolicy";
+        let resource = &template["Resources"][policy];
+        let out = &template["Outputs"][output];
+        assert_eq!(
+            out.get("Value").and_then(reference),
+            Some(policy),
+            "{output}"
+        );
+        assert_eq!(out.get("Condition"), resource.get("Condition"), "{output}");
+        assert!(iam.exists(resource), "{policy} in iam mode");
+        assert_eq!(
+            jwt.exists(resource),
+            admin,
+            "{policy}: the admin routes are IAM in both modes, the user routes only in iam mode"
+        );
+        let own: Vec<_> = routes
+            .iter()
+            .filter(|(_, path, _)| !is_public(path) && is_admin_path(path) == admin)
+            .collect();
+        assert!(!own.is_empty());
+        let arns = invoke_resources(&template, policy, &api);
+        let patterns: Vec<Vec<Glob>> = arns.iter().map(|a| iam_pattern(a)).collect();
+
+        // Nothing of the other group, nor the public listing, whatever the stage and the
+        // values of the path parameters.
+        for (method, path, _) in routes.iter().filter(|r| !own.contains(r)) {
+            let route = route_pattern(method, path);
+            for (arn, pattern) in arns.iter().zip(&patterns) {
+                assert!(
+                    !overlap(pattern, &route),
+                    "{policy}: {arn} reaches {method} {path}"
+                );
+            }
+        }
+        // Every route of its own group, for any parameter values.
+        for (method, path, _) in &own {
+            for value in ["x", "NT-0f8Z_Ab", "1000001", "a.b~c"] {
+                let request = format!("$default/{method}{path}");
+                let request = request
+                    .split('/')
+                    .map(|s| if s.starts_with('{') { value } else { s })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                assert!(
+                    patterns.iter().any(|p| matches(p, &request)),
+                    "{policy}: {request} is not reached"
+                );
+            }
+        }
+    }
+}
+
 /// `openapi.yaml`.
 fn openapi() -> Yaml {
     serde_yaml::from_str(&read("openapi.yaml")).expect("openapi.yaml is YAML")

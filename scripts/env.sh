@@ -22,8 +22,9 @@ fi
 : "${CARTS_TABLE:=cart-api-carts}"; export CARTS_TABLE
 : "${ORDERS_TABLE:=cart-api-orders}"; export ORDERS_TABLE
 : "${IDEMPOTENCY_TABLE:=cart-api-idempotency}"; export IDEMPOTENCY_TABLE
-# The checkout policy (latest | hold; HOLD_SECONDS, MAX_HELD_PER_ITEM, CART_IDLE_DAYS keep the
-# functions' defaults unless set), and how often make dev runs the sweep of ended holds.
+# The checkout policy (latest | hold; HOLD_SECONDS, MAX_HOLD_SECONDS (0 or unset: twice
+# HOLD_SECONDS), MAX_HELD_PER_ITEM, CART_IDLE_DAYS keep the functions' defaults unless set), and
+# how often make dev runs the sweep of ended holds.
 : "${CHECKOUT_POLICY:=latest}"; export CHECKOUT_POLICY
 : "${HOLD_SWEEP_SECONDS:=60}"; export HOLD_SWEEP_SECONDS
 # Who the cart routes act for (jwt: a bearer token's sub; iam: the user_id the request names).
@@ -38,6 +39,10 @@ if [[ "$AUTH_MODE" == jwt ]]; then
     : "${LOCAL_JWKS_FILE:=$JWT_KEY_DIR/jwks.json}"; export LOCAL_JWKS_FILE
 fi
 : "${ALLOW_UNSIGNED_REQUESTS:=true}"; export ALLOW_UNSIGNED_REQUESTS
+# ADMIN_PRINCIPALS (unset: any caller of the admin routes; an unsigned local call is
+# `local-admin`) is the template's AdminPrincipals allow-list.
+# The key of the listing and order cursors. In AWS the two functions that sign cursors read the
+# stack's generated secret instead (CURSOR_SECRET_ARN); with neither they refuse to start.
 : "${CURSOR_SECRET:=local-development-cursor-secret}"; export CURSOR_SECRET
 : "${RUST_LOG:=info}"; export RUST_LOG
 

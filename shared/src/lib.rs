@@ -1,7 +1,7 @@
 //! Everything the cart API's functions share, in visible layers: `domain` (types and rules),
 //! `app` (the loops around the rules: read, decide, write, retry), `store` (every DynamoDB call
-//! and item mapping), `http` (parsing requests, rendering answers, the error mapping), and the
-//! configuration.
+//! and item mapping), `http` (parsing requests, rendering answers, the error mapping), the
+//! configuration, and `secrets` (the cursor key, read at cold start).
 
 pub mod app;
 pub mod config;
@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod jwt;
 pub mod scheduled;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 

@@ -3,7 +3,8 @@
 //! ([`TestApp`], with the API's calls as methods), one request type that reaches a handler as
 //! an API Gateway HTTP API (payload v2) request or the local API over HTTP ([`ApiRequest`]),
 //! one proxy in front of DynamoDB Local that counts requests and injects faults
-//! ([`DynamoDbProxy`]), and the repository's files ([`repo`]).
+//! ([`DynamoDbProxy`]), a stand-in for Secrets Manager ([`secrets`]), and the repository's files
+//! ([`repo`]).
 //!
 //! DynamoDB Local must be running (`make test` starts it); its address comes from
 //! `AWS_ENDPOINT_URL_DYNAMODB`, else `http://127.0.0.1:$DYNAMODB_LOCAL_PORT` (default 8000).
@@ -13,6 +14,7 @@ mod issuer;
 pub mod proxy;
 pub mod repo;
 mod request;
+pub mod secrets;
 mod tls;
 pub mod tokens;
 
@@ -22,7 +24,7 @@ pub use app::{
 };
 pub use issuer::{unix_now, LocalIssuer};
 pub use proxy::{DynamoDbProxy, Fault, Seen, Times};
-pub use request::{ApiRequest, Credential};
+pub use request::{ApiRequest, Credential, BACKEND_ARN, BACKEND_CALLER_ID};
 
 /// Taken by a test that loads DynamoDB Local on purpose (the load test, flash sales, races),
 /// for as long as it runs: such tests run one at a time, so that the load of one does not

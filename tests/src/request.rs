@@ -27,6 +27,11 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::Request;
 use serde_json::{json, Value};
 
+/// The `userArn` of the kit's IAM-signed requests ([`ApiRequest::with_iam`]).
+pub const BACKEND_ARN: &str = "arn:aws:sts::123456789012:assumed-role/shop-backend/b";
+/// The caller id of the kit's IAM-signed requests.
+pub const BACKEND_CALLER_ID: &str = "AROAEXAMPLE:backend";
+
 /// A request to one route of the API.
 #[derive(Clone, Debug)]
 pub struct ApiRequest {
@@ -40,7 +45,8 @@ pub struct ApiRequest {
     headers: Vec<(String, String)>,
     /// The body, and whether API Gateway passes it base64-encoded (a binary body).
     body: Option<(Vec<u8>, bool)>,
-    iam: bool,
+    /// The IAM identity API Gateway passes on for a signed request: `userArn` and caller id.
+    iam: Option<(String, String)>,
     /// The claims API Gateway's JWT authorizer passes on, if it ran.
     claims: Option<HashMap<String, String>>,
     pub credential: Credential,
@@ -69,7 +75,7 @@ impl ApiRequest {
             query: Vec::new(),
             headers: vec![("content-type".to_owned(), "application/json".to_owned())],
             body: None,
-            iam: false,
+            iam: None,
             claims: None,
             credential: Credential::Named,
         }
@@ -265,9 +271,15 @@ impl ApiRequest {
         self
     }
 
-    /// Signed with SigV4 by an IAM principal (what the admin routes require in AWS).
-    pub fn with_iam(mut self) -> Self {
-        self.iam = true;
+    /// Signed with SigV4 by an IAM principal (what the admin routes require in AWS): the kit's
+    /// backend, a session of the role `shop-backend` ([`BACKEND_ARN`], [`BACKEND_CALLER_ID`]).
+    pub fn with_iam(self) -> Self {
+        self.with_iam_as(BACKEND_ARN, BACKEND_CALLER_ID)
+    }
+
+    /// Signed with SigV4 by the IAM principal whose `userArn` and caller id are these.
+    pub fn with_iam_as(mut self, user_arn: &str, caller_id: &str) -> Self {
+        self.iam = Some((user_arn.to_owned(), caller_id.to_owned()));
         self
     }
 
@@ -341,13 +353,12 @@ impl ApiRequest {
         context.request_id = Some(uuid::Uuid::new_v4().to_string());
         context.http.method = self.method.clone();
         context.http.path = Some(self.path.clone());
-        if self.iam || self.claims.is_some() {
+        if self.iam.is_some() || self.claims.is_some() {
             let mut authorizer = ApiGatewayRequestAuthorizer::default();
-            if self.iam {
+            if let Some((user_arn, caller_id)) = &self.iam {
                 let mut iam = ApiGatewayRequestAuthorizerIamDescription::default();
-                iam.caller_id = Some("AROAEXAMPLE:backend".to_owned());
-                iam.user_arn =
-                    Some("arn:aws:sts::123456789012:assumed-role/shop-backend/b".to_owned());
+                iam.caller_id = Some(caller_id.clone());
+                iam.user_arn = Some(user_arn.clone());
                 authorizer.iam = Some(iam);
             }
             if let Some(claims) = &self.claims {

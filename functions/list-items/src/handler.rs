@@ -14,6 +14,7 @@ const PARAMETERS: [&str; 5] = ["min_value", "max_value", "name", "limit", "curso
 
 impl Endpoint for ListItems {
     const NAME: &'static str = "list-items";
+    const USES_CURSORS: bool = true;
 
     async fn handle(state: &AppState, req: Request) -> HandlerResult {
         let mut given = Vec::with_capacity(PARAMETERS.len());
@@ -22,7 +23,7 @@ impl Endpoint for ListItems {
                 given.push((name, value));
             }
         }
-        let secret = &state.config.cursor_secret;
+        let secret = state.config.cursor_key()?;
         let query = ListQuery::parse(
             |name| given.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
             secret,

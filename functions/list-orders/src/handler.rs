@@ -13,11 +13,12 @@ pub struct ListOrders;
 
 impl Endpoint for ListOrders {
     const NAME: &'static str = "list-orders";
+    const USES_CURSORS: bool = true;
 
     async fn handle(state: &AppState, req: Request) -> HandlerResult {
         let user = UserCall::parse(state, &req)?.user;
         let (limit, cursor) = (query_param(&req, "limit")?, query_param(&req, "cursor")?);
-        let secret = &state.config.cursor_secret;
+        let secret = state.config.cursor_key()?;
         let param = |name: &str| match name {
             "limit" => limit,
             "cursor" => cursor,

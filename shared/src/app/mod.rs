@@ -12,6 +12,7 @@ pub mod items;
 pub mod keys;
 pub mod purchase;
 
+use crate::config::{process_env, Vars};
 use crate::domain::Receipt;
 use crate::{Config, Store};
 
@@ -24,8 +25,14 @@ pub struct AppState {
 impl AppState {
     /// The state of a function, or why its configuration is unusable.
     pub fn from_env() -> Result<Self, String> {
-        let config = Config::from_env()?;
-        let store = Store::from_env(config.tables.clone());
+        Self::from_vars(&process_env)
+    }
+
+    /// [`AppState::from_env`] from any source of variables (no cursor key: see
+    /// `http::cold_start`).
+    pub fn from_vars(vars: Vars<'_>) -> Result<Self, String> {
+        let config = Config::from_vars(vars)?;
+        let store = Store::from_vars(vars, config.tables.clone());
         let store = store.with_cart_idle(config.cart_idle_secs);
         Ok(Self { config, store })
     }

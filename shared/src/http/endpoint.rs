@@ -8,11 +8,17 @@ use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 
 use super::{problem, HandlerResult};
 use crate::app::AppState;
+use crate::config::{process_env, Vars};
 use crate::{telemetry, ApiError};
 
 /// One HTTP function: its name (the binary's, the template's, the router's) and its handler.
 pub trait Endpoint {
     const NAME: &'static str;
+    /// Whether the function signs cursors (`list-items`, `list-orders`): then its cold start
+    /// reads the cursor key ([`cold_start`]) and it refuses to start without one. A constant,
+    /// so that every other binary's cold start has no branch that reads a secret, and links
+    /// none of the Secrets Manager client.
+    const USES_CURSORS: bool = false;
 
     fn handle(state: &AppState, req: Request) -> impl Future<Output = HandlerResult> + Send;
 }
@@ -70,11 +76,12 @@ pub async fn dispatch<E: Endpoint>(state: &AppState, req: Request) -> Response<B
     response
 }
 
-/// A function's whole `main`: logging, configuration, the DynamoDB client (once), then the
-/// Lambda event loop.
+/// A function's whole `main`: logging, its state ([`cold_start`], once), then the Lambda event
+/// loop. A configuration it cannot use stops it before its first request ("configuration
+/// refused").
 pub async fn serve<E: Endpoint>() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let state = AppState::from_env().inspect_err(|why| {
+    let state = cold_start::<E>(&process_env).await.inspect_err(|why| {
         tracing::error!(function = E::NAME, cause = %why, "configuration refused");
     })?;
     let state = &state;
@@ -82,4 +89,16 @@ pub async fn serve<E: Endpoint>() -> Result<(), lambda_http::Error> {
         Ok::<_, std::convert::Infallible>(dispatch::<E>(state, req).await)
     }))
     .await
+}
+
+/// What `E` builds once per cold start from its environment `vars`: the configuration and the
+/// DynamoDB client; and, when it signs cursors, the cursor key (`secrets::cursor_secret`:
+/// `CURSOR_SECRET_ARN`'s secret, read through Secrets Manager, or `CURSOR_SECRET` locally;
+/// neither is refused). Or why `E` must not start.
+pub async fn cold_start<E: Endpoint>(vars: Vars<'_>) -> Result<AppState, String> {
+    let mut state = AppState::from_vars(vars)?;
+    if E::USES_CURSORS {
+        state.config.cursor_secret = Some(crate::secrets::cursor_secret(vars).await?);
+    }
+    Ok(state)
 }

@@ -12,7 +12,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
 use crate::app::AppState;
-use crate::config::AuthMode;
+use crate::config::{AdminPrincipals, AuthMode};
 use crate::domain::UserId;
 use crate::jwt::{refused, subject};
 use crate::ApiError;
@@ -111,15 +111,147 @@ fn bearer_token(req: &Request) -> Result<&str, ApiError> {
     }
 }
 
-/// Whose admin keys: the IAM principal that signed the request (`local-admin` for an unsigned
-/// one, which `require_iam` lets through only locally).
-pub fn admin_principal(req: &Request) -> String {
+/// The caller of an admin route: an IAM principal (`require_iam`: `403` without one) that the
+/// allow-list admits when one is configured (`ADMIN_PRINCIPALS`, [`admits`]; `403 forbidden`
+/// otherwise, before anything is read or written). The principal is whose admin keys these are:
+/// its `userArn`, else its caller id, else `local-admin` for an unsigned request, which
+/// `require_iam` lets through only locally (and which an allow-list must then name).
+pub fn admin_principal(state: &AppState, req: &Request) -> Result<String, ApiError> {
+    require_iam(state, req)?;
     let iam = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => {
             ctx.authorizer.as_ref().and_then(|a| a.iam.clone())
         }
         _ => None,
     };
-    iam.and_then(|iam| iam.user_arn.or(iam.caller_id))
-        .unwrap_or_else(|| "local-admin".to_owned())
+    let (user_arn, caller_id) = iam.map_or((None, None), |iam| (iam.user_arn, iam.caller_id));
+    let principal =
+        (user_arn.clone().or_else(|| caller_id.clone())).unwrap_or_else(|| LOCAL_ADMIN.to_owned());
+    match &state.config.auth.admin_principals {
+        None => Ok(principal),
+        Some(list)
+            if admits(
+                list,
+                user_arn.as_deref().unwrap_or(&principal),
+                caller_id.as_deref(),
+            ) =>
+        {
+            Ok(principal)
+        }
+        Some(_) => {
+            tracing::warn!(
+                principal,
+                "an admin call from a principal ADMIN_PRINCIPALS does not name"
+            );
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// Who an unsigned admin call is (local development only).
+const LOCAL_ADMIN: &str = "local-admin";
+
+/// Whether the allow-list names the caller: an entry equal to the request's IAM `userArn` or to
+/// its caller id; or an IAM role's ARN (`arn:P:iam::A:role/[path/]N`), which admits every session
+/// of that role (`userArn` `arn:P:sts::A:assumed-role/N/<session>`: a backend on Lambda, ECS or
+/// EC2 calls with a new session name each time). Exact, case-sensitive text otherwise: no
+/// wildcards (`AdminPrincipals::parse` refuses them).
+pub fn admits(list: &AdminPrincipals, user_arn: &str, caller_id: Option<&str>) -> bool {
+    list.entries().iter().any(|entry| {
+        entry == user_arn
+            || Some(entry.as_str()) == caller_id
+            || role_session_of(entry).is_some_and(|prefix| {
+                user_arn
+                    .strip_prefix(&prefix)
+                    .is_some_and(|session| !session.is_empty() && !session.contains('/'))
+            })
+    })
+}
+
+/// `arn:P:iam::A:role/[path/]N` -> `arn:P:sts::A:assumed-role/N/`: the start of the `userArn`
+/// of that role's sessions.
+fn role_session_of(entry: &str) -> Option<String> {
+    let mut parts = entry.splitn(6, ':');
+    let (arn, partition, service, region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    if arn != "arn" || service != "iam" || !region.is_empty() || account.is_empty() {
+        return None;
+    }
+    let name = resource.strip_prefix("role/")?.rsplit('/').next()?;
+    (!name.is_empty()).then(|| format!("arn:{partition}:sts::{account}:assumed-role/{name}/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(entries: &str) -> AdminPrincipals {
+        AdminPrincipals::parse(entries).unwrap().unwrap()
+    }
+
+    const ROLE_SESSION: &str = "arn:aws:sts::123456789012:assumed-role/catalog-admin/ops-laptop";
+
+    #[test]
+    fn an_entry_admits_the_exact_user_arn_or_caller_id() {
+        let user = "arn:aws:iam::123456789012:user/ops";
+        let allowed = list(&format!("{user},AROAEXAMPLE:backend"));
+
+        assert!(admits(&allowed, user, Some("AIDAOPS")));
+        assert!(admits(&allowed, ROLE_SESSION, Some("AROAEXAMPLE:backend")));
+        assert!(!admits(
+            &allowed,
+            "arn:aws:iam::123456789012:user/dev",
+            Some("AIDADEV")
+        ));
+        assert!(
+            !admits(&allowed, "arn:aws:iam::123456789012:user/OPS", None),
+            "case matters"
+        );
+        assert!(!admits(
+            &allowed,
+            "arn:aws:iam::123456789012:user/ops2",
+            None
+        ));
+    }
+
+    #[test]
+    fn a_role_arn_admits_every_session_of_that_role_and_no_other_role() {
+        for role in [
+            "arn:aws:iam::123456789012:role/catalog-admin",
+            "arn:aws:iam::123456789012:role/team/ops/catalog-admin",
+        ] {
+            let allowed = list(role);
+
+            assert!(admits(&allowed, ROLE_SESSION, None), "{role}");
+            for other in [
+                "arn:aws:sts::123456789012:assumed-role/catalog-admin-2/s",
+                "arn:aws:sts::210987654321:assumed-role/catalog-admin/s",
+                "arn:aws-cn:sts::123456789012:assumed-role/catalog-admin/s",
+                "arn:aws:sts::123456789012:assumed-role/catalog-admin/",
+                "arn:aws:sts::123456789012:assumed-role/shop-backend/catalog-admin",
+                "arn:aws:iam::123456789012:user/catalog-admin",
+            ] {
+                assert!(!admits(&allowed, other, None), "{role} admits {other}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_an_iam_role_arn_stands_for_its_sessions() {
+        for entry in [
+            "arn:aws:iam::123456789012:user/catalog-admin",
+            "arn:aws:iam::123456789012:group/catalog-admin",
+            "arn:aws:iam:us-east-1:123456789012:role/catalog-admin",
+            "arn:aws:sts::123456789012:role/catalog-admin",
+            "AROAEXAMPLE",
+        ] {
+            assert_eq!(role_session_of(entry), None, "{entry}");
+        }
+    }
 }

@@ -9,9 +9,9 @@ mod request;
 mod response;
 mod versions;
 
-pub use endpoint::{dispatch, serve, Endpoint};
+pub use endpoint::{cold_start, dispatch, serve, Endpoint};
 pub use extract::{AdminCall, CartCall, UserCall};
-pub use identity::{admin_principal, authenticate, require_iam, Caller};
+pub use identity::{admin_principal, admits, authenticate, require_iam, Caller};
 pub use problem::problem;
 pub use request::{
     cart_in_path, json_object, key_header, named_user, optional_field, order_in_path, path_param,

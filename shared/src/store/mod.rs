@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Builder as ClientConfig, Credentials, Region};
+use aws_sdk_dynamodb::config::{
+    BehaviorVersion, Builder as ClientConfig, Credentials, Region, SharedHttpClient,
+};
 use aws_smithy_http_client::tls;
 use std::collections::HashMap;
 
@@ -37,6 +39,7 @@ pub use error::StoreError;
 pub use keys::NewRecord;
 pub use purchase::{PurchasePlan, PurchaseSnapshot};
 
+use crate::config::{process_env, Vars};
 use crate::Tables;
 
 /// The tables and the one client every call goes through.
@@ -55,6 +58,11 @@ impl Store {
     /// DynamoDB becomes a 503 in about a second, not a timeout.
     pub fn from_env(tables: Tables) -> Self {
         Self::with_client_config(client_config_from_env(), tables)
+    }
+
+    /// [`Store::from_env`] from any source of variables.
+    pub fn from_vars(vars: Vars<'_>, tables: Tables) -> Self {
+        Self::with_client_config(client_config_from_vars(vars), tables)
     }
 
     /// A store whose client is `config` (a `client_config()` with its region, credentials and
@@ -301,31 +309,43 @@ pub(crate) fn names(attributes: &[&str]) -> HashMap<String, String> {
         .collect()
 }
 
-/// The DynamoDB client settings every caller shares: one HTTP/TLS stack (hyper 1, rustls on
-/// ring, the system's trust store or `SSL_CERT_FILE`), a few quick retries, short timeouts.
-/// Region, credentials and endpoint are the caller's (`client_config_from_env`, the tests).
+/// The DynamoDB client settings every caller shares: one HTTP/TLS stack ([`https_client`]), a
+/// few quick retries ([`retry_config`]), short timeouts ([`timeout_config`]). Region,
+/// credentials and endpoint are the caller's (`client_config_from_env`, the tests).
 pub fn client_config() -> ClientConfig {
-    let https = aws_smithy_http_client::Builder::new()
+    ClientConfig::new()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(https_client())
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
+}
+
+/// The one HTTP/TLS stack of every AWS client (DynamoDB's, and Secrets Manager's in the two
+/// functions that read the cursor key): hyper 1, rustls on ring, the system's trust store or
+/// `SSL_CERT_FILE`.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::Ring,
         ))
-        .build_https();
-    ClientConfig::new()
-        .behavior_version(BehaviorVersion::latest())
-        .http_client(https)
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(25))
-                .with_max_backoff(Duration::from_millis(400)),
-        )
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(500))
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .operation_timeout(Duration::from_secs(5))
-                .build(),
-        )
+        .build_https()
+}
+
+/// A few quick retries: 3 attempts, 25 ms to 400 ms apart.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(25))
+        .with_max_backoff(Duration::from_millis(400))
+}
+
+/// 0.5 s to connect, 2 s an attempt, 5 s in all.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(500))
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(5))
+        .build()
 }
 
 /// `client_config()` with what Lambda puts in a function's environment, read under the SDK's
@@ -336,23 +356,58 @@ pub fn client_config() -> ClientConfig {
 /// `aws-config`'s loader keeps its other providers (profiles, SSO, STS, IMDS) out of every
 /// binary: about 0.7 MB each.
 pub fn client_config_from_env() -> ClientConfig {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    client_config_from_vars(&process_env)
+}
+
+/// [`client_config_from_env`] from any source of variables.
+pub fn client_config_from_vars(vars: Vars<'_>) -> ClientConfig {
+    let from = AwsEnv::read(vars, "AWS_ENDPOINT_URL_DYNAMODB");
     let mut config = client_config();
-    if let Some(region) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
-        config = config.region(Region::new(region));
+    if let Some(region) = from.region {
+        config = config.region(region);
     }
-    if let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-        let session = var("AWS_SESSION_TOKEN");
-        config = config.credentials_provider(Credentials::new(id, secret, session, None, "env"));
+    if let Some(credentials) = from.credentials {
+        config = config.credentials_provider(credentials);
     }
-    let ignore_endpoints =
-        var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    if !ignore_endpoints {
-        if let Some(url) = var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| var("AWS_ENDPOINT_URL")) {
-            config = config.endpoint_url(url);
-        }
+    if let Some(url) = from.endpoint {
+        config = config.endpoint_url(url);
     }
     config
+}
+
+/// What an AWS client takes from a function's environment (see [`client_config_from_env`]),
+/// for any service: its endpoint variable is `service_endpoint` (the SDK's convention,
+/// `AWS_ENDPOINT_URL_<SERVICE ID>`), else `AWS_ENDPOINT_URL`.
+#[derive(Clone, Debug, Default)]
+pub struct AwsEnv {
+    pub region: Option<Region>,
+    pub credentials: Option<Credentials>,
+    pub endpoint: Option<String>,
+}
+
+impl AwsEnv {
+    pub fn read(vars: Vars<'_>, service_endpoint: &str) -> Self {
+        let var = |name: &str| vars(name).filter(|v| !v.trim().is_empty());
+        let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"));
+        let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+            (Some(id), Some(secret)) => {
+                let session = var("AWS_SESSION_TOKEN");
+                Some(Credentials::new(id, secret, session, None, "env"))
+            }
+            _ => None,
+        };
+        let ignore_endpoints = var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let endpoint = match ignore_endpoints {
+            true => None,
+            false => var(service_endpoint).or_else(|| var("AWS_ENDPOINT_URL")),
+        };
+        Self {
+            region: region.map(Region::new),
+            credentials,
+            endpoint,
+        }
+    }
 }
 
 pub(crate) use crate::domain::now_rfc3339;

@@ -275,7 +275,11 @@ fn granted(template: &Yaml, function: &str) -> BTreeSet<Grant> {
         .unwrap_or_else(|| panic!("{function} is in template.yaml"));
     let mut grants = BTreeSet::new();
     for policy in resource["Properties"]["Policies"].as_sequence().unwrap() {
-        for statement in policy["Statement"].as_sequence().unwrap() {
+        // SAM's policy templates (the cursor key's read) are no DynamoDB permission.
+        let Some(statements) = policy["Statement"].as_sequence() else {
+            continue;
+        };
+        for statement in statements {
             let actions: Vec<&str> = match &statement["Action"] {
                 Yaml::Sequence(many) => many.iter().filter_map(Yaml::as_str).collect(),
                 one => vec![one.as_str().unwrap()],

@@ -1,10 +1,13 @@
 //! Identity: every cart, purchase and order call acts for one authenticated user, and nobody
 //! reaches another's cart. In `jwt` mode (the default) the user is a verified token's subject;
 //! in `iam` mode, the shop's IAM-signed backend names the user, as the original API's clients do.
+//! The admin routes take IAM principals only, and only those of `ADMIN_PRINCIPALS` when it is
+//! set.
 
 use serde_json::{json, Value};
+use shared::config::AdminPrincipals;
 use testkit::tokens::refused_tokens;
-use testkit::{ApiRequest, TestApp, TestResponse};
+use testkit::{ApiRequest, TestApp, TestResponse, BACKEND_ARN, BACKEND_CALLER_ID};
 
 /// One call of each cart, purchase and order route, on `cart` and `order`, with `credential`
 /// applied to it.
@@ -300,4 +303,83 @@ async fn in_iam_mode_the_backend_names_the_user_exactly_as_the_original_clients_
     let with_token = ApiRequest::get_cart(&cart).bearer(&token);
     app.send(with_token).await.assert_problem(403, "forbidden");
     assert_eq!(app.stock_of(1).await, 8);
+}
+
+#[tokio::test]
+async fn with_an_admin_allow_list_only_its_principals_change_the_catalog_and_others_get_403() {
+    // Arrange: as deployed (IAM identity required), ADMIN_PRINCIPALS naming the catalog-admin
+    // role and one IAM user by caller id; the shop's backend, also IAM-signed, is not listed.
+    let mut app = TestApp::spawn().await.behind_jwt_authorizer();
+    app.state.config.auth.allow_unsigned_requests = false;
+    let list = "arn:aws:iam::123456789012:role/ops/catalog-admin,AIDAOPSUSER";
+    app.state.config.auth.admin_principals = AdminPrincipals::parse(list).unwrap();
+    let world = world(app).await;
+    let admin_session = (
+        "arn:aws:sts::123456789012:assumed-role/catalog-admin/ops-laptop",
+        "AROACATALOGADMIN:ops-laptop",
+    );
+    let ops_user = ("arn:aws:iam::123456789012:user/ops", "AIDAOPSUSER");
+    let strangers = [
+        (BACKEND_ARN, BACKEND_CALLER_ID),
+        (
+            "arn:aws:sts::123456789012:assumed-role/catalog-admin-2/x",
+            "AROAOTHER:x",
+        ),
+        ("arn:aws:iam::123456789012:user/dev", "AIDADEVUSER"),
+    ];
+    let create = || {
+        ApiRequest::admin_create_item()
+            .json(json!({"name": "Tea - Sencha", "price": 1250, "quantity": 40}))
+            .unauthenticated()
+    };
+    let update =
+        || ApiRequest::admin_update(1, json!({"price": 1, "quantity": 0})).unauthenticated();
+    let before = world.stored().await;
+
+    // Act + Assert: everyone else is refused, keyed or not, signed or not; nothing changes.
+    for (arn, caller) in strangers {
+        for request in [create(), update(), create().header("Idempotency-Key", "k1")] {
+            let route = format!("{} {} as {arn}", request.method, request.route);
+            let response = world.send(request.with_iam_as(arn, caller)).await;
+            assert_eq!(response.status, 403, "{route}: {}", response.text);
+            response.assert_problem(403, "forbidden");
+        }
+    }
+    world.send(create()).await.assert_problem(403, "forbidden");
+    assert_eq!(world.stored().await, before, "nothing changed");
+
+    // The listed role (any of its sessions) and the listed caller id pass.
+    let (arn, caller) = admin_session;
+    let created = world.send(create().with_iam_as(arn, caller)).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let (arn, caller) = ops_user;
+    let updated = world
+        .send(
+            ApiRequest::admin_update(1, json!({"price": 999}))
+                .unauthenticated()
+                .with_iam_as(arn, caller),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    assert_eq!(updated.body["item"]["price"], 999);
+}
+
+#[tokio::test]
+async fn without_an_admin_allow_list_any_iam_principal_may_call_the_admin_routes() {
+    let mut app = TestApp::spawn().await.behind_jwt_authorizer();
+    app.state.config.auth.allow_unsigned_requests = false;
+    assert_eq!(app.state.config.auth.admin_principals, None);
+    app.seed(&[("Wine - Port", 869, 10)]).await;
+
+    let backend = app
+        .send(ApiRequest::admin_update(1, json!({"price": 900})).unauthenticated())
+        .await;
+    let anyone = ApiRequest::admin_update(1, json!({"price": 901}))
+        .unauthenticated()
+        .with_iam_as("arn:aws:iam::123456789012:user/dev", "AIDADEVUSER");
+    let anyone = app.send(anyone).await;
+
+    assert_eq!(backend.status, 200, "{}", backend.text);
+    assert_eq!(anyone.status, 200, "{}", anyone.text);
+    assert_eq!(anyone.body["item"]["price"], 901);
 }

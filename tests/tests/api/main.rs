@@ -8,6 +8,7 @@
 
 mod carts;
 mod catalog;
+mod cursor_secret;
 mod events;
 mod exactly_once;
 mod holds;

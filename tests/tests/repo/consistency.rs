@@ -816,16 +816,143 @@ fn every_function_gets_every_table_name_from_the_template() {
     }
 }
 
+/// The functions that sign cursors, by their `Endpoint::USES_CURSORS`: exactly those whose cold
+/// start reads the cursor key.
+fn endpoints_using_cursors() -> BTreeSet<&'static str> {
+    use shared::http::Endpoint;
+    fn of<E: Endpoint>() -> (&'static str, bool) {
+        (E::NAME, E::USES_CURSORS)
+    }
+    let endpoints = [
+        of::<add_cart_item::AddCartItem>(),
+        of::<admin_create_item::AdminCreateItem>(),
+        of::<admin_update_item::AdminUpdateItem>(),
+        of::<create_cart::CreateCart>(),
+        of::<get_cart::GetCart>(),
+        of::<get_order::GetOrder>(),
+        of::<list_items::ListItems>(),
+        of::<list_orders::ListOrders>(),
+        of::<purchase_cart::PurchaseCart>(),
+        of::<remove_cart_item::RemoveCartItem>(),
+        of::<set_cart_item::SetCartItem>(),
+    ];
+    endpoints
+        .into_iter()
+        .filter(|(_, uses)| *uses)
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// `AWSSecretsManagerGetSecretValuePolicy: { SecretArn: !Ref <secret> }` in a function's
+/// `Policies`: the secret.
+fn secret_read_grant(policy: &Yaml) -> Option<&str> {
+    let arn = policy
+        .get("AWSSecretsManagerGetSecretValuePolicy")?
+        .get("SecretArn")?;
+    reference(arn)
+}
+
 #[test]
 fn the_listing_signs_its_cursors_with_a_secret_of_the_stack() {
     let template = template();
-    let functions = template_functions(&template);
-    let vars = environment(&template, &functions["list-items"]);
-
+    let text = read("template.yaml");
+    let secret = &template["Resources"]["CursorSecret"];
     assert_eq!(
-        vars.get("CURSOR_SECRET").and_then(reference),
-        Some("AWS::StackId")
+        string(secret.get("Type")),
+        Some("AWS::SecretsManager::Secret")
     );
+    let generated = &secret["Properties"]["GenerateSecretString"];
+    assert_eq!(generated["PasswordLength"].as_u64(), Some(64));
+    assert_eq!(generated["ExcludePunctuation"].as_bool(), Some(true));
+    assert!(
+        generated.get("SecretStringTemplate").is_none(),
+        "the secret is the key itself, not a JSON document"
+    );
+    assert!(
+        !text.contains("AWS::StackId"),
+        "the stack id is readable by anyone who may describe the stack: no key"
+    );
+
+    let functions = template_functions(&template);
+    let mut reading = BTreeSet::new();
+    for function in functions.values() {
+        let id = &function.logical_id;
+        let vars = environment(&template, function);
+        assert!(
+            !vars.contains_key("CURSOR_SECRET"),
+            "{id}: the key itself is never in the template"
+        );
+        let grants: Vec<&str> = (function.properties()["Policies"].as_sequence())
+            .into_iter()
+            .flatten()
+            .filter_map(secret_read_grant)
+            .collect();
+        match vars.get("CURSOR_SECRET_ARN") {
+            Some(arn) => {
+                assert_eq!(reference(arn), Some("CursorSecret"), "{id}");
+                assert_eq!(grants, ["CursorSecret"], "{id}: may read the secret, once");
+                reading.insert(function.binary.as_str());
+            }
+            None => assert!(grants.is_empty(), "{id}: reads no secret"),
+        }
+    }
+    assert_eq!(reading, BTreeSet::from(["list-items", "list-orders"]));
+    assert_eq!(
+        endpoints_using_cursors(),
+        reading,
+        "the functions whose cold start reads the key (Endpoint::USES_CURSORS) are those given it"
+    );
+}
+
+#[test]
+fn the_hold_cap_goes_wherever_the_hold_time_goes() {
+    let template = template();
+    let parameter = &template["Parameters"]["MaxHoldSeconds"];
+    assert_eq!(string(parameter.get("Type")), Some("Number"));
+    assert_eq!(
+        parameter["Default"].as_u64(),
+        Some(0),
+        "0: twice HoldSeconds, as the functions read it"
+    );
+    assert_eq!(parameter["MinValue"].as_u64(), Some(0));
+    for function in template_functions(&template).values() {
+        let vars = environment(&template, function);
+        assert_eq!(
+            vars.get("MAX_HOLD_SECONDS").and_then(reference),
+            vars.contains_key("HOLD_SECONDS")
+                .then_some("MaxHoldSeconds"),
+            "{}",
+            function.logical_id
+        );
+    }
+}
+
+#[test]
+fn only_the_admin_functions_get_the_admin_allow_list() {
+    let template = template();
+    let parameter = &template["Parameters"]["AdminPrincipals"];
+    assert_eq!(
+        string(parameter.get("Default")),
+        Some(""),
+        "empty: any principal the IAM policy lets invoke the admin routes"
+    );
+    let admins: BTreeSet<String> = template_routes(&template)
+        .into_iter()
+        .filter(|(_, path, _)| is_admin_path(path))
+        .map(|(_, _, binary)| binary)
+        .collect();
+    assert_eq!(admins.len(), 2, "{admins:?}");
+    for function in template_functions(&template).values() {
+        let vars = environment(&template, function);
+        assert_eq!(
+            vars.get("ADMIN_PRINCIPALS").and_then(reference),
+            admins
+                .contains(&function.binary)
+                .then_some("AdminPrincipals"),
+            "{}",
+            function.logical_id
+        );
+    }
 }
 
 /// The table (and index) an IAM resource names: `!GetAtt T.Arn` or `!Sub "${T.Arn}/index/I"`.
@@ -851,7 +978,13 @@ fn every_policy_names_explicit_dynamodb_actions_on_the_schema_tables_only() {
             .unwrap_or_else(|| panic!("{id}: Policies is a list of inline policies"));
         let mut granted = 0;
         for policy in policies {
-            // No managed policies or SAM policy templates (DynamoDBCrudPolicy grants far more).
+            // The one SAM policy template: reading the cursor key, on that secret only (checked
+            // by the_listing_signs_its_cursors_with_a_secret_of_the_stack).
+            if secret_read_grant(policy) == Some("CursorSecret") {
+                continue;
+            }
+            // No managed policies or other SAM policy templates (DynamoDBCrudPolicy grants far
+            // more).
             let statements = policy["Statement"]
                 .as_sequence()
                 .unwrap_or_else(|| panic!("{id}: {policy:?} is an inline policy document"));

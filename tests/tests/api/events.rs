@@ -358,6 +358,8 @@ struct Recorder {
     proxy: DynamoDbProxy,
     app: TestApp,
     needs: BTreeMap<String, BTreeSet<Grant>>,
+    /// Every request each function sent, with the logical id of the table of each.
+    sent: BTreeMap<String, Vec<Seen>>,
 }
 
 impl Recorder {
@@ -369,6 +371,7 @@ impl Recorder {
             proxy,
             app,
             needs: BTreeMap::new(),
+            sent: BTreeMap::new(),
         }
     }
 
@@ -380,6 +383,15 @@ impl Recorder {
             .entry(function.to_owned())
             .or_default()
             .extend(needs);
+        let logical_ids = logical_ids(&self.app);
+        let sent = seen.into_iter().map(|mut request| {
+            name_tables(&mut request.body, &logical_ids);
+            request
+        });
+        self.sent
+            .entry(function.to_owned())
+            .or_default()
+            .extend(sent);
     }
 
     async fn seed(&mut self) {
@@ -462,14 +474,46 @@ impl Recorder {
     }
 }
 
-#[tokio::test]
-async fn every_function_is_granted_exactly_the_dynamodb_calls_it_makes() {
-    let template: Yaml = serde_yaml::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
-    )
-    .unwrap();
-    // Arrange and act: the walk under each policy (a deployment switches with a parameter).
+/// Each table's logical id in the template, by its name in this test's DynamoDB.
+fn logical_ids(app: &TestApp) -> BTreeMap<String, &'static str> {
+    table_definitions(app.store().tables())
+        .into_iter()
+        .map(|def| (def.name, def.logical_id))
+        .collect()
+}
+
+/// Every `TableName` (and `RequestItems` key) of a request replaced by the table's logical id,
+/// so that requests of different test runs compare.
+fn name_tables(body: &mut Value, logical_ids: &BTreeMap<String, &'static str>) {
+    match body {
+        Value::Object(map) => {
+            if let Some(Value::String(name)) = map.get_mut("TableName") {
+                if let Some(id) = logical_ids.get(name.as_str()) {
+                    *name = (*id).to_owned();
+                }
+            }
+            if let Some(Value::Object(items)) = map.remove("RequestItems") {
+                let renamed = items.into_iter().map(|(name, v)| {
+                    let id = logical_ids.get(&name).map_or(name, |id| (*id).to_owned());
+                    (id, v)
+                });
+                map.insert("RequestItems".to_owned(), Value::Object(renamed.collect()));
+            }
+            map.values_mut().for_each(|v| name_tables(v, logical_ids));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| name_tables(v, logical_ids)),
+        _ => {}
+    }
+}
+
+/// The walk under each policy (a deployment switches with a parameter): what each function
+/// needed, and every request it sent.
+async fn walk_under_both_policies() -> (
+    BTreeMap<String, BTreeSet<Grant>>,
+    BTreeMap<String, Vec<Seen>>,
+) {
     let mut needs: BTreeMap<String, BTreeSet<Grant>> = BTreeMap::new();
+    let mut sent: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
     let hold = CheckoutPolicy::Hold {
         seconds: 900,
         max_per_item: 10_000,
@@ -481,7 +525,25 @@ async fn every_function_is_granted_exactly_the_dynamodb_calls_it_makes() {
         for (function, seen) in run.needs {
             needs.entry(function).or_default().extend(seen);
         }
+        for (function, requests) in run.sent {
+            sent.entry(function).or_default().extend(requests);
+        }
     }
+    (needs, sent)
+}
+
+fn template_yaml() -> Yaml {
+    serde_yaml::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn every_function_is_granted_exactly_the_dynamodb_calls_it_makes() {
+    let template = template_yaml();
+    // Arrange and act: the walk under each policy (a deployment switches with a parameter).
+    let (needs, _) = walk_under_both_policies().await;
 
     // Assert
     let functions: BTreeSet<&str> = template["Resources"]
@@ -506,4 +568,355 @@ async fn every_function_is_granted_exactly_the_dynamodb_calls_it_makes() {
              (remove the grant, or exercise the path that needs it in this test)"
         );
     }
+}
+
+// --- attribute-level least privilege ----------------------------------------------------------
+
+/// A statement that lets a function use an action on a table only with these attribute names
+/// (`ForAllValues:StringEquals` `dynamodb:Attributes`) and these `ReturnValues`.
+#[derive(Debug)]
+struct AttributeLimit {
+    sid: String,
+    actions: BTreeSet<String>,
+    table: String,
+    attributes: BTreeSet<String>,
+    return_values: BTreeSet<String>,
+}
+
+fn yaml_strings(value: &Yaml) -> BTreeSet<String> {
+    match value {
+        Yaml::Sequence(many) => many
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect(),
+        one => BTreeSet::from([one.as_str().expect("a string").to_owned()]),
+    }
+}
+
+/// `function`'s statements: the attribute-limited ones, and the (action, table) pairs its
+/// unlimited statements allow.
+fn attribute_limits(
+    template: &Yaml,
+    function: &str,
+) -> (Vec<AttributeLimit>, BTreeSet<(String, String)>) {
+    let resource = template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(function))
+        .unwrap();
+    let (mut limits, mut open) = (Vec::new(), BTreeSet::new());
+    for policy in resource["Properties"]["Policies"].as_sequence().unwrap() {
+        let Some(statements) = policy["Statement"].as_sequence() else {
+            continue;
+        };
+        for statement in statements {
+            let actions: BTreeSet<String> = yaml_strings(&statement["Action"])
+                .into_iter()
+                .map(|a| a.trim_start_matches("dynamodb:").to_owned())
+                .collect();
+            let resources: Vec<&Yaml> = match &statement["Resource"] {
+                Yaml::Sequence(many) => many.iter().collect(),
+                one => vec![one],
+            };
+            let condition = &statement["Condition"];
+            let attributes = &condition["ForAllValues:StringEquals"]["dynamodb:Attributes"];
+            for resource in resources {
+                let Yaml::Tagged(tagged) = resource else {
+                    panic!("{function}: {resource:?}")
+                };
+                let table = tagged.value.as_str().unwrap();
+                let table = table.trim_end_matches(".Arn").to_owned();
+                if attributes.is_null() {
+                    assert!(
+                        condition.is_null(),
+                        "{function}: a condition without an attribute list: {condition:?}"
+                    );
+                    open.extend(actions.iter().map(|a| (a.clone(), table.clone())));
+                    continue;
+                }
+                let return_values = &condition["StringEqualsIfExists"]["dynamodb:ReturnValues"];
+                limits.push(AttributeLimit {
+                    sid: statement["Sid"].as_str().unwrap_or_default().to_owned(),
+                    actions: actions.clone(),
+                    table,
+                    attributes: yaml_strings(attributes),
+                    return_values: yaml_strings(return_values),
+                });
+            }
+        }
+    }
+    (limits, open)
+}
+
+/// The top-level attribute names an expression touches: each `#placeholder` (resolved through
+/// `names`) and each bare name, unless it follows a `.` (a nested path's member: `#qty.#item`
+/// touches `qty`) or is a keyword or function of the expression language.
+fn expression_names(expression: &str, names: &serde_json::Map<String, Value>) -> Vec<String> {
+    const KEYWORDS: &[&str] = &[
+        "SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "BETWEEN", "IN",
+    ];
+    let chars: Vec<char> = expression.chars().collect();
+    let mut found = Vec::new();
+    let (mut i, mut previous) = (0, ' ');
+    while i < chars.len() {
+        let c = chars[i];
+        let word = |from: usize| {
+            let mut end = from;
+            while end < chars.len() && (chars[end].is_alphanumeric() || chars[end] == '_') {
+                end += 1;
+            }
+            end
+        };
+        if c == '#' || c == ':' || c.is_alphabetic() || c == '_' {
+            let start = if c.is_alphabetic() || c == '_' {
+                i
+            } else {
+                i + 1
+            };
+            let end = word(start);
+            let text: String = chars[start..end].iter().collect();
+            let next = chars[end..].iter().find(|c| !c.is_whitespace());
+            let top_level = previous != '.';
+            match c {
+                '#' if top_level => {
+                    let name = names
+                        .get(&format!("#{text}"))
+                        .and_then(Value::as_str)
+                        .unwrap_or_else(|| panic!("#{text} of {expression:?} is not defined"));
+                    found.push(name.to_owned());
+                }
+                '#' | ':' => {}
+                _ if next == Some(&'(') => {}
+                _ if KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(&text)) => {}
+                _ if top_level => found.push(text),
+                _ => {}
+            }
+            previous = 'w';
+            i = end;
+            continue;
+        }
+        if !c.is_whitespace() {
+            previous = c;
+        }
+        i += 1;
+    }
+    found
+}
+
+/// One action of a request (a transaction's items each on their own): the IAM action, the
+/// table's logical id, the top-level attribute names it touches, and its `ReturnValues`.
+type Touch = (String, String, BTreeSet<String>, Option<String>);
+
+fn touches(request: &Seen) -> Vec<Touch> {
+    let one = |action: &str, op: &Value| -> Touch {
+        let no_names = serde_json::Map::new();
+        let names = op["ExpressionAttributeNames"]
+            .as_object()
+            .unwrap_or(&no_names);
+        let mut touched = BTreeSet::new();
+        for member in ["Key", "Item"] {
+            if let Some(map) = op[member].as_object() {
+                touched.extend(map.keys().cloned());
+            }
+        }
+        for member in [
+            "UpdateExpression",
+            "ConditionExpression",
+            "ProjectionExpression",
+            "FilterExpression",
+            "KeyConditionExpression",
+        ] {
+            if let Some(expression) = op[member].as_str() {
+                touched.extend(expression_names(expression, names));
+            }
+        }
+        let table = op["TableName"].as_str().unwrap_or_default().to_owned();
+        let returns = op["ReturnValues"].as_str().map(str::to_owned);
+        (action.to_owned(), table, touched, returns)
+    };
+    let body = &request.body;
+    match request.operation() {
+        "TransactWriteItems" => body["TransactItems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| {
+                let (kind, op) = item.as_object().unwrap().iter().next().unwrap();
+                let action = match kind.as_str() {
+                    "Put" => "PutItem",
+                    "Update" => "UpdateItem",
+                    "Delete" => "DeleteItem",
+                    "ConditionCheck" => "ConditionCheckItem",
+                    other => panic!("unknown transaction item {other}"),
+                };
+                one(action, op)
+            })
+            .collect(),
+        "BatchWriteItem" | "BatchGetItem" => body["RequestItems"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(table, _)| {
+                let mut op = json!({"TableName": table});
+                // Batches are never attribute-limited here (checked below): the table suffices.
+                op["Key"] = json!({});
+                one(request.operation(), &op)
+            })
+            .collect(),
+        operation => vec![one(operation, body)],
+    }
+}
+
+#[test]
+fn expression_names_are_the_top_level_attributes_an_expression_touches() {
+    let names = json!({"#qty": "qty", "#item": "17", "#v": "version", "#max": "max_per_customer"});
+    let names = names.as_object().unwrap();
+    let found = expression_names(
+        "REMOVE #qty.#item SET #v = if_not_exists(#v, :zero) + :one, stock = stock - :n, \
+         lines[0].name = :x",
+        names,
+    );
+    assert_eq!(
+        found,
+        ["qty", "version", "version", "stock", "stock", "lines"]
+    );
+    let condition =
+        "attribute_not_exists(#max) OR (#max >= :total AND size(#qty) BETWEEN :a AND :b)";
+    assert_eq!(
+        expression_names(condition, names),
+        ["max_per_customer", "max_per_customer", "qty"]
+    );
+}
+
+#[tokio::test]
+async fn every_attribute_limited_grant_admits_every_name_its_function_sends_and_no_price_or_order_line(
+) {
+    let template = template_yaml();
+    let (_, sent) = walk_under_both_policies().await;
+    let tables = table_definitions(&shared::Tables::with_prefix("t"));
+    let keys_of = |table: &str| -> BTreeSet<String> {
+        let def = tables.iter().find(|d| d.logical_id == table).unwrap();
+        std::iter::once(def.partition_key)
+            .chain(def.sort_key)
+            .chain(
+                def.indexes
+                    .iter()
+                    .flat_map(|i| std::iter::once(i.partition_key).chain(i.sort_key)),
+            )
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    };
+
+    let mut limited_functions = BTreeSet::new();
+    for (function, requests) in &sent {
+        let (limits, open) = attribute_limits(&template, function);
+        let mut used = vec![0usize; limits.len()];
+        for limit in &limits {
+            let keys = keys_of(&limit.table);
+            assert!(
+                limit.attributes.is_superset(&keys),
+                "{function} {}: every key of the table and its indexes must be listed ({keys:?})",
+                limit.sid
+            );
+            assert!(
+                limit
+                    .actions
+                    .iter()
+                    .all(|a| a == "UpdateItem" || a == "PutItem"),
+                "{function} {}: writes of one item only",
+                limit.sid
+            );
+            for action in &limit.actions {
+                assert!(
+                    !open.contains(&(action.clone(), limit.table.clone())),
+                    "{function}: another statement allows {action} on {} without the limit of {}",
+                    limit.table,
+                    limit.sid
+                );
+            }
+            limited_functions.insert(function.clone());
+        }
+        for request in requests {
+            for (action, table, names, returns) in touches(request) {
+                for (i, limit) in limits.iter().enumerate() {
+                    if limit.table != table || !limit.actions.contains(&action) {
+                        continue;
+                    }
+                    used[i] += 1;
+                    let outside: Vec<_> = names.difference(&limit.attributes).collect();
+                    assert!(
+                        outside.is_empty(),
+                        "{function}: {action} on {table} touches {outside:?}, which {} does not \
+                         list: {}",
+                        limit.sid,
+                        request.body
+                    );
+                    if let Some(returns) = &returns {
+                        assert!(
+                            limit.return_values.contains(returns),
+                            "{function}: {action} on {table} asks ReturnValues {returns}"
+                        );
+                    }
+                }
+            }
+        }
+        for (limit, used) in limits.iter().zip(used) {
+            assert!(
+                used > 0,
+                "{function} {}: no request exercised the limit",
+                limit.sid
+            );
+        }
+    }
+
+    // What each limit keeps out.
+    let limit = |function: &str, action: &str, table: &str| -> BTreeSet<String> {
+        let (limits, _) = attribute_limits(&template, function);
+        let found = limits
+            .into_iter()
+            .find(|l| l.table == table && l.actions.contains(action))
+            .unwrap_or_else(|| panic!("{function}: {action} on {table} is attribute-limited"));
+        found.attributes
+    };
+    let keeps_out =
+        |list: &BTreeSet<String>, names: &[&str]| names.iter().all(|n| !list.contains(*n));
+    for writer in ["add-cart-item", "set-cart-item", "remove-cart-item"] {
+        let catalog = limit(writer, "UpdateItem", "CatalogTable");
+        assert!(
+            keeps_out(&catalog, &["price", "name", "name_lc", "next_id"]),
+            "{writer}: {catalog:?}"
+        );
+        let orders = limit(writer, "PutItem", "OrdersTable");
+        assert!(
+            keeps_out(&orders, &["lines", "total", "cart_id"]),
+            "{writer}: {orders:?}"
+        );
+    }
+    let sweep = limit("release-holds", "UpdateItem", "CatalogTable");
+    assert!(keeps_out(
+        &sweep,
+        &["price", "name", "name_lc", "next_id", "max_per_customer"]
+    ));
+    // The purchase compares the price in its condition, and IAM cannot tell a compared name
+    // from a written one: the price stays; the name does not.
+    let purchase = limit("purchase-cart", "UpdateItem", "CatalogTable");
+    assert!(
+        keeps_out(&purchase, &["name", "name_lc", "next_id"]),
+        "{purchase:?}"
+    );
+    assert!(purchase.contains("price"));
+    assert_eq!(
+        limited_functions,
+        BTreeSet::from(
+            [
+                "add-cart-item",
+                "set-cart-item",
+                "remove-cart-item",
+                "release-holds",
+                "purchase-cart"
+            ]
+            .map(str::to_owned)
+        )
+    );
 }

@@ -33,6 +33,11 @@ step "local API tests (cargo lambda watch on $API_URL)"
 # Built first: watch compiles a function on its first request, and a compile error is clearer
 # here than as a timeout in the test.
 cargo build --workspace --bins
+# Tables of this run's own (a DynamoDB Local left running, say by `make dynamodb-start`, keeps
+# what earlier runs stored: a replayed key or an old cart must not decide this run).
+run_tables="cart-api-test-$(date +%s)-$$"
+export CATALOG_TABLE="$run_tables-catalog" CARTS_TABLE="$run_tables-carts"
+export ORDERS_TABLE="$run_tables-orders" IDEMPOTENCY_TABLE="$run_tables-idempotency"
 cargo run -q --bin create-tables
 local_issuer
 # --ignore-changes: no reloads while the tests run, even if sources are edited meanwhile.

@@ -404,13 +404,14 @@ impl Store {
         now: i64,
     ) -> Result<CartChange, StoreError> {
         let mut names = line_names(item);
-        names.extend(super::names(&["held", "held_until", "limit"]));
+        names.extend(super::names(&["held", "held_until"]));
         let request = self
             .update_cart(id.owner())
+            // A line's `limit` stays: read only for a line the cart holds, and the next write
+            // of the limits drops it.
             .update_expression(
                 "REMOVE #qty.#item, #price.#item, #name.#item, #added.#item, #held.#item, \
-                 #held_until.#item, #limit.#item \
-                 SET #version = #version + :one, #expires_at = :expires_at",
+                 #held_until.#item SET #version = #version + :one, #expires_at = :expires_at",
             )
             .condition_expression(format!(
                 "#cart_token = :token AND {ALIVE} AND attribute_exists(#qty.#item) \
@@ -622,15 +623,7 @@ struct Transition {
 
 fn transition(before: &Cart, after: &Cart, alive_at: Option<i64>, idle_secs: i64) -> Transition {
     let mut names = names(&["cart_token", "version", "sweep_pk", "next_expiry"]);
-    let line_maps = [
-        "qty",
-        "price",
-        "name",
-        "added",
-        "held",
-        "held_until",
-        "limit",
-    ];
+    let line_maps = ["qty", "price", "name", "added", "held", "held_until"];
     let mut values = HashMap::from([
         (":token".to_owned(), s(before.id.token().to_string())),
         (":version".to_owned(), n(before.version)),
@@ -654,11 +647,10 @@ fn transition(before: &Cart, after: &Cart, alive_at: Option<i64>, idle_secs: i64
             format!(":u{i}"),
             n(line.held_until.unwrap_or(0).max(0) as u64),
         );
-        values.insert(format!(":l{i}"), n(line.limit.unwrap_or(0)));
         sets.push(format!(
             "#qty.#s{i} = :q{i}, #price.#s{i} = :p{i}, #name.#s{i} = :n{i}, \
              #added.#s{i} = if_not_exists(#added.#s{i}, :added), #held.#s{i} = :h{i}, \
-             #held_until.#s{i} = :u{i}, #limit.#s{i} = :l{i}"
+             #held_until.#s{i} = :u{i}"
         ));
     }
     for (i, line) in before.lines.iter().enumerate() {
@@ -667,9 +659,21 @@ fn transition(before: &Cart, after: &Cart, alive_at: Option<i64>, idle_secs: i64
         }
         names.insert(format!("#r{i}"), line.item_id.get().to_string());
         removes.push(format!(
-            "#qty.#r{i}, #price.#r{i}, #name.#r{i}, #added.#r{i}, #held.#r{i}, \
-             #held_until.#r{i}, #limit.#r{i}"
+            "#qty.#r{i}, #price.#r{i}, #name.#r{i}, #added.#r{i}, #held.#r{i}, #held_until.#r{i}"
         ));
+    }
+    // The lines' limits, written whole (a cart written before they existed has no such map to
+    // set a member of): small, and the cart's version guards it like the rest.
+    let limits = |cart: &Cart| -> Vec<(ItemId, u64)> {
+        let lines = cart.lines.iter();
+        lines.filter_map(|l| Some((l.item_id, l.limit?))).collect()
+    };
+    if limits(before) != limits(after) {
+        let limits = limits(after).into_iter();
+        let limits = limits.map(|(item, limit)| (item.get().to_string(), n(limit)));
+        values.insert(":limits".to_owned(), AttributeValue::M(limits.collect()));
+        names.extend(super::names(&["limit"]));
+        sets.push("#limit = :limits".to_owned());
     }
     if before.history.hold_began != after.history.hold_began {
         let windows = after.history.hold_began.iter();

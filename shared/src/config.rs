@@ -9,7 +9,7 @@ use std::env;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::CheckoutPolicy;
+use crate::domain::{CheckoutPolicy, PaymentMode};
 use crate::jwt::LocalJwks;
 use crate::ApiError;
 
@@ -179,6 +179,11 @@ pub struct Config {
     /// A cart idle this long expires (`CART_IDLE_DAYS`, 30): it answers 404, its holds are
     /// released, and DynamoDB's TTL deletes it some time later.
     pub cart_idle_secs: i64,
+    /// `PAYMENT_MODE` (`none`, or `external` with `PAYMENT_WINDOW_SECONDS`).
+    pub payment: PaymentMode,
+    /// The key Stripe signs its webhook events with (`STRIPE_WEBHOOK_SECRET`); without it the
+    /// webhook refuses every event.
+    pub stripe_webhook_secret: Option<Vec<u8>>,
 }
 
 impl Config {
@@ -202,6 +207,13 @@ impl Config {
             request_budget: millis(vars, "REQUEST_BUDGET_MS", 9_000),
             checkout: checkout_from_vars(vars)?,
             cart_idle_secs: number(vars, "CART_IDLE_DAYS", 30) * 24 * 60 * 60,
+            payment: PaymentMode::parse(
+                &var_or(vars, "PAYMENT_MODE", "none"),
+                number(vars, "PAYMENT_WINDOW_SECONDS", PaymentMode::DEFAULT_WINDOW_SECONDS),
+            )?,
+            stripe_webhook_secret: vars("STRIPE_WEBHOOK_SECRET")
+                .filter(|v| !v.is_empty())
+                .map(String::into_bytes),
         })
     }
 
@@ -245,6 +257,8 @@ impl Config {
             request_budget: Duration::from_secs(9),
             checkout: CheckoutPolicy::Latest,
             cart_idle_secs: 30 * 24 * 60 * 60,
+            payment: PaymentMode::None,
+            stripe_webhook_secret: Some(b"whsec_test".to_vec()),
         }
     }
 }

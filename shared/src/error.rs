@@ -1,6 +1,6 @@
 //! The one error type of the API. `http::problem` turns it into a status and an RFC 9457 body.
 
-use crate::domain::{ItemId, LimitReached, PriceChange, Shortfall};
+use crate::domain::{ItemId, LimitReached, OrderStatus, PriceChange, Shortfall};
 use crate::store::StoreError;
 
 type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -60,6 +60,21 @@ pub enum ApiError {
     },
     #[error("the cart is empty")]
     CartEmpty,
+    #[error("a {} order cannot be cancelled", .status.as_str())]
+    OrderNotCancellable { status: OrderStatus },
+    /// A payment came after the order's payment window closed: the shop refunds it.
+    #[error("the order's payment window closed before the payment came; refund it")]
+    OrderExpired,
+    #[error("the order is {} and does not wait for this payment", .status.as_str())]
+    OrderNotPayable {
+        status: OrderStatus,
+        /// The payment was captured and the order will not take it: the shop refunds it.
+        refund_due: bool,
+    },
+    #[error("a {} order cannot be fulfilled", .status.as_str())]
+    OrderNotFulfillable { status: OrderStatus },
+    #[error("the webhook's signature does not verify")]
+    InvalidSignature,
     #[error("prices changed since the items were added; the cart now holds the current prices")]
     PriceChanged(Vec<PriceChange>),
     #[error("a request with this idempotency key is still being processed; retry shortly")]
@@ -129,6 +144,15 @@ impl ApiError {
             Self::CustomerLimit(_) => ("customer_limit", 409, "Customer limit"),
             Self::HoldTimeLimit { .. } => ("hold_time_limit", 409, "Hold time limit"),
             Self::CartEmpty => ("cart_empty", 409, "Cart empty"),
+            Self::OrderNotCancellable { .. } => {
+                ("order_not_cancellable", 409, "Order not cancellable")
+            }
+            Self::OrderExpired => ("order_expired", 409, "Order expired"),
+            Self::OrderNotPayable { .. } => ("order_not_payable", 409, "Order not payable"),
+            Self::OrderNotFulfillable { .. } => {
+                ("order_not_fulfillable", 409, "Order not fulfillable")
+            }
+            Self::InvalidSignature => ("invalid_signature", 400, "Invalid signature"),
             Self::PriceChanged(_) => ("price_changed", 409, "Price changed"),
             Self::RequestInProgress => ("request_in_progress", 409, "Request in progress"),
             Self::IdempotencyKeyReused => ("idempotency_key_reused", 422, "Idempotency key reused"),

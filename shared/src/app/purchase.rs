@@ -50,7 +50,8 @@ pub async fn purchase(
             }
             FirstLook::Buy(cart) => cart,
         };
-        let order = order_for(&cart, order_id, now_rfc3339());
+        let due_by = state.config.payment.due_by(now);
+        let order = order_for(&cart, order_id, now_rfc3339(), due_by);
         let plan = PurchasePlan {
             cart: &cart,
             order: &order,

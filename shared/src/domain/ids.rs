@@ -293,10 +293,36 @@ impl IdempotencyKey {
     }
 }
 
+/// A payment's reference at the shop's payment provider (a Stripe PaymentIntent id, say):
+/// 1..=255 printable ASCII characters, no spaces.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PaymentReference(String);
+
+impl PaymentReference {
+    pub fn from_json(value: &Value) -> Result<Self, Refusal> {
+        let rule = || "must be 1 to 255 printable ASCII characters without spaces".to_owned();
+        let text = value.as_str().ok_or_else(rule)?;
+        let fits = (1..=255).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic());
+        fits.then(|| Self(text.to_owned())).ok_or_else(rule)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn payment_references_are_printable_words() {
+        assert!(PaymentReference::from_json(&json!("pi_3MtwBwLkdIwHu7ix28a3tqPa")).is_ok());
+        for bad in [json!(""), json!("a b"), json!("é"), json!(7), json!("x".repeat(256))] {
+            assert!(PaymentReference::from_json(&bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn user_ids_are_opaque_strings_or_the_original_positive_integers() {

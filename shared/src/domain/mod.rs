@@ -4,6 +4,7 @@ pub mod cart;
 pub mod catalog;
 pub mod idempotency;
 pub mod ids;
+pub mod lifecycle;
 pub mod listing;
 pub mod order;
 pub mod policy;
@@ -12,10 +13,10 @@ pub mod purchase;
 pub use cart::{AddRefusal, Cart, CartHistory, CartLine, StockMove, MAX_CART_LINES};
 pub use catalog::{Item, ItemChange, ItemName, NewItem, Price, Stock};
 pub use idempotency::{Fingerprint, KeyScope, Receipt};
-pub use ids::{CartId, IdempotencyKey, ItemId, OrderId, Quantity, UserId};
+pub use ids::{CartId, IdempotencyKey, ItemId, OrderId, PaymentReference, Quantity, UserId};
 pub use listing::{Cursor, ListQuery, Page};
-pub use order::{Order, OrderLine, OrdersPage, OrdersQuery};
-pub use policy::CheckoutPolicy;
+pub use order::{Order, OrderLine, OrderStatus, OrdersPage, OrdersQuery};
+pub use policy::{CheckoutPolicy, PaymentMode};
 pub use purchase::{LimitReached, PriceChange, Shortfall};
 
 /// The largest integer a JSON client can hold exactly (2^53 - 1): the upper bound of every id,

@@ -1,6 +1,6 @@
-//! A completed purchase.
+//! A purchase's order, and the life it has after it (`domain::lifecycle`).
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use super::{CartId, ItemId, OrderId, Price, UserId};
 
@@ -12,6 +12,50 @@ pub struct OrderLine {
     pub unit_price: Price,
 }
 
+/// Where an order is in its life. Only the transitions of `domain::lifecycle` change it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Bought, nothing to wait for (`PAYMENT_MODE=none`).
+    Placed,
+    /// Bought, waiting for the shop's payment service until `payment_due_by`
+    /// (`PAYMENT_MODE=external`).
+    PendingPayment,
+    Paid,
+    /// By its owner, an admin, or a failed payment: its units went back to the stock.
+    Cancelled,
+    /// Nobody paid by `payment_due_by`: its units went back to the stock.
+    Expired,
+    Fulfilled,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 6] = [
+        Self::Placed,
+        Self::PendingPayment,
+        Self::Paid,
+        Self::Cancelled,
+        Self::Expired,
+        Self::Fulfilled,
+    ];
+
+    /// The name the API and the table use (`pending_payment`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Placed => "placed",
+            Self::PendingPayment => "pending_payment",
+            Self::Paid => "paid",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+            Self::Fulfilled => "fulfilled",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Order {
     pub id: OrderId,
@@ -21,12 +65,47 @@ pub struct Order {
     pub total: u64,
     /// RFC 3339, UTC.
     pub created_at: String,
+    pub status: OrderStatus,
+    /// Moved on by every transition: what `If-Match` names (the order's `ETag`).
+    pub version: u64,
+    /// `pending_payment`: when the payment window closes (Unix seconds; RFC 3339 on the wire).
+    #[serde(serialize_with = "rfc3339_or_null")]
+    pub payment_due_by: Option<i64>,
+    /// The order was paid, then cancelled: the shop owes the payment back.
+    pub refund_due: bool,
+    /// The payment's reference, once paid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_reference: Option<String>,
+}
+
+fn rfc3339_or_null<S: Serializer>(at: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => s.serialize_str(&super::rfc3339(*at)),
+        None => s.serialize_none(),
+    }
 }
 
 impl Order {
     /// Where the order sits in its user's history: by creation time, then id.
     pub fn position(&self) -> String {
         format!("{}#{}", self.created_at, self.id)
+    }
+
+    /// The order as its purchase made it (what the purchase answered, and answers again to its
+    /// key): its first status, version 0, nothing paid or owed. The first status follows from
+    /// the payment window: only an order that waits for a payment has one.
+    pub fn as_placed(&self) -> Order {
+        let status = match self.payment_due_by {
+            Some(_) => OrderStatus::PendingPayment,
+            None => OrderStatus::Placed,
+        };
+        Order {
+            status,
+            version: 0,
+            refund_due: false,
+            payment_reference: None,
+            ..self.clone()
+        }
     }
 }
 

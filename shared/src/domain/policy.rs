@@ -55,3 +55,35 @@ impl CheckoutPolicy {
         matches!(self, Self::Hold { .. })
     }
 }
+
+/// Whether a purchase waits for a payment (`PAYMENT_MODE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentMode {
+    /// The default: an order is `placed` at once (the shop takes payment some other way).
+    None,
+    /// An order is `pending_payment` until the shop's payment service confirms it, for at most
+    /// `window_seconds` (`PAYMENT_WINDOW_SECONDS`); then it expires and its units go back.
+    External { window_seconds: i64 },
+}
+
+impl PaymentMode {
+    pub const DEFAULT_WINDOW_SECONDS: i64 = 900;
+
+    /// `none` or `external` (with its window).
+    pub fn parse(name: &str, window_seconds: i64) -> Result<Self, String> {
+        match name {
+            "none" => Ok(Self::None),
+            "external" if window_seconds > 0 => Ok(Self::External { window_seconds }),
+            "external" => Err("PAYMENT_WINDOW_SECONDS must be positive".to_owned()),
+            other => Err(format!("PAYMENT_MODE must be none or external, not {other:?}")),
+        }
+    }
+
+    /// When an order bought at `now` must be paid by, if it waits for a payment.
+    pub fn due_by(&self, now: i64) -> Option<i64> {
+        match self {
+            Self::None => None,
+            Self::External { window_seconds } => Some(now + window_seconds),
+        }
+    }
+}

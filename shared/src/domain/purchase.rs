@@ -9,7 +9,9 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Cart, CartId, CartLine, ItemId, Order, OrderId, OrderLine, Receipt, UserId};
+use super::{
+    Cart, CartId, CartLine, ItemId, Order, OrderId, OrderLine, OrderStatus, Receipt, UserId,
+};
 
 /// A line that cannot be bought in the quantity asked for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -88,8 +90,18 @@ pub fn first_look(
     }
 }
 
-/// The order a cart becomes: every line at the cart's price.
-pub fn order_for(cart: &Cart, id: OrderId, created_at: String) -> Order {
+/// The order a cart becomes: every line at the cart's price; `placed`, or `pending_payment`
+/// until `payment_due_by` when the shop takes payments (`PAYMENT_MODE=external`).
+pub fn order_for(
+    cart: &Cart,
+    id: OrderId,
+    created_at: String,
+    payment_due_by: Option<i64>,
+) -> Order {
+    let status = match payment_due_by {
+        Some(_) => OrderStatus::PendingPayment,
+        None => OrderStatus::Placed,
+    };
     Order {
         id,
         cart_id: cart.id.clone(),
@@ -106,13 +118,19 @@ pub fn order_for(cart: &Cart, id: OrderId, created_at: String) -> Order {
             .collect(),
         total: cart.total(),
         created_at,
+        status,
+        version: 0,
+        payment_due_by,
+        refund_due: false,
+        payment_reference: None,
     }
 }
 
 /// The body of a purchase's `200`: the lines bought (`response`, as the original API answered)
-/// and the order. The order is the key's record: a replay answers this again, rebuilt from the
-/// stored order, byte for byte.
+/// and the order as the purchase made it. The order is the key's record: a replay answers this
+/// again, rebuilt from the stored order (whatever happened to it since), byte for byte.
 pub fn bought(order: &Order) -> String {
+    let order = &order.as_placed();
     json!({
         "response": order.lines.iter()
             .map(|l| json!({ "item": l.item_id, "quantity": l.quantity }))
@@ -587,13 +605,25 @@ mod tests {
             }],
             total: 300,
             created_at: "2026-11-26T07:00:00Z".to_owned(),
+            status: OrderStatus::Placed,
+            version: 0,
+            payment_due_by: None,
+            refund_due: false,
+            payment_reference: None,
         };
         let expected = format!(
-            r#"{{"order":{{"cart_id":"{cart_id}","created_at":"2026-11-26T07:00:00Z","id":"{}","lines":[{{"item_id":3,"name":"Café \"No. 1\"","quantity":2,"unit_price":150}}],"total":300,"user_id":"7"}},"response":[{{"item":3,"quantity":2}}]}}"#,
+            r#"{{"order":{{"cart_id":"{cart_id}","created_at":"2026-11-26T07:00:00Z","id":"{}","lines":[{{"item_id":3,"name":"Café \"No. 1\"","quantity":2,"unit_price":150}}],"payment_due_by":null,"refund_due":false,"status":"placed","total":300,"user_id":"7","version":0}},"response":[{{"item":3,"quantity":2}}]}}"#,
             order.id
         );
         assert_eq!(bought(&order), expected);
         assert_eq!(receipt_of(&order, "purchase c *").body, expected);
+        // Whatever happens to the order later, its key answers what the purchase answered.
+        let cancelled = Order {
+            status: OrderStatus::Cancelled,
+            version: 3,
+            ..order.clone()
+        };
+        assert_eq!(bought(&cancelled), expected);
     }
 
     #[test]
@@ -624,15 +654,16 @@ mod tests {
             version: 1,
             history: Default::default(),
         };
-        let order = order_for(
-            &cart,
-            OrderId::of_key("user#7#k"),
-            "2026-01-01T00:00:00Z".to_owned(),
-        );
+        let created = "2026-01-01T00:00:00Z".to_owned();
+        let order = order_for(&cart, OrderId::of_key("user#7#k"), created.clone(), None);
         assert_eq!(order.cart_id, id);
         assert_eq!(&order.user_id, cart.user_id());
         assert_eq!(order.total, 399);
         assert_eq!(order.lines.len(), 2);
         assert_eq!(order.lines[0].unit_price.get(), 150);
+        assert_eq!((order.status, order.version), (OrderStatus::Placed, 0));
+        let waiting = order_for(&cart, order.id, created, Some(1_767_226_500));
+        assert_eq!(waiting.status, OrderStatus::PendingPayment);
+        assert_eq!(waiting.as_placed(), waiting);
     }
 }

@@ -69,11 +69,13 @@ impl CartCall {
 }
 
 /// A call that acts for a user (their cart's creation, their orders): the caller authenticated,
-/// the body, and the user (the token's; in `iam` mode the one the request names).
+/// the body, the user (the token's; in `iam` mode the one the request names), and the key
+/// header.
 #[derive(Debug)]
 pub struct UserCall {
     pub user: UserId,
     pub body: Fields,
+    pub key: Option<IdempotencyKey>,
 }
 
 impl UserCall {
@@ -81,7 +83,8 @@ impl UserCall {
         let caller = authenticate(state, req)?;
         let body = json_object(req)?;
         let user = caller.user(named_user(req, &body)?)?;
-        Ok(Self { user, body })
+        let key = key_header(req)?;
+        Ok(Self { user, body, key })
     }
 }
 

@@ -7,6 +7,7 @@ mod identity;
 mod problem;
 mod request;
 mod response;
+pub mod stripe;
 mod versions;
 
 pub use endpoint::{cold_start, dispatch, serve, Endpoint};

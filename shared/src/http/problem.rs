@@ -62,6 +62,14 @@ pub fn problem(err: &ApiError) -> Response<Body> {
             Some(("item_id", json!(item_id)))
         }
         ApiError::PreconditionFailed { member, current } => Some((member, current.clone())),
+        ApiError::OrderNotCancellable { status } | ApiError::OrderNotFulfillable { status } => {
+            Some(("order_status", json!(status)))
+        }
+        ApiError::OrderExpired => Some(("refund_due", json!(true))),
+        ApiError::OrderNotPayable { status, refund_due } => {
+            body["refund_due"] = json!(refund_due);
+            Some(("order_status", json!(status)))
+        }
         _ => None,
     };
     if let Some((name, value)) = extra {

@@ -625,6 +625,26 @@ pub(crate) fn move_stock(table: &str, moved: &StockMove) -> Result<Update, Store
     built(update.condition_expression(condition).build())
 }
 
+/// A cancelled or expired order's line, one action of its transition's transaction: `units`
+/// back into the item's stock (items are never deleted; the condition only keeps the update
+/// from making one).
+pub(crate) fn give_back(table: &str, item: ItemId, units: u64) -> Result<Update, StoreError> {
+    built(
+        Update::builder()
+            .table_name(table)
+            .set_key(Some(item_key(item)))
+            .update_expression(
+                "SET #stock = #stock + :units, #version = if_not_exists(#version, :zero) + :one",
+            )
+            .condition_expression("attribute_exists(#list_pk)")
+            .set_expression_attribute_names(Some(names(&["stock", "version", "list_pk"])))
+            .expression_attribute_values(":units", n(units))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .build(),
+    )
+}
+
 fn counter_key() -> Raw {
     HashMap::from([("id".to_owned(), n(COUNTER_ID))])
 }

@@ -1,5 +1,7 @@
-//! The orders table: one item per order, keyed by `order_id`, written only by a purchase; the
-//! `by-user` index (`user_id`, `created_key` = `"{created_at}#{order_id}"`) lists a user's.
+//! The orders table: one item per order, keyed by `order_id`, put by a purchase and changed
+//! only by the transitions of its lifecycle (`commit_order`); the `by-user` index (`user_id`,
+//! `created_key` = `"{created_at}#{order_id}"`) lists a user's, and the sparse `by-due` index
+//! (`due_pk = "DUE"`, `payment_due_by`) holds the orders waiting for a payment, for the sweep.
 //!
 //! An order is also the record of the idempotency key that bought it: its id is the key's
 //! (`OrderId::of_key`), it carries the fingerprint the key is bound to (`request`), and the
@@ -11,16 +13,21 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+};
 use serde::{Deserialize, Serialize};
 
-use super::keys::UNUSED_OR_EXPIRED;
-use super::schema::ORDERS_BY_USER_INDEX;
-use super::{built, n, s, Raw, Store, StoreError};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+
+use super::catalog::give_back;
+use super::keys::{NewRecord, UNUSED_OR_EXPIRED};
+use super::schema::{ORDERS_BY_DUE_INDEX, ORDERS_BY_USER_INDEX};
+use super::{built, n, names, s, Raw, RequestToken, Store, StoreError};
 use crate::domain::purchase::receipt_of;
 use crate::domain::{
-    CartId, Fingerprint, ItemId, Order, OrderId, OrderLine, OrdersPage, OrdersQuery, Price,
-    Receipt, UserId,
+    CartId, Fingerprint, ItemId, Order, OrderId, OrderLine, OrderStatus, OrdersPage, OrdersQuery,
+    Price, Receipt, UserId,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -35,7 +42,27 @@ struct OrderRecord {
     /// The fingerprint of the purchase request its key is bound to.
     #[serde(default)]
     request: String,
+    #[serde(default = "placed")]
+    status: String,
+    #[serde(default)]
+    version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payment_due_by: Option<i64>,
+    /// `"DUE"` while the order waits for a payment: the sparse `by-due` index's partition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    due_pk: Option<String>,
+    #[serde(default)]
+    refund_due: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payment_reference: Option<String>,
 }
+
+fn placed() -> String {
+    OrderStatus::Placed.as_str().to_owned()
+}
+
+/// The one partition of the `by-due` index.
+const DUE: &str = "DUE";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct OrderLineRecord {
@@ -65,6 +92,12 @@ impl OrderRecord {
             created_at: order.created_at.clone(),
             created_key: order.position(),
             request: request.as_str().to_owned(),
+            status: order.status.as_str().to_owned(),
+            version: order.version,
+            payment_due_by: order.payment_due_by,
+            due_pk: (order.status == OrderStatus::PendingPayment).then(|| DUE.to_owned()),
+            refund_due: order.refund_due,
+            payment_reference: order.payment_reference.clone(),
         }
     }
 
@@ -94,9 +127,28 @@ impl OrderRecord {
             lines,
             total: self.total,
             created_at: self.created_at,
+            status: OrderStatus::parse(&self.status).ok_or_else(corrupt)?,
+            version: self.version,
+            payment_due_by: self.payment_due_by,
+            refund_due: self.refund_due,
+            payment_reference: self.payment_reference,
         })
     }
 }
+
+/// What writing an order's transition came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OrderCommit {
+    Done,
+    /// The order moved on since it was read (or its window closed): read it again.
+    Changed,
+    /// The key was taken meanwhile: this is its answer.
+    KeyTaken(Receipt),
+}
+
+/// Where a page of the orders due ended.
+#[derive(Clone, Debug)]
+pub struct DueCursor(Raw);
 
 pub(crate) fn order_key(id: OrderId) -> Raw {
     HashMap::from([("order_id".to_owned(), s(id.to_string()))])
@@ -178,6 +230,136 @@ impl Store {
         orders.truncate(query.limit as usize);
         let next = more.then(|| orders.last().map(Order::position)).flatten();
         Ok(OrdersPage { orders, next })
+    }
+
+    /// The order `id` and, with a key, its live receipt (`pk`), in one strongly consistent
+    /// `BatchGetItem` (a `GetItem` without a key): what a transition starts from.
+    pub async fn read_order(
+        &self,
+        id: OrderId,
+        pk: Option<&str>,
+        now: i64,
+    ) -> Result<(Option<Receipt>, Option<Order>), StoreError> {
+        let Some(pk) = pk else {
+            return Ok((None, self.get_order(id).await?));
+        };
+        let keys = vec![(self.tables().orders.clone(), order_key(id))];
+        let (receipt, items) = self.batch_read(Some(pk), keys, now).await?;
+        let raw = items.into_iter().next().flatten().filter(is_order);
+        let order = raw.map(|raw| OrderRecord::decode(raw)?.into_order()).transpose()?;
+        Ok((receipt, order))
+    }
+
+    /// Writes a transition of `before` into `after` (one version on), if the order is still
+    /// `before` (its status and version) and, while it waits for a payment, the window is still
+    /// open at `now` (or, for an expiry, has closed): one conditional `UpdateItem`; or one
+    /// transaction with every line's units back into its item's stock (`returns_stock`) and the
+    /// key's record (`record`), all or nothing.
+    pub async fn commit_order(
+        &self,
+        before: &Order,
+        after: &Order,
+        returns_stock: bool,
+        record: Option<&NewRecord<'_>>,
+        now: i64,
+    ) -> Result<OrderCommit, StoreError> {
+        let token = RequestToken::new();
+        let mut update = Update::builder()
+            .table_name(&self.tables().orders)
+            .set_key(Some(order_key(before.id)))
+            .set_expression_attribute_names(Some(names(&[
+                "status",
+                "version",
+                "refund_due",
+                "due_pk",
+                super::LAST_REQUEST,
+            ])))
+            .expression_attribute_values(":from", s(before.status.as_str()))
+            .expression_attribute_values(":version", n(before.version))
+            .expression_attribute_values(":to", s(after.status.as_str()))
+            .expression_attribute_values(":next", n(after.version))
+            .expression_attribute_values(":refund_due", AttributeValue::Bool(after.refund_due))
+            .expression_attribute_values(":request_token", s(&token.0))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut sets = "#status = :to, #version = :next, #refund_due = :refund_due, \
+                        #last_request = :request_token"
+            .to_owned();
+        if let Some(reference) = &after.payment_reference {
+            sets.push_str(", #payment_reference = :reference");
+            update = update
+                .expression_attribute_names("#payment_reference", "payment_reference")
+                .expression_attribute_values(":reference", s(reference));
+        }
+        let mut condition = "#status = :from AND #version = :version".to_owned();
+        if before.status == OrderStatus::PendingPayment {
+            // The window decides, at this second: open for a payment or a cancellation, closed
+            // for an expiry.
+            condition.push_str(match after.status {
+                OrderStatus::Expired => " AND #payment_due_by <= :now",
+                _ => " AND #payment_due_by > :now",
+            });
+            update = update
+                .expression_attribute_names("#payment_due_by", "payment_due_by")
+                .expression_attribute_values(":now", n(now.max(0) as u64));
+        }
+        let update = update
+            .update_expression(format!("REMOVE #due_pk SET {sets}"))
+            .condition_expression(condition);
+        let mut actions = vec![TransactWriteItem::builder()
+            .update(built(update.build())?)
+            .build()];
+        if returns_stock {
+            for line in &before.lines {
+                let back = give_back(&self.tables().catalog, line.item_id, line.quantity)?;
+                actions.push(TransactWriteItem::builder().update(back).build());
+            }
+        }
+        let Some(cancelled) = self.transact(actions, record, &token).await? else {
+            return Ok(OrderCommit::Done);
+        };
+        if let Some(receipt) = cancelled.taken_by.clone() {
+            return Ok(OrderCommit::KeyTaken(receipt));
+        }
+        match cancelled.failed_at(0) {
+            // A resend of this very transaction, applied: its token is on the order.
+            Some(now) if token.written(now) => Ok(OrderCommit::Done),
+            Some(_) => Ok(OrderCommit::Changed),
+            None => Err(StoreError::Unexpected(
+                "an order transition was cancelled for no known reason".into(),
+            )),
+        }
+    }
+
+    /// One page of the orders whose payment window closed by `now`, from the sparse `by-due`
+    /// index (eventually consistent: each is read again before it is expired), after `from`.
+    pub async fn orders_due(
+        &self,
+        now: i64,
+        limit: i32,
+        from: Option<DueCursor>,
+    ) -> Result<(Vec<OrderId>, Option<DueCursor>), StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(&self.tables().orders)
+            .index_name(ORDERS_BY_DUE_INDEX)
+            .key_condition_expression("#due_pk = :due AND #payment_due_by <= :now")
+            .set_expression_attribute_names(Some(names(&["due_pk", "payment_due_by"])))
+            .expression_attribute_values(":due", s(DUE))
+            .expression_attribute_values(":now", n(now.max(0) as u64))
+            .set_exclusive_start_key(from.map(|cursor| cursor.0))
+            .limit(limit)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        self.metrics().reads(out.consumed_capacity());
+        let ids = out
+            .items()
+            .iter()
+            .filter_map(|raw| OrderId::parse(raw.get("order_id")?.as_s().ok()?).ok());
+        let next = out.last_evaluated_key().cloned().map(DueCursor);
+        Ok((ids.collect(), next))
     }
 
     pub async fn get_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {

@@ -16,6 +16,8 @@ pub const CATALOG_BY_PRICE_INDEX: &str = "by-price";
 pub const CARTS_BY_EXPIRY_INDEX: &str = "by-expiry";
 /// Name of the orders' index by user, newest last.
 pub const ORDERS_BY_USER_INDEX: &str = "by-user";
+/// Name of the orders' sparse index of orders waiting for a payment, by when it is due.
+pub const ORDERS_BY_DUE_INDEX: &str = "by-due";
 
 /// What an index copies from its table's items.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,12 +90,20 @@ pub fn table_definitions(tables: &Tables) -> Vec<TableDef> {
             name: tables.orders.clone(),
             partition_key: ("order_id", AttrType::S),
             sort_key: None,
-            indexes: vec![IndexDef {
-                name: ORDERS_BY_USER_INDEX,
-                partition_key: ("user_id", AttrType::S),
-                sort_key: Some(("created_key", AttrType::S)),
-                projection: Projected::All,
-            }],
+            indexes: vec![
+                IndexDef {
+                    name: ORDERS_BY_USER_INDEX,
+                    partition_key: ("user_id", AttrType::S),
+                    sort_key: Some(("created_key", AttrType::S)),
+                    projection: Projected::All,
+                },
+                IndexDef {
+                    name: ORDERS_BY_DUE_INDEX,
+                    partition_key: ("due_pk", AttrType::S),
+                    sort_key: Some(("payment_due_by", AttrType::N)),
+                    projection: Projected::KeysOnly,
+                },
+            ],
             // Only users' keys' records of cart writes expire; orders have no `expires_at`.
             ttl_attribute: Some("expires_at"),
         },

@@ -1,0 +1,6 @@
+//! `admin-cancel-order`: wiring only; the handler is in `handler.rs`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::http::serve::<admin_cancel_order::AdminCancelOrder>().await
+}

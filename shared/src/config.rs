@@ -209,7 +209,11 @@ impl Config {
             cart_idle_secs: number(vars, "CART_IDLE_DAYS", 30) * 24 * 60 * 60,
             payment: PaymentMode::parse(
                 &var_or(vars, "PAYMENT_MODE", "none"),
-                number(vars, "PAYMENT_WINDOW_SECONDS", PaymentMode::DEFAULT_WINDOW_SECONDS),
+                number(
+                    vars,
+                    "PAYMENT_WINDOW_SECONDS",
+                    PaymentMode::DEFAULT_WINDOW_SECONDS,
+                ),
             )?,
             stripe_webhook_secret: vars("STRIPE_WEBHOOK_SECRET")
                 .filter(|v| !v.is_empty())

@@ -7,10 +7,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::issuer::LocalIssuer;
 use add_cart_item::AddCartItem;
+use admin_cancel_order::AdminCancelOrder;
 use admin_create_item::AdminCreateItem;
+use admin_fulfil_order::AdminFulfilOrder;
+use admin_order_payment::AdminOrderPayment;
 use admin_update_item::AdminUpdateItem;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
+use cancel_order::CancelOrder;
 use create_cart::CreateCart;
 use get_cart::GetCart;
 use get_order::GetOrder;
@@ -29,6 +33,7 @@ use shared::http::{dispatch, Endpoint};
 use shared::jwt::LocalJwks;
 use shared::store::{CartCommit, MetricsSnapshot};
 use shared::{Config, Store, Tables};
+use stripe_webhook::StripeWebhook;
 
 use crate::proxy::DynamoDbProxy;
 use crate::request::{ApiRequest, Credential};
@@ -170,6 +175,12 @@ impl TestApp {
         self
     }
 
+    /// Orders wait for a payment for `window_seconds` (`PAYMENT_MODE=external`).
+    pub fn taking_payments(mut self, window_seconds: i64) -> Self {
+        self.state.config.payment = shared::domain::PaymentMode::External { window_seconds };
+        self
+    }
+
     /// Under this checkout policy.
     pub fn with_policy(mut self, policy: CheckoutPolicy) -> Self {
         self.state.config.checkout = policy;
@@ -283,6 +294,11 @@ impl TestApp {
             "list-orders" => self.call::<ListOrders>(req).await,
             "purchase-cart" => self.call::<PurchaseCart>(req).await,
             "get-order" => self.call::<GetOrder>(req).await,
+            "cancel-order" => self.call::<CancelOrder>(req).await,
+            "admin-cancel-order" => self.call::<AdminCancelOrder>(req).await,
+            "admin-fulfil-order" => self.call::<AdminFulfilOrder>(req).await,
+            "admin-order-payment" => self.call::<AdminOrderPayment>(req).await,
+            "stripe-webhook" => self.call::<StripeWebhook>(req).await,
             other => panic!("no HTTP function is named {other}"),
         }
     }
@@ -419,6 +435,43 @@ impl TestApp {
     pub async fn list(&self, query: &[(&str, &str)]) -> TestResponse {
         self.call::<ListItems>(ApiRequest::list_items().queries(query))
             .await
+    }
+
+    /// The owner cancels `order`.
+    pub async fn cancel_order(&self, order: &str, user: impl ToString) -> TestResponse {
+        let request = ApiRequest::cancel_order(order).as_user(user);
+        self.call::<CancelOrder>(request).await
+    }
+
+    /// An admin cancels `order`.
+    pub async fn admin_cancel_order(&self, order: &str) -> TestResponse {
+        self.call::<AdminCancelOrder>(ApiRequest::admin_cancel_order(order))
+            .await
+    }
+
+    /// An admin fulfils `order`.
+    pub async fn fulfil_order(&self, order: &str) -> TestResponse {
+        self.call::<AdminFulfilOrder>(ApiRequest::admin_fulfil_order(order))
+            .await
+    }
+
+    /// The payment service reports a payment of `order`: `captured` or `failed`.
+    pub async fn report_payment(&self, order: &str, status: &str, reference: &str) -> TestResponse {
+        let body = json!({ "status": status, "reference": reference });
+        let request = ApiRequest::admin_order_payment(order).json(body);
+        self.call::<AdminOrderPayment>(request).await
+    }
+
+    /// Stripe delivers `event`, signed with the app's webhook secret at `signed_at`.
+    pub async fn stripe_event(&self, event: &Value, signed_at: i64) -> TestResponse {
+        let secret = self.state.config.stripe_webhook_secret.clone();
+        let body = event.to_string();
+        let header =
+            shared::http::stripe::sign(body.as_bytes(), &secret.unwrap_or_default(), signed_at);
+        let request = ApiRequest::stripe_webhook()
+            .header("Stripe-Signature", header)
+            .text(&body);
+        self.call::<StripeWebhook>(request).await
     }
 
     /// An admin change through `PATCH /api/v1/admin/items/{item_id}`, expected to succeed.

@@ -171,6 +171,46 @@ impl ApiRequest {
         .with_iam()
     }
 
+    /// An order's transition (`cancel` by its owner).
+    pub fn cancel_order(order: &str) -> Self {
+        Self::order_route("POST", "/api/v1/orders/{order_id}/cancel", order, "/cancel")
+    }
+
+    /// Signed by an IAM principal, as the admin routes require in AWS.
+    pub fn admin_cancel_order(order: &str) -> Self {
+        let route = "/api/v1/admin/orders/{order_id}/cancel";
+        Self::admin_order(route, order, "/cancel")
+    }
+
+    /// Signed by an IAM principal, as the admin routes require in AWS.
+    pub fn admin_fulfil_order(order: &str) -> Self {
+        let route = "/api/v1/admin/orders/{order_id}/fulfil";
+        Self::admin_order(route, order, "/fulfil")
+    }
+
+    /// Signed by an IAM principal, as the admin routes require in AWS.
+    pub fn admin_order_payment(order: &str) -> Self {
+        let route = "/api/v1/admin/orders/{order_id}/payment";
+        Self::admin_order(route, order, "/payment")
+    }
+
+    /// Stripe's webhook: no user, no IAM; the caller adds the signed body.
+    pub fn stripe_webhook() -> Self {
+        Self::new("POST", "/api/v1/webhooks/stripe", "/api/v1/webhooks/stripe").unauthenticated()
+    }
+
+    fn order_route(method: &str, route: &str, order: &str, tail: &str) -> Self {
+        Self::new(method, route, &format!("/api/v1/orders/{order}{tail}"))
+            .path_param("order_id", order)
+    }
+
+    fn admin_order(route: &str, order: &str, tail: &str) -> Self {
+        let path = format!("/api/v1/admin/orders/{order}{tail}");
+        Self::new("POST", route, &path)
+            .path_param("order_id", order)
+            .with_iam()
+    }
+
     // The usual calls, whole.
 
     pub fn create_cart_for(user: impl ToString) -> Self {
@@ -226,6 +266,11 @@ impl ApiRequest {
             "/api/v1/orders" => "list-orders",
             "/api/v1/cart/{cart_id}/purchase" => "purchase-cart",
             "/api/v1/orders/{order_id}" => "get-order",
+            "/api/v1/orders/{order_id}/cancel" => "cancel-order",
+            "/api/v1/admin/orders/{order_id}/cancel" => "admin-cancel-order",
+            "/api/v1/admin/orders/{order_id}/fulfil" => "admin-fulfil-order",
+            "/api/v1/admin/orders/{order_id}/payment" => "admin-order-payment",
+            "/api/v1/webhooks/stripe" => "stripe-webhook",
             other => panic!("no function serves {other}"),
         }
     }

@@ -1,10 +1,13 @@
-//! `GET /api/v1/orders/{order_id}`: an order, for its owner only (someone else's is `404`,
-//! exactly as one that does not exist). One `GetItem`.
+//! `GET /api/v1/orders/{order_id}`: an order as it stands now (its status by the time: a
+//! pending order whose payment window closed is `expired`), for its owner only (someone
+//! else's is `404`, exactly as one that does not exist), with its version as the `ETag`. One
+//! `GetItem`.
 
 use lambda_http::Request;
-use serde_json::json;
+use shared::app::orders::order_reply;
 use shared::app::AppState;
-use shared::http::{json, order_in_path, Endpoint, HandlerResult, UserCall};
+use shared::domain::now_unix;
+use shared::http::{order_in_path, reply, Endpoint, HandlerResult, UserCall};
 use shared::ApiError;
 
 pub struct GetOrder;
@@ -16,7 +19,7 @@ impl Endpoint for GetOrder {
         let call = UserCall::parse(state, &req)?;
         let order_id = order_in_path(&req)?;
         match state.store.get_order(order_id).await? {
-            Some(order) if order.user_id == call.user => json(200, &json!({ "order": order })),
+            Some(order) if order.user_id == call.user => reply(order_reply(&order, now_unix())),
             _ => Err(ApiError::OrderNotFound),
         }
     }

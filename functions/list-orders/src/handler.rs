@@ -5,6 +5,8 @@
 use lambda_http::Request;
 use serde_json::json;
 use shared::app::AppState;
+use shared::domain::lifecycle::as_of;
+use shared::domain::now_unix;
 use shared::domain::OrdersQuery;
 use shared::http::{json, query_param, Endpoint, HandlerResult, UserCall};
 use shared::ApiError;
@@ -28,9 +30,11 @@ impl Endpoint for ListOrders {
             .map_err(|(field, why)| ApiError::invalid(field, why))?;
         let page = state.store.list_orders(&user, &query).await?;
         let next_cursor = page.next.map(|at| OrdersQuery::cursor(&at, &user, secret));
+        let now = now_unix();
+        let orders: Vec<_> = page.orders.iter().map(|o| as_of(o, now)).collect();
         json(
             200,
-            &json!({ "orders": page.orders, "next_cursor": next_cursor }),
+            &json!({ "orders": orders, "next_cursor": next_cursor }),
         )
     }
 }

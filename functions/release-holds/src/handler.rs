@@ -1,5 +1,8 @@
 //! `release-holds` (EventBridge, every minute; `make dev` runs it every `HOLD_SWEEP_SECONDS`):
-//! gives the units of every expired hold back to the items' available stock (`hold` policy).
+//! gives the units of every expired hold back to the items' available stock (`hold` policy),
+//! and expires the orders nobody paid by their `payment_due_by` (`PAYMENT_MODE=external`), their
+//! units back in the stock (`shared::app::orders::expire`; the sparse `by-due` index of the
+//! orders table finds them, one Query a page).
 //!
 //! Expiry is decided by each hold's time in the condition expressions, never by TTL: the sweep
 //! finds the carts whose first hold ended in the sparse `by-expiry` index (one Query a page of
@@ -14,6 +17,7 @@ use std::time::{Duration, Instant};
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
+use shared::app::orders;
 use shared::domain::now_unix;
 use shared::scheduled::Scheduled;
 use shared::{telemetry, Store};
@@ -37,12 +41,17 @@ pub struct SweepSummary {
     pub units: u64,
     /// Carts whose release failed (logged with their cause; the next run tries them again).
     pub failed_carts: usize,
+    /// Orders expired (nobody paid them in time), and the units they gave back.
+    pub expired_orders: usize,
+    pub order_units: u64,
+    /// Orders whose expiry failed (logged; the next run tries them again).
+    pub failed_orders: usize,
     /// The run stopped for time with carts or pages left (the next run carries on).
     pub stopped_early: bool,
     pub elapsed_ms: u64,
 }
 
-/// Releases every hold ended by `now`, within `budget`.
+/// Releases every hold ended by `now`, then expires every order due by `now`, within `budget`.
 pub async fn sweep(
     store: &Store,
     now: i64,
@@ -80,6 +89,32 @@ pub async fn sweep(
             None => break,
         }
     }
+    let mut from = None;
+    while !summary.stopped_early {
+        let (due, next) = store.orders_due(now, PAGE, from.take()).await?;
+        for id in due {
+            if started.elapsed() >= budget {
+                summary.stopped_early = true;
+                break;
+            }
+            match orders::expire(store, id, now).await {
+                Ok(0) => {}
+                Ok(units) => {
+                    summary.expired_orders += 1;
+                    summary.order_units += units;
+                }
+                Err(err) => {
+                    summary.failed_orders += 1;
+                    tracing::warn!(cause = %telemetry::error_chain(&err), "order skipped");
+                }
+            }
+        }
+        match next {
+            Some(next) if started.elapsed() < budget => from = Some(next),
+            Some(_) => summary.stopped_early = true,
+            None => break,
+        }
+    }
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
     let used = store.metrics().snapshot().since(&before);
     tracing::info!(
@@ -88,6 +123,9 @@ pub async fn sweep(
         released_carts = summary.released_carts,
         units = summary.units,
         failed_carts = summary.failed_carts,
+        expired_orders = summary.expired_orders,
+        order_units = summary.order_units,
+        failed_orders = summary.failed_orders,
         stopped_early = summary.stopped_early,
         dynamodb_requests = used.requests,
         write_capacity_units = used.write_units(),

@@ -97,10 +97,15 @@ pub async fn expire(store: &Store, id: OrderId, now: i64) -> Result<u64, StoreEr
         Ok(Decision::Write {
             after,
             returns_stock,
-        }) => Ok(match store.commit_order(&order, &after, returns_stock, None, now).await? {
-            OrderCommit::Done => order.lines.iter().map(|l| l.quantity).sum(),
-            _ => 0,
-        }),
+        }) => Ok(
+            match store
+                .commit_order(&order, &after, returns_stock, None, now)
+                .await?
+            {
+                OrderCommit::Done => order.lines.iter().map(|l| l.quantity).sum(),
+                _ => 0,
+            },
+        ),
         _ => Ok(0),
     }
 }

@@ -319,7 +319,13 @@ mod tests {
     #[test]
     fn payment_references_are_printable_words() {
         assert!(PaymentReference::from_json(&json!("pi_3MtwBwLkdIwHu7ix28a3tqPa")).is_ok());
-        for bad in [json!(""), json!("a b"), json!("é"), json!(7), json!("x".repeat(256))] {
+        for bad in [
+            json!(""),
+            json!("a b"),
+            json!("é"),
+            json!(7),
+            json!("x".repeat(256)),
+        ] {
             assert!(PaymentReference::from_json(&bad).is_err(), "{bad}");
         }
     }

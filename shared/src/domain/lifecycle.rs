@@ -87,7 +87,12 @@ pub fn decide(order: &Order, change: &Change, now: i64) -> Result<Decision, Refu
             ..order.clone()
         }
     };
-    let write = |after: Order, returns_stock: bool| Ok(Decision::Write { after, returns_stock });
+    let write = |after: Order, returns_stock: bool| {
+        Ok(Decision::Write {
+            after,
+            returns_stock,
+        })
+    };
     match (change, status) {
         (Change::Pay { reference }, PendingPayment) => write(
             Order {
@@ -96,7 +101,9 @@ pub fn decide(order: &Order, change: &Change, now: i64) -> Result<Decision, Refu
             },
             false,
         ),
-        (Change::Pay { reference }, Paid) if order.payment_reference.as_ref() == Some(reference) => {
+        (Change::Pay { reference }, Paid)
+            if order.payment_reference.as_ref() == Some(reference) =>
+        {
             Ok(Decision::Already)
         }
         (Change::Pay { .. }, Expired) => Err(Refusal::Expired),
@@ -186,33 +193,189 @@ mod tests {
             reference: "pi_1".to_owned(),
         };
         let before_due = DUE - 1;
-        type Row = (&'static str, OrderStatus, Change, i64, Result<Option<(OrderStatus, bool, bool)>, Refusal>);
+        type Row = (
+            &'static str,
+            OrderStatus,
+            Change,
+            i64,
+            Result<Option<(OrderStatus, bool, bool)>, Refusal>,
+        );
         let rows: Vec<Row> = vec![
-            ("a payment in time", PendingPayment, pay("pi_1"), before_due, Ok(Some((Paid, false, false)))),
-            ("a payment one second late", PendingPayment, pay("pi_1"), DUE, Err(Refusal::Expired)),
-            ("a payment of an expired order", Expired, pay("pi_1"), DUE, Err(Refusal::Expired)),
-            ("the same payment again", Paid, pay("pi_1"), before_due, Ok(None)),
-            ("another payment of a paid order", Paid, pay("pi_2"), before_due, Err(Refusal::NotPayable { status: Paid, refund_due: true })),
-            ("a payment of a placed order", Placed, pay("pi_1"), 0, Err(Refusal::NotPayable { status: Placed, refund_due: true })),
-            ("a payment of a cancelled order", Cancelled, pay("pi_1"), 0, Err(Refusal::NotPayable { status: Cancelled, refund_due: true })),
-            ("a failed payment cancels", PendingPayment, failed.clone(), before_due, Ok(Some((Cancelled, false, true)))),
-            ("a failed payment again", Cancelled, failed.clone(), before_due, Ok(None)),
-            ("a failed payment after expiry", PendingPayment, failed.clone(), DUE, Ok(None)),
-            ("a failed payment of a paid order", Paid, failed, before_due, Err(Refusal::NotPayable { status: Paid, refund_due: false })),
-            ("cancelling a placed order", Placed, Change::Cancel, 0, Ok(Some((Cancelled, false, true)))),
-            ("cancelling while waiting for payment", PendingPayment, Change::Cancel, before_due, Ok(Some((Cancelled, false, true)))),
-            ("cancelling a paid order: refund due", Paid, Change::Cancel, 0, Ok(Some((Cancelled, true, true)))),
+            (
+                "a payment in time",
+                PendingPayment,
+                pay("pi_1"),
+                before_due,
+                Ok(Some((Paid, false, false))),
+            ),
+            (
+                "a payment one second late",
+                PendingPayment,
+                pay("pi_1"),
+                DUE,
+                Err(Refusal::Expired),
+            ),
+            (
+                "a payment of an expired order",
+                Expired,
+                pay("pi_1"),
+                DUE,
+                Err(Refusal::Expired),
+            ),
+            (
+                "the same payment again",
+                Paid,
+                pay("pi_1"),
+                before_due,
+                Ok(None),
+            ),
+            (
+                "another payment of a paid order",
+                Paid,
+                pay("pi_2"),
+                before_due,
+                Err(Refusal::NotPayable {
+                    status: Paid,
+                    refund_due: true,
+                }),
+            ),
+            (
+                "a payment of a placed order",
+                Placed,
+                pay("pi_1"),
+                0,
+                Err(Refusal::NotPayable {
+                    status: Placed,
+                    refund_due: true,
+                }),
+            ),
+            (
+                "a payment of a cancelled order",
+                Cancelled,
+                pay("pi_1"),
+                0,
+                Err(Refusal::NotPayable {
+                    status: Cancelled,
+                    refund_due: true,
+                }),
+            ),
+            (
+                "a failed payment cancels",
+                PendingPayment,
+                failed.clone(),
+                before_due,
+                Ok(Some((Cancelled, false, true))),
+            ),
+            (
+                "a failed payment again",
+                Cancelled,
+                failed.clone(),
+                before_due,
+                Ok(None),
+            ),
+            (
+                "a failed payment after expiry",
+                PendingPayment,
+                failed.clone(),
+                DUE,
+                Ok(None),
+            ),
+            (
+                "a failed payment of a paid order",
+                Paid,
+                failed,
+                before_due,
+                Err(Refusal::NotPayable {
+                    status: Paid,
+                    refund_due: false,
+                }),
+            ),
+            (
+                "cancelling a placed order",
+                Placed,
+                Change::Cancel,
+                0,
+                Ok(Some((Cancelled, false, true))),
+            ),
+            (
+                "cancelling while waiting for payment",
+                PendingPayment,
+                Change::Cancel,
+                before_due,
+                Ok(Some((Cancelled, false, true))),
+            ),
+            (
+                "cancelling a paid order: refund due",
+                Paid,
+                Change::Cancel,
+                0,
+                Ok(Some((Cancelled, true, true))),
+            ),
             ("cancelling again", Cancelled, Change::Cancel, 0, Ok(None)),
-            ("cancelling once the window closed", PendingPayment, Change::Cancel, DUE, Err(Refusal::NotCancellable(Expired))),
-            ("cancelling a fulfilled order", Fulfilled, Change::Cancel, 0, Err(Refusal::NotCancellable(Fulfilled))),
-            ("the sweep expires an unpaid order", PendingPayment, Change::Expire, DUE, Ok(Some((Expired, false, true)))),
-            ("the sweep before the window closed", PendingPayment, Change::Expire, before_due, Ok(None)),
-            ("the sweep after a payment", Paid, Change::Expire, DUE, Ok(None)),
-            ("fulfilling a placed order", Placed, Change::Fulfil, 0, Ok(Some((Fulfilled, false, false)))),
-            ("fulfilling a paid order", Paid, Change::Fulfil, 0, Ok(Some((Fulfilled, false, false)))),
+            (
+                "cancelling once the window closed",
+                PendingPayment,
+                Change::Cancel,
+                DUE,
+                Err(Refusal::NotCancellable(Expired)),
+            ),
+            (
+                "cancelling a fulfilled order",
+                Fulfilled,
+                Change::Cancel,
+                0,
+                Err(Refusal::NotCancellable(Fulfilled)),
+            ),
+            (
+                "the sweep expires an unpaid order",
+                PendingPayment,
+                Change::Expire,
+                DUE,
+                Ok(Some((Expired, false, true))),
+            ),
+            (
+                "the sweep before the window closed",
+                PendingPayment,
+                Change::Expire,
+                before_due,
+                Ok(None),
+            ),
+            (
+                "the sweep after a payment",
+                Paid,
+                Change::Expire,
+                DUE,
+                Ok(None),
+            ),
+            (
+                "fulfilling a placed order",
+                Placed,
+                Change::Fulfil,
+                0,
+                Ok(Some((Fulfilled, false, false))),
+            ),
+            (
+                "fulfilling a paid order",
+                Paid,
+                Change::Fulfil,
+                0,
+                Ok(Some((Fulfilled, false, false))),
+            ),
             ("fulfilling again", Fulfilled, Change::Fulfil, 0, Ok(None)),
-            ("fulfilling an unpaid order", PendingPayment, Change::Fulfil, before_due, Err(Refusal::NotFulfillable(PendingPayment))),
-            ("fulfilling a cancelled order", Cancelled, Change::Fulfil, 0, Err(Refusal::NotFulfillable(Cancelled))),
+            (
+                "fulfilling an unpaid order",
+                PendingPayment,
+                Change::Fulfil,
+                before_due,
+                Err(Refusal::NotFulfillable(PendingPayment)),
+            ),
+            (
+                "fulfilling a cancelled order",
+                Cancelled,
+                Change::Fulfil,
+                0,
+                Err(Refusal::NotFulfillable(Cancelled)),
+            ),
         ];
         for (case, from, change, now, expected) in rows {
             assert_eq!(outcome(from, change, now), expected, "{case}");

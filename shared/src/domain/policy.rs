@@ -75,7 +75,9 @@ impl PaymentMode {
             "none" => Ok(Self::None),
             "external" if window_seconds > 0 => Ok(Self::External { window_seconds }),
             "external" => Err("PAYMENT_WINDOW_SECONDS must be positive".to_owned()),
-            other => Err(format!("PAYMENT_MODE must be none or external, not {other:?}")),
+            other => Err(format!(
+                "PAYMENT_MODE must be none or external, not {other:?}"
+            )),
         }
     }
 

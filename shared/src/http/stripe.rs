@@ -150,12 +150,18 @@ mod tests {
         let signed_v1 = good.split_once("v1=").unwrap().1.to_owned();
         // Several v1 signatures (a secret being rolled) and a v0: one match is enough.
         let rolled = format!("{},v1={signed_v1},v0=abcd", sign(&body, b"old", NOW));
-        assert!(verified_event(&rolled, &body, SECRET, NOW).is_ok(), "{rolled}");
+        assert!(
+            verified_event(&rolled, &body, SECRET, NOW).is_ok(),
+            "{rolled}"
+        );
         let refused = [
             ("no header", String::new()),
             ("another secret", sign(&body, b"whsec_other", NOW)),
             ("stale", sign(&body, SECRET, NOW - TOLERANCE_SECS - 1)),
-            ("from the future", sign(&body, SECRET, NOW + TOLERANCE_SECS + 1)),
+            (
+                "from the future",
+                sign(&body, SECRET, NOW + TOLERANCE_SECS + 1),
+            ),
             ("no timestamp", format!("v1={signed_v1}")),
             ("another timestamp", format!("t={},v1={signed_v1}", NOW - 1)),
             ("only v0", format!("t={NOW},v0={signed_v1}")),
@@ -163,7 +169,10 @@ mod tests {
         ];
         for (case, header) in refused {
             let got = verified_event(&header, &body, SECRET, NOW);
-            assert!(matches!(got, Err(ApiError::InvalidSignature)), "{case}: {got:?}");
+            assert!(
+                matches!(got, Err(ApiError::InvalidSignature)),
+                "{case}: {got:?}"
+            );
         }
         // A changed body no longer verifies.
         let mut tampered = body.clone();

@@ -246,7 +246,9 @@ impl Store {
         let keys = vec![(self.tables().orders.clone(), order_key(id))];
         let (receipt, items) = self.batch_read(Some(pk), keys, now).await?;
         let raw = items.into_iter().next().flatten().filter(is_order);
-        let order = raw.map(|raw| OrderRecord::decode(raw)?.into_order()).transpose()?;
+        let order = raw
+            .map(|raw| OrderRecord::decode(raw)?.into_order())
+            .transpose()?;
         Ok((receipt, order))
     }
 

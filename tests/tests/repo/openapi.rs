@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::read;
 use serde_yaml::Value as Yaml;
 use shared::domain::{CartId, ItemId, OrderId};
-use shared::domain::{LimitReached, PriceChange, Shortfall};
+use shared::domain::{LimitReached, OrderStatus, PriceChange, Shortfall};
 use shared::ApiError;
 
 const HTTP_METHODS: [&str; 8] = [
@@ -180,6 +180,18 @@ fn every_api_error() -> Vec<ApiError> {
             again: 1_800_001_800,
         },
         ApiError::CartEmpty,
+        ApiError::OrderNotCancellable {
+            status: OrderStatus::Fulfilled,
+        },
+        ApiError::OrderExpired,
+        ApiError::OrderNotPayable {
+            status: OrderStatus::Cancelled,
+            refund_due: true,
+        },
+        ApiError::OrderNotFulfillable {
+            status: OrderStatus::PendingPayment,
+        },
+        ApiError::InvalidSignature,
         ApiError::PriceChanged(vec![PriceChange {
             item_id: item,
             cart_price: 100,
@@ -215,6 +227,11 @@ fn every_api_error() -> Vec<ApiError> {
             | ApiError::CustomerLimit(_)
             | ApiError::HoldTimeLimit { .. }
             | ApiError::CartEmpty
+            | ApiError::OrderNotCancellable { .. }
+            | ApiError::OrderExpired
+            | ApiError::OrderNotPayable { .. }
+            | ApiError::OrderNotFulfillable { .. }
+            | ApiError::InvalidSignature
             | ApiError::PriceChanged(_)
             | ApiError::RequestInProgress
             | ApiError::IdempotencyKeyReused

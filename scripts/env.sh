@@ -26,6 +26,9 @@ fi
 # HOLD_SECONDS), MAX_HELD_PER_ITEM, CART_IDLE_DAYS keep the functions' defaults unless set), and
 # how often make dev runs the sweep of ended holds.
 : "${CHECKOUT_POLICY:=latest}"; export CHECKOUT_POLICY
+# Whether orders wait for a payment (none | external; PAYMENT_WINDOW_SECONDS keeps the functions'
+# 900 unless set). The sweep below also expires the orders nobody paid in time.
+: "${PAYMENT_MODE:=none}"; export PAYMENT_MODE
 : "${HOLD_SWEEP_SECONDS:=60}"; export HOLD_SWEEP_SECONDS
 # Who the cart routes act for (jwt: a bearer token's sub; iam: the user_id the request names).
 # In jwt mode the functions verify tokens against the local issuer's JWKS (`make token` mints
@@ -44,6 +47,11 @@ fi
 # The key of the listing and order cursors. In AWS the two functions that sign cursors read the
 # stack's generated secret instead (CURSOR_SECRET_ARN); with neither they refuse to start.
 : "${CURSOR_SECRET:=local-development-cursor-secret}"; export CURSOR_SECRET
+# The Stripe webhook's signing secret (the template's StripeWebhookSecret parameter, which only
+# stripe-webhook gets). Locally, one anyone may know, so that the webhook verifies (and refuses
+# with 400 what is not signed with it) rather than answering 503; to forward real test-mode events,
+# set the whsec_ secret `stripe listen --forward-to $API_URL/api/v1/webhooks/stripe` prints.
+: "${STRIPE_WEBHOOK_SECRET:=whsec_local-development-secret}"; export STRIPE_WEBHOOK_SECRET
 : "${RUST_LOG:=info}"; export RUST_LOG
 
 : "${CARGO_TARGET_DIR:=$ROOT/target}"; export CARGO_TARGET_DIR

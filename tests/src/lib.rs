@@ -34,3 +34,17 @@ pub async fn heavy() -> tokio::sync::SemaphorePermit<'static> {
     static HEAVY: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
     HEAVY.acquire().await.expect("never closed")
 }
+
+/// An order id no order has.
+pub fn unknown_order() -> String {
+    shared::domain::OrderId::of_key("user#nobody#no-key").to_string()
+}
+
+/// The `hold` policy with its defaults (900 s holds, 10 units a user, 1800 s a window).
+pub fn hold_policy() -> shared::domain::CheckoutPolicy {
+    shared::domain::CheckoutPolicy::Hold {
+        seconds: 900,
+        max_per_item: 10,
+        max_seconds: 1800,
+    }
+}

@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use super::catalog::give_back;
 use super::keys::{NewRecord, UNUSED_OR_EXPIRED};
 use super::schema::{ORDERS_BY_DUE_INDEX, ORDERS_BY_USER_INDEX};
-use super::{built, n, names, s, Raw, RequestToken, Store, StoreError};
+use super::{built, n, names, s, Raw, RequestToken, Store, StoreError, Written, LAST_REQUEST};
 use crate::domain::purchase::receipt_of;
 use crate::domain::{
     CartId, Fingerprint, ItemId, Order, OrderId, OrderLine, OrderStatus, OrdersPage, OrdersQuery,
@@ -265,32 +265,25 @@ impl Store {
         record: Option<&NewRecord<'_>>,
         now: i64,
     ) -> Result<OrderCommit, StoreError> {
-        let token = RequestToken::new();
-        let mut update = Update::builder()
-            .table_name(&self.tables().orders)
-            .set_key(Some(order_key(before.id)))
-            .set_expression_attribute_names(Some(names(&[
-                "status",
-                "version",
-                "refund_due",
-                "due_pk",
-                super::LAST_REQUEST,
-            ])))
-            .expression_attribute_values(":from", s(before.status.as_str()))
-            .expression_attribute_values(":version", n(before.version))
-            .expression_attribute_values(":to", s(after.status.as_str()))
-            .expression_attribute_values(":next", n(after.version))
-            .expression_attribute_values(":refund_due", AttributeValue::Bool(after.refund_due))
-            .expression_attribute_values(":request_token", s(&token.0))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let mut sets = "#status = :to, #version = :next, #refund_due = :refund_due, \
-                        #last_request = :request_token"
-            .to_owned();
+        let mut names = names(&["status", "version", "refund_due", "due_pk"]);
+        let mut values = HashMap::from([
+            (":from".to_owned(), s(before.status.as_str())),
+            (":version".to_owned(), n(before.version)),
+            (":to".to_owned(), s(after.status.as_str())),
+            (":next".to_owned(), n(after.version)),
+            (
+                ":refund_due".to_owned(),
+                AttributeValue::Bool(after.refund_due),
+            ),
+        ]);
+        let mut sets = "#status = :to, #version = :next, #refund_due = :refund_due".to_owned();
         if let Some(reference) = &after.payment_reference {
             sets.push_str(", #payment_reference = :reference");
-            update = update
-                .expression_attribute_names("#payment_reference", "payment_reference")
-                .expression_attribute_values(":reference", s(reference));
+            names.insert(
+                "#payment_reference".to_owned(),
+                "payment_reference".to_owned(),
+            );
+            values.insert(":reference".to_owned(), s(reference));
         }
         let mut condition = "#status = :from AND #version = :version".to_owned();
         if before.status == OrderStatus::PendingPayment {
@@ -300,13 +293,39 @@ impl Store {
                 OrderStatus::Expired => " AND #payment_due_by <= :now",
                 _ => " AND #payment_due_by > :now",
             });
-            update = update
-                .expression_attribute_names("#payment_due_by", "payment_due_by")
-                .expression_attribute_values(":now", n(now.max(0) as u64));
+            names.insert("#payment_due_by".to_owned(), "payment_due_by".to_owned());
+            values.insert(":now".to_owned(), n(now.max(0) as u64));
         }
-        let update = update
-            .update_expression(format!("REMOVE #due_pk SET {sets}"))
-            .condition_expression(condition);
+        let expression = format!("REMOVE #due_pk SET {sets}");
+        if !returns_stock && record.is_none() {
+            // One conditional write (exactly once even when the SDK resends it).
+            let request = self
+                .client()
+                .update_item()
+                .table_name(&self.tables().orders)
+                .set_key(Some(order_key(before.id)))
+                .update_expression(expression)
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values));
+            return Ok(match self.update(request).await? {
+                Written::Done(_) => OrderCommit::Done,
+                Written::Refused(_) => OrderCommit::Changed,
+            });
+        }
+        // A transaction: the order (its `last_request` set to the transaction's token, so that a
+        // resend that was applied finds it), every line's units back, the key's record.
+        let token = RequestToken::new();
+        names.insert(format!("#{LAST_REQUEST}"), LAST_REQUEST.to_owned());
+        values.insert(":request_token".to_owned(), s(&token.0));
+        let update = Update::builder()
+            .table_name(&self.tables().orders)
+            .set_key(Some(order_key(before.id)))
+            .update_expression(format!("{expression}, #{LAST_REQUEST} = :request_token"))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let mut actions = vec![TransactWriteItem::builder()
             .update(built(update.build())?)
             .build()];
@@ -323,7 +342,6 @@ impl Store {
             return Ok(OrderCommit::KeyTaken(receipt));
         }
         match cancelled.failed_at(0) {
-            // A resend of this very transaction, applied: its token is on the order.
             Some(now) if token.written(now) => Ok(OrderCommit::Done),
             Some(_) => Ok(OrderCommit::Changed),
             None => Err(StoreError::Unexpected(

@@ -4,9 +4,16 @@
 //!
 //! The events are fixed files, valid as they are: the cart events carry the claims of one user,
 //! as API Gateway's JWT authorizer passes them on, and name that user's cart id (`NT-0f8Z...`);
-//! the order event names one order id. `create-cart` makes random ids, so on fresh tables those
-//! targets do not exist and the handlers answer 404, a proper answer and the one documented
-//! below. Other tests give the user's cart that id and walk it to a purchase.
+//! `get-order` names one order id, and the order's transitions (`cancel-order`, the admin order
+//! events, the Stripe webhook's payment) name the order the purchase event buys (its id is its
+//! idempotency key's). `create-cart` makes random ids, so on fresh tables those targets do not
+//! exist and the handlers answer 404, a proper answer and the one documented below. Other tests
+//! give the user's cart that id and walk it to a purchase and through the order's life.
+//!
+//! The Stripe event is signed as Stripe signs it, with the test kit's secret (`whsec_test`), at
+//! its own time: a signature that was genuine and is now long past Stripe's 5-minute tolerance
+//! (no signed sample stays valid), so it answers `400 invalid_signature`, as a replayed event
+//! must. The tests that need it accepted sign its body again, now.
 //!
 //! The last test is the least-privilege check: it records, through a proxy, every DynamoDB
 //! call each function makes while the events (and a few variations of them reaching the rarer
@@ -19,6 +26,7 @@ use lambda_http::{Context, LambdaEvent, Request};
 use serde_json::{json, Value};
 use serde_yaml::Value as Yaml;
 use shared::domain::{now_unix, CartId, CheckoutPolicy};
+use shared::http::stripe::{sign, verified_event};
 use shared::scheduled::Scheduled;
 use shared::store::schema::table_definitions;
 use testkit::{assert_no_internals, TestApp, TestResponse};
@@ -109,6 +117,13 @@ const ON_A_SEEDED_CATALOG: &[(&str, u16, Option<&str>)] = &[
     ("list-orders", 200, None),
     // No order has the event's id.
     ("get-order", 404, Some("order_not_found")),
+    // The purchase event bought nothing: the order its transitions name does not exist.
+    ("admin-order-payment", 404, Some("order_not_found")),
+    ("admin-fulfil-order", 404, Some("order_not_found")),
+    ("cancel-order", 404, Some("order_not_found")),
+    ("admin-cancel-order", 404, Some("order_not_found")),
+    // Signed at the event's time, long ago: a replay, refused before anything is read.
+    ("stripe-webhook", 400, Some("invalid_signature")),
 ];
 
 #[tokio::test]
@@ -175,7 +190,7 @@ async fn the_admin_events_pass_on_their_iam_identity_alone() {
     let app = app_as_deployed().await;
     run_seed_event(&app).await;
 
-    for function in ["admin-create-item", "admin-update-item"] {
+    for function in ADMIN_EVENTS {
         let mut unsigned = event_json(function);
         unsigned["requestContext"]
             .as_object_mut()
@@ -186,8 +201,86 @@ async fn the_admin_events_pass_on_their_iam_identity_alone() {
             .await
             .assert_problem(403, "forbidden");
         let signed = invoke(&app, function).await;
-        assert!(signed.status < 300, "{function}: {}", signed.text);
+        match function.contains("order") {
+            // Let through; the order does not exist on fresh tables.
+            true => signed.assert_problem(404, "order_not_found"),
+            false => assert!(signed.status < 300, "{function}: {}", signed.text),
+        }
     }
+}
+
+const ADMIN_EVENTS: [&str; 5] = [
+    "admin-create-item",
+    "admin-update-item",
+    "admin-order-payment",
+    "admin-fulfil-order",
+    "admin-cancel-order",
+];
+
+/// The test kit's webhook secret (`Config::for_tables`), which the Stripe event is signed with.
+fn webhook_secret(app: &TestApp) -> Vec<u8> {
+    let secret = app.state.config.stripe_webhook_secret.clone();
+    secret.expect("the test kit's webhook secret")
+}
+
+/// The Stripe event with `body` (the event's own when `None`), signed now with `secret`.
+fn signed_now(event: &mut Value, body: Option<Value>, secret: &[u8]) {
+    let body = match body {
+        Some(body) => body.to_string(),
+        None => event["body"].as_str().unwrap().to_owned(),
+    };
+    event["headers"]["stripe-signature"] = json!(sign(body.as_bytes(), secret, now_unix()));
+    event["headers"]["content-length"] = json!(body.len().to_string());
+    event["body"] = json!(body);
+}
+
+/// The Stripe event's body as `kind` for the order `id`.
+fn stripe_body(kind: &str, id: &str) -> Value {
+    let mut body: Value =
+        serde_json::from_str(event_json("stripe-webhook")["body"].as_str().unwrap()).unwrap();
+    body["type"] = json!(kind);
+    body["data"]["object"]["metadata"]["order_id"] = json!(id);
+    body
+}
+
+/// An order event (`cancel-order`, the admin order events) for the order `id` instead.
+fn for_order(event: &mut Value, id: &str) {
+    let named = event["pathParameters"]["order_id"].as_str().unwrap().to_owned();
+    let path = event["rawPath"].as_str().unwrap().replace(&named, id);
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event["pathParameters"]["order_id"] = json!(id);
+}
+
+#[tokio::test]
+async fn the_stripe_event_is_genuinely_signed_at_its_own_time_and_verifies_once_signed_now() {
+    let app = app_as_deployed().await;
+    let event = event_json("stripe-webhook");
+    let header = event["headers"]["stripe-signature"].as_str().unwrap();
+    let body = event["body"].as_str().unwrap().as_bytes();
+    let at: i64 = header
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|t| t.parse().ok())
+        .expect("t=<unix seconds>");
+    let secret = webhook_secret(&app);
+
+    // Right then; refused now only for its age.
+    assert!(verified_event(header, body, &secret, at).is_ok());
+    invoke(&app, "stripe-webhook")
+        .await
+        .assert_problem(400, "invalid_signature");
+    let mut now = event.clone();
+    signed_now(&mut now, None, &secret);
+    call(&app, "stripe-webhook", &now)
+        .await
+        .assert_problem(404, "order_not_found");
+    // Signed with another secret: refused, whenever.
+    let mut forged = event.clone();
+    signed_now(&mut forged, None, b"whsec_another");
+    call(&app, "stripe-webhook", &forged)
+        .await
+        .assert_problem(400, "invalid_signature");
 }
 
 /// Gives the events' user's cart the id the cart events use (the token is the random half of a
@@ -258,6 +351,50 @@ async fn the_cart_events_take_their_users_cart_from_first_item_to_purchase() {
     let orders = invoke(&app, "list-orders").await;
     assert_eq!(orders.body["orders"][0], bought.body["order"]);
     assert_eq!(orders.body["next_cursor"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_order_events_take_the_order_the_purchase_event_bought_through_its_life() {
+    let app = app_as_deployed().await.taking_payments(900);
+    run_seed_event(&app).await;
+    assert_eq!(invoke(&app, "create-cart").await.status, 201);
+    give_the_users_cart_the_events_id(&app).await;
+    assert_eq!(invoke(&app, "add-cart-item").await.status, 200);
+    let bought = invoke(&app, "purchase-cart").await;
+    assert_eq!(bought.status, 200, "{}", bought.text);
+    assert_eq!(bought.body["order"]["status"], "pending_payment");
+    let id = bought.body["order"]["id"].as_str().unwrap();
+    for function in ["cancel-order", "stripe-webhook"]
+        .into_iter()
+        .chain(ADMIN_EVENTS.into_iter().filter(|f| f.contains("order")))
+    {
+        let event = event_json(function);
+        let named = match function {
+            "stripe-webhook" => {
+                let body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+                body["data"]["object"]["metadata"]["order_id"].clone()
+            }
+            _ => event["pathParameters"]["order_id"].clone(),
+        };
+        assert_eq!(named, id, "events/{function}.json names the purchase event's order");
+    }
+
+    // Stripe's capture, delivered now; the payment service's report of the same payment.
+    let mut stripe = event_json("stripe-webhook");
+    signed_now(&mut stripe, None, &webhook_secret(&app));
+    let paid = call(&app, "stripe-webhook", &stripe).await;
+    assert_eq!(paid.status, 200, "{}", paid.text);
+    assert_eq!(paid.body["order"]["status"], "paid");
+    let reported = invoke(&app, "admin-order-payment").await;
+    assert_eq!(reported.status, 200, "{}", reported.text);
+    assert_eq!(reported.body, paid.body, "the same payment: unchanged");
+    let fulfilled = invoke(&app, "admin-fulfil-order").await;
+    assert_eq!(fulfilled.body["order"]["status"], "fulfilled");
+    for function in ["cancel-order", "admin-cancel-order"] {
+        invoke(&app, function)
+            .await
+            .assert_problem(409, "order_not_cancellable");
+    }
 }
 
 // --- least privilege -------------------------------------------------------------------------
@@ -365,7 +502,9 @@ struct Recorder {
 impl Recorder {
     async fn start(policy: CheckoutPolicy) -> Self {
         let (app, proxy) = TestApp::spawn_behind_proxy().await;
-        let mut app = app.behind_jwt_authorizer().with_policy(policy);
+        // Orders wait for a payment, so that every transition has one to wait for.
+        let app = app.behind_jwt_authorizer().with_policy(policy);
+        let mut app = app.taking_payments(900);
         app.state.config.auth.allow_unsigned_requests = false;
         Self {
             proxy,
@@ -427,6 +566,36 @@ impl Recorder {
             .await
     }
 
+    /// An order event for the order `id`, with an `Idempotency-Key` if `key` is given.
+    async fn on_order(&mut self, function: &str, id: &str, key: Option<&str>) -> TestResponse {
+        self.call_with(function, |e| {
+            for_order(e, id);
+            if let Some(key) = key {
+                e["headers"]["idempotency-key"] = json!(key);
+            }
+        })
+        .await
+    }
+
+    /// Stripe's `kind` event for the order `id`, signed now.
+    async fn stripe(&mut self, kind: &str, id: &str) -> TestResponse {
+        let secret = webhook_secret(&self.app);
+        let body = stripe_body(kind, id);
+        self.call_with("stripe-webhook", |e| signed_now(e, Some(body), &secret))
+            .await
+    }
+
+    /// Two more units of item 1 in the events' cart, bought with the key `key`: the order's id.
+    async fn buy(&mut self, key: &str) -> String {
+        assert_eq!(self.call("add-cart-item").await.status, 200);
+        let bought = self
+            .call_with("purchase-cart", |e| e["headers"]["idempotency-key"] = json!(key))
+            .await;
+        assert_eq!(bought.status, 200, "{}", bought.text);
+        assert_eq!(bought.body["order"]["status"], "pending_payment");
+        bought.body["order"]["id"].as_str().unwrap().to_owned()
+    }
+
     /// Every event, keyed and not, plus the variations that reach the rarer code paths.
     async fn walk(&mut self) {
         self.seed().await;
@@ -456,6 +625,7 @@ impl Recorder {
             .assert_problem(409, "cart_empty");
         assert_eq!(self.call("add-cart-item").await.status, 200);
         assert_eq!(self.call("purchase-cart").await.status, 200);
+        self.walk_the_purchase_events_order().await;
         assert_eq!(self.call("get-order").await.status, 404);
         assert_eq!(self.call("list-orders").await.status, 200);
         // An ended hold (under `hold`) given back, then a price change between adding and
@@ -471,7 +641,73 @@ impl Recorder {
         })
         .await
         .assert_problem(409, "price_changed");
+        self.walk_the_orders().await;
     }
+
+    /// The order the purchase event bought (the order events' own), before the sweep could
+    /// expire it: paid with a key (the admin's record), reported again (already); fulfilled
+    /// with a key, and again; then neither its owner nor an admin may cancel it.
+    async fn walk_the_purchase_events_order(&mut self) {
+        let paid = self.keyed("admin-order-payment", "p").await;
+        assert_eq!(status(&paid), "paid", "{}", paid.text);
+        assert_eq!(self.call("admin-order-payment").await.status, 200);
+        let fulfilled = self.keyed("admin-fulfil-order", "f").await;
+        assert_eq!(status(&fulfilled), "fulfilled", "{}", fulfilled.text);
+        assert_eq!(self.call("admin-fulfil-order").await.status, 200);
+        for refused in ["cancel-order", "admin-cancel-order"] {
+            self.call(refused)
+                .await
+                .assert_problem(409, "order_not_cancellable");
+        }
+    }
+
+    /// Every other transition, keyed and not, each reaching what it writes.
+    async fn walk_the_orders(&mut self) {
+        // The owner cancels with a key (their record in the orders table), then again.
+        let order = self.buy("a-second-purchase").await;
+        let cancelled = self.on_order("cancel-order", &order, Some("c")).await;
+        assert_eq!(status(&cancelled), "cancelled", "{}", cancelled.text);
+        let again = self.on_order("cancel-order", &order, None).await;
+        assert_eq!(status(&again), "cancelled");
+        // An admin cancels with a key, then again.
+        let order = self.buy("a-third-purchase").await;
+        let cancelled = self.on_order("admin-cancel-order", &order, Some("ac")).await;
+        assert_eq!(status(&cancelled), "cancelled", "{}", cancelled.text);
+        let again = self.on_order("admin-cancel-order", &order, None).await;
+        assert_eq!(status(&again), "cancelled");
+        // A failed payment cancels the order and gives its units back.
+        let order = self.buy("a-fourth-purchase").await;
+        let failed = self
+            .call_with("admin-order-payment", |e| {
+                for_order(e, &order);
+                e["body"] = json!(r#"{"status":"failed","reference":"pi_failed"}"#);
+            })
+            .await;
+        assert_eq!(status(&failed), "cancelled", "{}", failed.text);
+        // Stripe: a capture (and its redelivery), a failure, an event ignored.
+        let order = self.buy("a-fifth-purchase").await;
+        let paid = self.stripe("payment_intent.succeeded", &order).await;
+        assert_eq!(status(&paid), "paid", "{}", paid.text);
+        let redelivered = self.stripe("payment_intent.succeeded", &order).await;
+        assert_eq!(redelivered.body, paid.body);
+        let order = self.buy("a-sixth-purchase").await;
+        let failed = self.stripe("payment_intent.payment_failed", &order).await;
+        assert_eq!(status(&failed), "cancelled", "{}", failed.text);
+        let ignored = self.stripe("charge.refunded", &order).await;
+        assert_eq!(ignored.body, json!({"received": true, "type": "charge.refunded"}));
+        // Nobody pays: the sweep expires the order and gives its units back.
+        self.buy("a-seventh-purchase").await;
+        self.proxy.reset_counts();
+        let swept = self.app.sweep_at(now_unix() + 86_400).await;
+        self.record("release-holds");
+        assert_eq!((swept.expired_orders, swept.order_units), (1, 2), "{swept:?}");
+    }
+}
+
+/// An order answer's status.
+fn status(response: &TestResponse) -> String {
+    let status = response.body["order"]["status"].as_str();
+    status.unwrap_or_else(|| panic!("{}", response.text)).to_owned()
 }
 
 /// Each table's logical id in the template, by its name in this test's DynamoDB.
@@ -906,17 +1142,44 @@ async fn every_attribute_limited_grant_admits_every_name_its_function_sends_and_
         "{purchase:?}"
     );
     assert!(purchase.contains("price"));
-    assert_eq!(
-        limited_functions,
-        BTreeSet::from(
-            [
-                "add-cart-item",
-                "set-cart-item",
-                "remove-cart-item",
-                "release-holds",
-                "purchase-cart"
-            ]
-            .map(str::to_owned)
-        )
-    );
+    // The order's transitions: its status and what goes with it, never what was bought; the
+    // units back as the sweep's, never a price, a name or a limit. The owner's key record,
+    // as the cart writers'.
+    let transitions = [
+        "cancel-order",
+        "admin-cancel-order",
+        "admin-fulfil-order",
+        "admin-order-payment",
+        "stripe-webhook",
+        "release-holds",
+    ];
+    for function in transitions {
+        let order = limit(function, "UpdateItem", "OrdersTable");
+        assert!(
+            keeps_out(&order, &["lines", "total", "cart_id", "request", "expires_at"]),
+            "{function}: {order:?}"
+        );
+        if function != "admin-fulfil-order" {
+            let catalog = limit(function, "UpdateItem", "CatalogTable");
+            assert!(
+                keeps_out(
+                    &catalog,
+                    &["price", "name", "name_lc", "next_id", "max_per_customer"]
+                ),
+                "{function}: {catalog:?}"
+            );
+        }
+    }
+    let record = limit("cancel-order", "PutItem", "OrdersTable");
+    assert!(keeps_out(&record, &["lines", "total", "cart_id"]), "{record:?}");
+    let mut expected: BTreeSet<String> = [
+        "add-cart-item",
+        "set-cart-item",
+        "remove-cart-item",
+        "purchase-cart",
+    ]
+    .map(str::to_owned)
+    .into();
+    expected.extend(transitions.map(str::to_owned));
+    assert_eq!(limited_functions, expected);
 }

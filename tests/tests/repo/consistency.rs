@@ -248,6 +248,17 @@ fn is_admin_path(path: &str) -> bool {
     path.starts_with("/api/v1/admin/") || path == "/api/v1/admin"
 }
 
+/// Webhooks: called server to server by a provider that signs its events (Stripe), with no user
+/// and no IAM identity; the function verifies the signature before it reads anything.
+fn is_webhook_path(path: &str) -> bool {
+    path.starts_with("/api/v1/webhooks/")
+}
+
+/// The routes with no authorizer: the catalog listing, and the webhooks.
+fn is_public_path(path: &str) -> bool {
+    path == "/api/v1/items" || is_webhook_path(path)
+}
+
 // --- functions ------------------------------------------------------------------------------
 
 #[test]
@@ -381,7 +392,8 @@ fn every_route_invokes_its_function_through_the_one_api_with_payload_v2() {
 }
 
 #[test]
-fn the_listing_is_public_admin_needs_iam_and_cart_routes_follow_the_authentication_mode() {
+fn the_listing_and_webhooks_are_public_admin_needs_iam_and_cart_routes_follow_the_authentication_mode(
+) {
     let template = template();
     let parameter = &template["Parameters"]["Authentication"];
     assert_eq!(string(parameter.get("Default")), Some("jwt"));
@@ -400,7 +412,7 @@ fn the_listing_is_public_admin_needs_iam_and_cart_routes_follow_the_authenticati
         let props = &route["Properties"];
         let (auth, authorizer) = (&props["AuthorizationType"], props.get("AuthorizerId"));
         let path = key.split_once(' ').unwrap().1;
-        if path == "/api/v1/items" {
+        if is_public_path(path) {
             assert_eq!(auth.as_str(), Some("NONE"), "{key} is public");
             assert!(authorizer.is_none(), "{key}");
         } else if is_admin_path(path) {
@@ -552,9 +564,16 @@ fn every_http_event_is_a_v2_request_on_one_of_its_functions_routes() {
         let sub = &event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"];
         assert_eq!(
             sub.is_string(),
-            !is_admin_path(route) && route != "/api/v1/items",
+            !is_admin_path(route) && !is_public_path(route),
             "events/{name}.json: JWT claims exactly on the cart, purchase and order routes"
         );
+        // Public routes: no authorizer ran, so there is nothing of one in the event.
+        if is_public_path(route) {
+            assert!(
+                event["requestContext"]["authorizer"].is_null(),
+                "events/{name}.json: no authorizer on a public route"
+            );
+        }
         // And lambda_http reads it as the function will.
         lambda_http::request::from_str(&event.to_string())
             .unwrap_or_else(|e| panic!("events/{name}.json: {e}"));
@@ -825,8 +844,12 @@ fn endpoints_using_cursors() -> BTreeSet<&'static str> {
     }
     let endpoints = [
         of::<add_cart_item::AddCartItem>(),
+        of::<admin_cancel_order::AdminCancelOrder>(),
         of::<admin_create_item::AdminCreateItem>(),
+        of::<admin_fulfil_order::AdminFulfilOrder>(),
+        of::<admin_order_payment::AdminOrderPayment>(),
         of::<admin_update_item::AdminUpdateItem>(),
+        of::<cancel_order::CancelOrder>(),
         of::<create_cart::CreateCart>(),
         of::<get_cart::GetCart>(),
         of::<get_order::GetOrder>(),
@@ -835,6 +858,7 @@ fn endpoints_using_cursors() -> BTreeSet<&'static str> {
         of::<purchase_cart::PurchaseCart>(),
         of::<remove_cart_item::RemoveCartItem>(),
         of::<set_cart_item::SetCartItem>(),
+        of::<stripe_webhook::StripeWebhook>(),
     ];
     endpoints
         .into_iter()
@@ -928,6 +952,68 @@ fn the_hold_cap_goes_wherever_the_hold_time_goes() {
 }
 
 #[test]
+fn every_function_reads_the_payment_mode_and_only_the_webhook_gets_its_secret() {
+    use shared::domain::PaymentMode;
+    let template = template();
+    let mode = &template["Parameters"]["PaymentMode"];
+    assert_eq!(
+        string(mode.get("Default")),
+        Some("none"),
+        "orders are placed at once unless a deployment takes payments"
+    );
+    assert_eq!(allowed_values(mode), ["none", "external"]);
+    let window = &template["Parameters"]["PaymentWindowSeconds"];
+    assert_eq!(string(window.get("Type")), Some("Number"));
+    let default = window["Default"].as_i64().expect("a numeric default");
+    assert_eq!(default, PaymentMode::DEFAULT_WINDOW_SECONDS);
+    assert_eq!(window["MinValue"].as_i64(), Some(1), "a window is positive");
+    for value in allowed_values(mode) {
+        // What every function's cold start does with them (an error fails it).
+        PaymentMode::parse(value, 1).unwrap_or_else(|e| panic!("{value}: {e}"));
+    }
+
+    let secret = &template["Parameters"]["StripeWebhookSecret"];
+    assert_eq!(string(secret.get("Type")), Some("String"));
+    assert_eq!(
+        secret["NoEcho"].as_bool(),
+        Some(true),
+        "CloudFormation never shows the signing secret"
+    );
+    assert_eq!(
+        string(secret.get("Default")),
+        Some(""),
+        "none unless given: the webhook then refuses every event"
+    );
+    for function in template_functions(&template).values() {
+        let id = &function.logical_id;
+        let vars = environment(&template, function);
+        assert_eq!(
+            vars.get("PAYMENT_MODE").and_then(reference),
+            Some("PaymentMode"),
+            "{id}"
+        );
+        assert_eq!(
+            vars.get("PAYMENT_WINDOW_SECONDS").and_then(reference),
+            Some("PaymentWindowSeconds"),
+            "{id}"
+        );
+        assert_eq!(
+            vars.get("STRIPE_WEBHOOK_SECRET").and_then(reference),
+            (function.binary == "stripe-webhook").then_some("StripeWebhookSecret"),
+            "{id}: the signing secret goes to the webhook alone"
+        );
+    }
+    let uses = read("template.yaml")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && l.contains("StripeWebhookSecret"))
+        .count();
+    assert_eq!(
+        uses, 2,
+        "the parameter and the webhook's variable: in no output, global or other resource"
+    );
+}
+
+#[test]
 fn only_the_admin_functions_get_the_admin_allow_list() {
     let template = template();
     let parameter = &template["Parameters"]["AdminPrincipals"];
@@ -941,7 +1027,7 @@ fn only_the_admin_functions_get_the_admin_allow_list() {
         .filter(|(_, path, _)| is_admin_path(path))
         .map(|(_, _, binary)| binary)
         .collect();
-    assert_eq!(admins.len(), 2, "{admins:?}");
+    assert_eq!(admins.len(), 5, "{admins:?}");
     for function in template_functions(&template).values() {
         let vars = environment(&template, function);
         assert_eq!(
@@ -1392,7 +1478,7 @@ fn the_shop_backend_and_catalog_admin_policies_reach_only_their_own_routes_and_a
         .next()
         .expect("the HTTP API");
     let routes = template_routes(&template);
-    let is_public = |path: &str| path == "/api/v1/items";
+    let is_public = is_public_path;
     let groups = [
         ("ShopBackendPolicy", "ShopBackendPolicyArn"),
         ("CatalogAdminPolicy", "CatalogAdminPolicyArn"),
@@ -1503,14 +1589,31 @@ fn lower_case_list(value: Option<&Yaml>) -> BTreeSet<String> {
         .collect()
 }
 
+/// `openapi.yaml` without the webhooks' operations: what browsers call. A webhook is called
+/// server to server by its provider (CORS means nothing to Stripe), so its headers
+/// (`Stripe-Signature`) are no header a browser page sends, and CORS does not allow them.
+fn browser_operations(document: &Yaml) -> Yaml {
+    let mut document = document.clone();
+    let paths = document["paths"].as_mapping_mut().expect("paths");
+    paths.retain(|path, _| !is_webhook_path(path.as_str().unwrap()));
+    document
+}
+
 #[test]
 fn browsers_may_send_and_read_every_header_openapi_documents_from_the_given_origins_only() {
     let template = template();
-    let document = openapi();
+    let everything = openapi();
+    let document = browser_operations(&everything);
     let mut sent = BTreeSet::from(["authorization".to_owned(), "content-type".to_owned()]);
     request_headers(&document, &mut sent);
     let mut answered = BTreeSet::new();
     response_headers(&document, false, &mut answered);
+    let mut webhook_headers = BTreeSet::new();
+    request_headers(&everything, &mut webhook_headers);
+    assert!(
+        webhook_headers.contains("stripe-signature") && !sent.contains("stripe-signature"),
+        "openapi.yaml documents Stripe-Signature on the webhook alone"
+    );
     for header in ["idempotency-key", "if-match", "if-none-match"] {
         assert!(sent.contains(header), "openapi.yaml documents {header}");
     }

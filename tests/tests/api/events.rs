@@ -245,7 +245,10 @@ fn stripe_body(kind: &str, id: &str) -> Value {
 
 /// An order event (`cancel-order`, the admin order events) for the order `id` instead.
 fn for_order(event: &mut Value, id: &str) {
-    let named = event["pathParameters"]["order_id"].as_str().unwrap().to_owned();
+    let named = event["pathParameters"]["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let path = event["rawPath"].as_str().unwrap().replace(&named, id);
     event["rawPath"] = json!(path);
     event["requestContext"]["http"]["path"] = json!(path);
@@ -376,7 +379,10 @@ async fn the_order_events_take_the_order_the_purchase_event_bought_through_its_l
             }
             _ => event["pathParameters"]["order_id"].clone(),
         };
-        assert_eq!(named, id, "events/{function}.json names the purchase event's order");
+        assert_eq!(
+            named, id,
+            "events/{function}.json names the purchase event's order"
+        );
     }
 
     // Stripe's capture, delivered now; the payment service's report of the same payment.
@@ -589,7 +595,9 @@ impl Recorder {
     async fn buy(&mut self, key: &str) -> String {
         assert_eq!(self.call("add-cart-item").await.status, 200);
         let bought = self
-            .call_with("purchase-cart", |e| e["headers"]["idempotency-key"] = json!(key))
+            .call_with("purchase-cart", |e| {
+                e["headers"]["idempotency-key"] = json!(key)
+            })
             .await;
         assert_eq!(bought.status, 200, "{}", bought.text);
         assert_eq!(bought.body["order"]["status"], "pending_payment");
@@ -671,7 +679,9 @@ impl Recorder {
         assert_eq!(status(&again), "cancelled");
         // An admin cancels with a key, then again.
         let order = self.buy("a-third-purchase").await;
-        let cancelled = self.on_order("admin-cancel-order", &order, Some("ac")).await;
+        let cancelled = self
+            .on_order("admin-cancel-order", &order, Some("ac"))
+            .await;
         assert_eq!(status(&cancelled), "cancelled", "{}", cancelled.text);
         let again = self.on_order("admin-cancel-order", &order, None).await;
         assert_eq!(status(&again), "cancelled");
@@ -694,20 +704,29 @@ impl Recorder {
         let failed = self.stripe("payment_intent.payment_failed", &order).await;
         assert_eq!(status(&failed), "cancelled", "{}", failed.text);
         let ignored = self.stripe("charge.refunded", &order).await;
-        assert_eq!(ignored.body, json!({"received": true, "type": "charge.refunded"}));
+        assert_eq!(
+            ignored.body,
+            json!({"received": true, "type": "charge.refunded"})
+        );
         // Nobody pays: the sweep expires the order and gives its units back.
         self.buy("a-seventh-purchase").await;
         self.proxy.reset_counts();
         let swept = self.app.sweep_at(now_unix() + 86_400).await;
         self.record("release-holds");
-        assert_eq!((swept.expired_orders, swept.order_units), (1, 2), "{swept:?}");
+        assert_eq!(
+            (swept.expired_orders, swept.order_units),
+            (1, 2),
+            "{swept:?}"
+        );
     }
 }
 
 /// An order answer's status.
 fn status(response: &TestResponse) -> String {
     let status = response.body["order"]["status"].as_str();
-    status.unwrap_or_else(|| panic!("{}", response.text)).to_owned()
+    status
+        .unwrap_or_else(|| panic!("{}", response.text))
+        .to_owned()
 }
 
 /// Each table's logical id in the template, by its name in this test's DynamoDB.
@@ -1156,7 +1175,10 @@ async fn every_attribute_limited_grant_admits_every_name_its_function_sends_and_
     for function in transitions {
         let order = limit(function, "UpdateItem", "OrdersTable");
         assert!(
-            keeps_out(&order, &["lines", "total", "cart_id", "request", "expires_at"]),
+            keeps_out(
+                &order,
+                &["lines", "total", "cart_id", "request", "expires_at"]
+            ),
             "{function}: {order:?}"
         );
         if function != "admin-fulfil-order" {
@@ -1171,7 +1193,10 @@ async fn every_attribute_limited_grant_admits_every_name_its_function_sends_and_
         }
     }
     let record = limit("cancel-order", "PutItem", "OrdersTable");
-    assert!(keeps_out(&record, &["lines", "total", "cart_id"]), "{record:?}");
+    assert!(
+        keeps_out(&record, &["lines", "total", "cart_id"]),
+        "{record:?}"
+    );
     let mut expected: BTreeSet<String> = [
         "add-cart-item",
         "set-cart-item",

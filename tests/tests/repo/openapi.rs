@@ -489,6 +489,63 @@ fn purchases_document_the_idempotency_headers() {
 }
 
 #[test]
+fn order_transitions_document_the_version_and_idempotency_headers() {
+    let doc = openapi();
+    let parameter_names = |op: &Yaml| -> BTreeSet<String> {
+        op["parameters"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .map(|p| resolve(&doc, p))
+            .filter(|p| p["in"].as_str() == Some("header"))
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let order = &doc["paths"]["/api/v1/orders/{order_id}"]["get"];
+    assert!(
+        !order["responses"]["200"]["headers"]["ETag"].is_null(),
+        "GET an order: its version as the ETag the transitions' If-Match names"
+    );
+    let transitions: Vec<(Route, &Yaml)> = operations(&doc)
+        .into_iter()
+        .filter(|((method, path), _)| method == "POST" && path.contains("/orders/{order_id}/"))
+        .collect();
+    assert_eq!(
+        transitions.len(),
+        4,
+        "cancel, and the admin cancel, fulfil and payment"
+    );
+    for (route, op) in transitions {
+        let headers = parameter_names(op);
+        for name in ["If-Match", "Idempotency-Key"] {
+            assert!(headers.contains(name), "{route:?}: {name}");
+        }
+        let ok = &op["responses"]["200"]["headers"];
+        assert!(!ok["ETag"].is_null(), "{route:?}: 200 with the ETag");
+        assert!(!ok["Idempotent-Replayed"].is_null(), "{route:?}: 200");
+        let stale = resolve(&doc, &op["responses"]["412"]);
+        let schema = &stale["content"]["application/problem+json"]["schema"];
+        let requires_order = schema["allOf"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .any(|part| {
+                part["required"]
+                    .as_sequence()
+                    .is_some_and(|r| r.iter().any(|m| m.as_str() == Some("order")))
+            });
+        assert!(requires_order, "{route:?}: 412 with the order as it is now");
+    }
+    let webhook = &doc["paths"]["/api/v1/webhooks/stripe"]["post"];
+    assert_eq!(
+        webhook["security"].as_sequence().map(Vec::len),
+        Some(0),
+        "no user or IAM authorizer: Stripe signs its events"
+    );
+    assert!(parameter_names(webhook).contains("Stripe-Signature"));
+}
+
+#[test]
 fn id_examples_are_ids_the_api_accepts() {
     let doc = openapi();
     let schemas = &doc["components"]["schemas"];

@@ -60,7 +60,7 @@ pub enum ApiError {
     },
     #[error("the cart is empty")]
     CartEmpty,
-    #[error("a {} order cannot be cancelled", .status.as_str())]
+    #[error("the order is {} and cannot be cancelled", .status.as_str())]
     OrderNotCancellable { status: OrderStatus },
     /// A payment came after the order's payment window closed: the shop refunds it.
     #[error("the order's payment window closed before the payment came; refund it")]
@@ -71,7 +71,7 @@ pub enum ApiError {
         /// The payment was captured and the order will not take it: the shop refunds it.
         refund_due: bool,
     },
-    #[error("a {} order cannot be fulfilled", .status.as_str())]
+    #[error("the order is {} and cannot be fulfilled", .status.as_str())]
     OrderNotFulfillable { status: OrderStatus },
     #[error("the webhook's signature does not verify")]
     InvalidSignature,

@@ -10,7 +10,7 @@ use lambda_http::Request;
 use shared::app::orders::{transition, Actor};
 use shared::app::AppState;
 use shared::domain::lifecycle::Change;
-use shared::http::{if_match, order_in_path, reply, Endpoint, HandlerResult, UserCall};
+use shared::http::{if_match, key_header, order_in_path, reply, Endpoint, HandlerResult, UserCall};
 
 pub struct CancelOrder;
 
@@ -20,8 +20,8 @@ impl Endpoint for CancelOrder {
     async fn handle(state: &AppState, req: Request) -> HandlerResult {
         let call = UserCall::parse(state, &req)?;
         let order = order_in_path(&req)?;
-        let (seen, key) = (if_match(&req)?, call.key.as_ref());
+        let (seen, key) = (if_match(&req)?, key_header(&req)?);
         let actor = Actor::Owner(&call.user);
-        reply(transition(state, actor, order, &Change::Cancel, seen, key).await?)
+        reply(transition(state, actor, order, &Change::Cancel, seen, key.as_ref()).await?)
     }
 }

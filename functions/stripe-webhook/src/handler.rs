@@ -13,7 +13,7 @@ use shared::app::orders::{transition, Actor};
 use shared::app::AppState;
 use shared::domain::now_unix;
 use shared::http::stripe::{verified_event, PaymentEvent};
-use shared::http::{json, reply, Endpoint, HandlerResult};
+use shared::http::{json, reply, Endpoint, HandlerResult, MAX_BODY_BYTES};
 use shared::ApiError;
 
 pub struct StripeWebhook;
@@ -30,6 +30,12 @@ impl Endpoint for StripeWebhook {
         let header = req.headers().get("stripe-signature");
         let header = header.and_then(|h| h.to_str().ok()).unwrap_or_default();
         let body: &[u8] = req.body().as_ref();
+        // Refused before any HMAC is computed over it.
+        if body.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            });
+        }
         match verified_event(header, body, secret, now_unix())? {
             PaymentEvent::Ignored { kind } => json(200, &json!({ "received": true, "type": kind })),
             PaymentEvent::Payment { order, change } => {

@@ -42,7 +42,7 @@ pub async fn transition(
 ) -> Result<Reply, ApiError> {
     let store = &state.store;
     let seen_text = seen.map_or_else(|| "*".to_owned(), |v| v.to_string());
-    let request = &Fingerprint::of("order", &[&id, &format!("{change:?}"), &seen_text]);
+    let request = &Fingerprint::of("order", &[&id, &change.fingerprint(), &seen_text]);
     let pk = key.and_then(|key| match actor {
         Actor::Owner(user) => Some(KeyScope::User(user).record_key(key)),
         Actor::Admin(principal) => Some(KeyScope::Admin(principal).record_key(key)),

@@ -33,6 +33,20 @@ pub enum Change {
     Fulfil,
 }
 
+impl Change {
+    /// The change as a key binds it: its name and its reference (never `Debug`'s text, which
+    /// could change with the code while keys' records keep it).
+    pub fn fingerprint(&self) -> String {
+        match self {
+            Self::Pay { reference } => format!("pay {reference}"),
+            Self::PaymentFailed { reference } => format!("payment-failed {reference}"),
+            Self::Cancel => "cancel".to_owned(),
+            Self::Expire => "expire".to_owned(),
+            Self::Fulfil => "fulfil".to_owned(),
+        }
+    }
+}
+
 /// What a change comes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {

@@ -69,13 +69,11 @@ impl CartCall {
 }
 
 /// A call that acts for a user (their cart's creation, their orders): the caller authenticated,
-/// the body, the user (the token's; in `iam` mode the one the request names), and the key
-/// header.
+/// the body, and the user (the token's; in `iam` mode the one the request names).
 #[derive(Debug)]
 pub struct UserCall {
     pub user: UserId,
     pub body: Fields,
-    pub key: Option<IdempotencyKey>,
 }
 
 impl UserCall {
@@ -83,8 +81,7 @@ impl UserCall {
         let caller = authenticate(state, req)?;
         let body = json_object(req)?;
         let user = caller.user(named_user(req, &body)?)?;
-        let key = key_header(req)?;
-        Ok(Self { user, body, key })
+        Ok(Self { user, body })
     }
 }
 

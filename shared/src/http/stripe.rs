@@ -92,7 +92,7 @@ fn verify(header: &str, body: &[u8], secret: &[u8], now: i64) -> Result<(), ApiE
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

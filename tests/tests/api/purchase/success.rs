@@ -36,7 +36,18 @@ async fn a_purchase_answers_the_bought_lines_and_the_order() {
     sorted.sort_unstable();
     assert_eq!(
         sorted,
-        ["cart_id", "created_at", "id", "lines", "total", "user_id"]
+        [
+            "cart_id",
+            "created_at",
+            "id",
+            "lines",
+            "payment_due_by",
+            "refund_due",
+            "status",
+            "total",
+            "user_id",
+            "version"
+        ]
     );
     assert!(OrderId::parse(order["id"].as_str().unwrap()).is_ok());
     assert_eq!(order["cart_id"], cart);

@@ -10,6 +10,7 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB`, else `http://127.0.0.1:$DYNAMODB_LOCAL_PORT` (default 8000).
 
 mod app;
+pub mod contention;
 mod issuer;
 pub mod proxy;
 pub mod repo;

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -30,6 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::app::dynamodb_endpoint;
+use crate::contention::{Contention, ContentionRule, ContentionStats, Judgement};
 
 /// The prefix of every DynamoDB `X-Amz-Target`.
 pub const TARGET_PREFIX: &str = "DynamoDB_20120810.";
@@ -104,6 +105,8 @@ impl Seen {
 #[derive(Debug, Default)]
 struct State {
     rules: Vec<Rule>,
+    /// DynamoDB's rule under contention, when applied (`apply_contention`).
+    contention: Option<Contention>,
     seen: Vec<Seen>,
     /// Requests forgotten by `reset_counts`: `seen[i]` is request number `forgotten + i`.
     forgotten: usize,
@@ -212,6 +215,19 @@ impl DynamoDbProxy {
             fault,
             left,
         });
+    }
+
+    /// From now on, DynamoDB's rule under contention (`testkit::contention`) decides on every
+    /// request the fault rules leave alone: transactions hold their items, conflicting ones are
+    /// cancelled, hot items are throttled.
+    pub fn apply_contention(&self, rule: ContentionRule) {
+        self.shared.state().contention = Some(Contention::new(rule));
+    }
+
+    /// What the contention rule refused so far (zeros when it is not applied).
+    pub fn contention(&self) -> ContentionStats {
+        let state = self.shared.state();
+        state.contention.as_ref().map(|c| c.stats).unwrap_or_default()
     }
 
     /// Removes every rule: from now on every request is forwarded honestly.
@@ -408,7 +424,7 @@ async fn handle(
         .to_owned();
     let json_body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
 
-    let (fault, number) = {
+    let (fault, number, judged) = {
         let mut state = shared.state();
         let fault = state
             .rules
@@ -422,6 +438,11 @@ async fn handle(
                 }
                 rule.fault
             });
+        let operation = target.trim_start_matches(TARGET_PREFIX);
+        let judged = match (&fault, state.contention.as_mut()) {
+            (None, Some(rule)) => rule.judge(operation, &json_body, Instant::now()),
+            _ => Judgement::Forward,
+        };
         state.seen.push(Seen {
             target: target.clone(),
             body: json_body.clone(),
@@ -429,9 +450,12 @@ async fn handle(
             status: None,
             response: Value::Null,
         });
-        (fault, state.forgotten + state.seen.len() - 1)
+        (fault, state.forgotten + state.seen.len() - 1, judged)
     };
-    let answer = answer(&shared, fault, parts, body, &json_body).await;
+    let answer = match judged {
+        Judgement::Forward => answer(&shared, fault, parts, body, &json_body).await,
+        Judgement::Refuse(refusal) => Ok(dynamodb_error(StatusCode::BAD_REQUEST, refusal)),
+    };
     if let Ok(response) = &answer {
         let mut state = shared.state();
         if let Some(i) = number.checked_sub(state.forgotten) {

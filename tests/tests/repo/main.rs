@@ -7,8 +7,10 @@
 //! - `openapi`: `openapi.yaml` documents exactly the routes served and the problem codes answered.
 //! - `dependencies`: every dependency is used, the lock file is committed, and `deny.toml` bans
 //!   what the functions must not link (`cargo deny check` enforces it).
+//! - `contention`: the test kit's model of DynamoDB under contention (pure: no files either).
 
 mod consistency;
+mod contention;
 mod dependencies;
 mod openapi;
 

@@ -115,14 +115,17 @@ impl Contention {
                 ));
             }
         }
-        let actions = body["TransactItems"].as_array().cloned().unwrap_or_default();
+        let actions = body["TransactItems"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let items: Vec<(String, u64)> = actions
             .iter()
             .map(|action| {
-                let (_, op) = action.as_object().and_then(|o| o.iter().next()).unwrap_or((
-                    &String::new(),
-                    &Value::Null,
-                ));
+                let (_, op) = action
+                    .as_object()
+                    .and_then(|o| o.iter().next())
+                    .unwrap_or((&String::new(), &Value::Null));
                 (item_key(op), 2 * kilobytes(op))
             })
             .collect();
@@ -197,7 +200,7 @@ impl Contention {
     /// A log-normal hold: `median * exp(sigma * z)`, `z` a standard normal (Box-Muller).
     /// A hold's length: drawn from the rule's distribution.
     pub fn window(&self) -> Duration {
-        let (u1, u2) = (fastrand::f64().max(f64::MIN_POSITIVE), fastrand::f64());
+        let (u1, u2): (f64, f64) = (fastrand::f64().max(f64::MIN_POSITIVE), fastrand::f64());
         let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
         self.rule
             .window_median

@@ -227,7 +227,11 @@ impl DynamoDbProxy {
     /// What the contention rule refused so far (zeros when it is not applied).
     pub fn contention(&self) -> ContentionStats {
         let state = self.shared.state();
-        state.contention.as_ref().map(|c| c.stats).unwrap_or_default()
+        state
+            .contention
+            .as_ref()
+            .map(|c| c.stats)
+            .unwrap_or_default()
     }
 
     /// Removes every rule: from now on every request is forwarded honestly.

@@ -43,10 +43,17 @@ fn a_transaction_holds_its_items_and_a_second_one_is_cancelled_at_their_position
     let mut rule = fixed(1_000.0);
     let t0 = Instant::now();
     let first = transaction("a", vec![update("t-catalog", 1), update("t-carts", 7)]);
-    assert_eq!(rule.judge("TransactWriteItems", &first, t0), Judgement::Forward);
+    assert_eq!(
+        rule.judge("TransactWriteItems", &first, t0),
+        Judgement::Forward
+    );
     let second = transaction(
         "b",
-        vec![update("t-carts", 8), update("t-catalog", 1), update("t-catalog", 2)],
+        vec![
+            update("t-carts", 8),
+            update("t-catalog", 1),
+            update("t-catalog", 2),
+        ],
     );
     let at = t0 + Duration::from_millis(10);
     assert_eq!(
@@ -56,12 +63,17 @@ fn a_transaction_holds_its_items_and_a_second_one_is_cancelled_at_their_position
     // A plain write to a held item is refused too; another item's is not.
     let write = json!({ "TableName": "t-catalog", "Key": { "id": { "N": "1" } } });
     let refused = rule.judge("UpdateItem", &write, at);
-    assert!(matches!(&refused, Judgement::Refuse(b) if b["__type"].as_str().unwrap().ends_with("TransactionConflictException")));
+    assert!(
+        matches!(&refused, Judgement::Refuse(b) if b["__type"].as_str().unwrap().ends_with("TransactionConflictException"))
+    );
     let other = json!({ "TableName": "t-catalog", "Key": { "id": { "N": "3" } } });
     assert_eq!(rule.judge("UpdateItem", &other, at), Judgement::Forward);
     // Once the window has passed, the item is free again.
     let later = t0 + Duration::from_millis(21);
-    assert_eq!(rule.judge("TransactWriteItems", &second, later), Judgement::Forward);
+    assert_eq!(
+        rule.judge("TransactWriteItems", &second, later),
+        Judgement::Forward
+    );
     assert_eq!((rule.stats.conflicts, rule.stats.write_conflicts), (1, 1));
 }
 
@@ -72,11 +84,19 @@ fn a_resent_token_in_flight_is_in_progress_and_a_put_names_its_item_by_its_key()
     let put = json!({ "Put": { "TableName": "t-orders",
                                "Item": { "order_id": { "S": "o" }, "lines": { "L": [] } } } });
     let tx = transaction("same", vec![put]);
-    assert_eq!(rule.judge("TransactWriteItems", &tx, t0), Judgement::Forward);
+    assert_eq!(
+        rule.judge("TransactWriteItems", &tx, t0),
+        Judgement::Forward
+    );
     let again = rule.judge("TransactWriteItems", &tx, t0 + Duration::from_millis(5));
-    assert!(matches!(&again, Judgement::Refuse(b) if b["__type"].as_str().unwrap().ends_with("TransactionInProgressException")));
+    assert!(
+        matches!(&again, Judgement::Refuse(b) if b["__type"].as_str().unwrap().ends_with("TransactionInProgressException"))
+    );
     let write = json!({ "TableName": "t-orders", "Key": { "order_id": { "S": "o" } } });
-    assert!(matches!(rule.judge("DeleteItem", &write, t0), Judgement::Refuse(_)));
+    assert!(matches!(
+        rule.judge("DeleteItem", &write, t0),
+        Judgement::Refuse(_)
+    ));
 }
 
 #[test]
@@ -87,20 +107,37 @@ fn an_item_takes_its_write_units_a_second_and_no_more() {
     let mut at = t0;
     for i in 0..5 {
         let tx = transaction(&i.to_string(), vec![update("t-catalog", 1)]);
-        assert_eq!(rule.judge("TransactWriteItems", &tx, at), Judgement::Forward, "{i}");
+        assert_eq!(
+            rule.judge("TransactWriteItems", &tx, at),
+            Judgement::Forward,
+            "{i}"
+        );
         at += Duration::from_millis(21);
     }
-    // 105 ms later about 1 unit came back: not enough for a 2-unit write.
+    // 105 ms later about 1 unit came back: not enough for a 2-unit transactional write, enough
+    // for one plain write (1 unit), not for a second.
     let tx = transaction("5", vec![update("t-catalog", 1)]);
-    assert_eq!(reasons(&rule.judge("TransactWriteItems", &tx, at)), ["ThrottlingError"]);
+    assert_eq!(
+        reasons(&rule.judge("TransactWriteItems", &tx, at)),
+        ["ThrottlingError"]
+    );
     let plain = json!({ "TableName": "t-catalog", "Key": { "id": { "N": "1" } } });
+    assert_eq!(rule.judge("UpdateItem", &plain, at), Judgement::Forward);
     let throttled = rule.judge("UpdateItem", &plain, at);
-    assert!(matches!(&throttled, Judgement::Refuse(b) if b["__type"].as_str().unwrap().ends_with("ThrottlingException")));
+    assert!(
+        matches!(&throttled, Judgement::Refuse(b) if b["__type"].as_str().unwrap().ends_with("ThrottlingException"))
+    );
     // Other items have buckets of their own; and a second later this one is full again.
     let other = transaction("6", vec![update("t-catalog", 2)]);
-    assert_eq!(rule.judge("TransactWriteItems", &other, at), Judgement::Forward);
+    assert_eq!(
+        rule.judge("TransactWriteItems", &other, at),
+        Judgement::Forward
+    );
     let next = transaction("7", vec![update("t-catalog", 1)]);
-    assert_eq!(rule.judge("TransactWriteItems", &next, at + Duration::from_secs(1)), Judgement::Forward);
+    assert_eq!(
+        rule.judge("TransactWriteItems", &next, at + Duration::from_secs(1)),
+        Judgement::Forward
+    );
 }
 
 #[test]

@@ -3,7 +3,15 @@
 //! ```text
 //! bench [--quick] [--only 1,3,...] [--api-url URL --watch-log FILE --watch-profile NAME]
 //!       [--release-dir DIR] [--template FILE] [--markdown FILE] [--json FILE]
+//!       [--flash-buyers N] [--flash-units N] [--flash-concurrency N] [--flash-shards N]
+//!       [--rule-window-ms MS] [--rule-sigma S] [--rule-wcu UNITS]
 //! ```
+//!
+//! The `--flash-*` options shape section 4's flash sale (defaults: 5,000 buyers for 1,000 units,
+//! 64 at a time, 32 shards; `--quick`: 1,000 for 200; `--flash-shards 1` runs today's design
+//! only); the `--rule-*` options are the contention rule's figures (`testkit::contention`:
+//! a transaction holds its items for a log-normal window of median `--rule-window-ms` (20) and
+//! log-spread `--rule-sigma` (0.5); an item takes `--rule-wcu` (1,000) write units a second).
 //!
 //! Sections 1, 4 and 5 call the handlers in this process against DynamoDB Local, through the
 //! test kit (`testkit`). Section 2 needs the local API (`--api-url`, started by
@@ -29,7 +37,8 @@ use serde_json::{json, Value};
 /// `--quick`, and the value of each `--name value` option.
 fn parse_args() -> Result<(bool, BTreeMap<String, String>), lexopt::Error> {
     use lexopt::prelude::*;
-    const NAMES: &str = "only api-url watch-log watch-profile release-dir template markdown json";
+    const NAMES: &str = "only api-url watch-log watch-profile release-dir template markdown json \
+        flash-buyers flash-units flash-concurrency flash-shards rule-window-ms rule-sigma rule-wcu";
     let (mut quick, mut options) = (false, BTreeMap::new());
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
@@ -97,8 +106,12 @@ async fn main() {
         _ => {}
     }
     if wanted(4) {
-        eprintln!("bench: 4. flash sale");
-        r.flash_sale = Some(flash_sale::run().await);
+        let flash = flash_options(quick, &option).unwrap_or_else(|e| {
+            eprintln!("bench: {e}");
+            std::process::exit(2)
+        });
+        eprintln!("bench: 4. flash sale: {flash:?}");
+        r.flash_sale = Some(flash_sale::run(flash).await);
     }
     if wanted(5) {
         eprintln!("bench: 5. catalog scale");
@@ -128,6 +141,32 @@ async fn main() {
     let took = started.elapsed().as_secs_f64();
     let (json, markdown) = (json.display(), markdown.display());
     eprintln!("bench: wrote {markdown} and {json} in {took:.0} s");
+}
+
+/// Section 4's figures: the defaults, then what the command line says.
+fn flash_options<'a>(
+    quick: bool,
+    option: &impl Fn(&'a str) -> Option<&'a str>,
+) -> Result<flash_sale::Options, String> {
+    fn number<T: std::str::FromStr>(name: &str, value: Option<&str>) -> Result<Option<T>, String> {
+        value
+            .map(|v| v.parse().map_err(|_| format!("--{name} {v}: not a number")))
+            .transpose()
+    }
+    let mut o = flash_sale::Options::new(quick);
+    o.buyers = number("flash-buyers", option("flash-buyers"))?.unwrap_or(o.buyers);
+    o.units = number("flash-units", option("flash-units"))?.unwrap_or(o.units);
+    let concurrency = number("flash-concurrency", option("flash-concurrency"))?;
+    o.concurrency = concurrency.unwrap_or(o.concurrency);
+    o.shards = number("flash-shards", option("flash-shards"))?.unwrap_or(o.shards);
+    if let Some(ms) = number::<f64>("rule-window-ms", option("rule-window-ms"))? {
+        o.rule.window_median = std::time::Duration::from_secs_f64(ms / 1000.0);
+    }
+    let sigma = number("rule-sigma", option("rule-sigma"))?;
+    o.rule.window_sigma = sigma.unwrap_or(o.rule.window_sigma);
+    let wcu = number("rule-wcu", option("rule-wcu"))?;
+    o.rule.write_units_per_second = wcu.unwrap_or(o.rule.write_units_per_second);
+    Ok(o)
 }
 
 fn machine(quick: bool, watch_profile: &str, run_seconds: f64) -> Value {

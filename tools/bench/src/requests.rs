@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use shared::domain::{now_unix, Item, Stock};
+use shared::domain::{now_unix, CartId, Item, Stock};
 use shared::store::MetricsSnapshot;
 use testkit::{item, ApiRequest, DynamoDbProxy, Seen, TestApp, TestResponse};
 
@@ -277,10 +277,15 @@ pub async fn run() -> Report {
     Report { rows, counts_agree }
 }
 
-/// The same calls under `CHECKOUT_POLICY=hold` (holds of a second), and the sweep.
+/// How long the holds of the `hold` rows last: long enough that every purchase row buys lines
+/// whose holds are live however slow the machine (checked before each, `assert_held`), and the
+/// sweep row sweeps past it.
+const HOLD_SECONDS: i64 = 120;
+
+/// The same calls under `CHECKOUT_POLICY=hold` (holds of `HOLD_SECONDS`), and the sweep.
 async fn hold_rows(items: &[Item]) -> Vec<Row> {
     let (app, proxy) = TestApp::spawn_behind_proxy().await;
-    let app = app.holding(1, 10);
+    let app = app.holding(HOLD_SECONDS, 10);
     app.direct().put_items(items).await.expect("seeded");
     let rows = Vec::new();
     let mut run = Run { app, proxy, rows };
@@ -295,17 +300,22 @@ async fn hold_rows(items: &[Item]) -> Vec<Row> {
     ] {
         run.measure(call, request, "200", Some(2)).await;
     }
+    assert_held(&run.app, &cart, 1).await;
     let purchase = ApiRequest::purchase(&cart, 1, &key());
     run.measure("hold: purchase (1 held line)", purchase, "200", Some(2))
         .await;
     let cart = run.app.fill_cart(2, &items[..10], 1).await;
+    assert_held(&run.app, &cart, 10).await;
     let purchase = ApiRequest::purchase(&cart, 2, &key());
     run.measure("hold: purchase (10 held lines)", purchase, "200", Some(2))
         .await;
     run.app.fill_cart(3, &items[..1], 1).await;
     for (call, at) in [
         ("sweep, nothing ended (1 cart held)", now_unix()),
-        ("sweep, 1 cart with 1 ended hold", now_unix() + 2),
+        (
+            "sweep, 1 cart with 1 ended hold",
+            now_unix() + HOLD_SECONDS + 1,
+        ),
     ] {
         let started = run.start();
         let swept = run.app.sweep_at(at).await;
@@ -314,6 +324,22 @@ async fn hold_rows(items: &[Item]) -> Vec<Row> {
     }
     run.app.drop_tables().await;
     run.rows
+}
+
+/// The row measures what it names: the cart's `lines` lines all held, their holds live.
+async fn assert_held(app: &TestApp, cart: &str, lines: usize) {
+    let id = CartId::parse(cart).expect("a cart id");
+    let cart = app.direct().get_cart(&id, now_unix()).await;
+    let cart = cart.expect("the cart is read").expect("the cart exists");
+    let live = cart
+        .lines
+        .iter()
+        .filter(|l| l.hold_live(now_unix()))
+        .count();
+    assert_eq!(
+        live, lines,
+        "the purchase row's lines must be held, their holds live"
+    );
 }
 
 #[cfg(test)]

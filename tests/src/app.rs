@@ -28,7 +28,9 @@ use serde_json::{json, Value};
 use set_cart_item::SetCartItem;
 use shared::app::AppState;
 use shared::config::AuthMode;
-use shared::domain::{CartId, CheckoutPolicy, Item, ItemId, Price, Quantity, Stock, UserId};
+use shared::domain::{
+    CartId, CheckoutPolicy, Item, ItemId, Price, Quantity, Stock, Stocking, UserId,
+};
 use shared::http::{dispatch, Endpoint};
 use shared::jwt::LocalJwks;
 use shared::store::{CartCommit, MetricsSnapshot};
@@ -71,6 +73,7 @@ pub fn item(id: u64, name: &str, price: u64, stock: u64) -> Item {
         stock: Stock::new(stock).expect("a valid stock"),
         version: 0,
         max_per_customer: None,
+        shards: 1,
     }
 }
 
@@ -537,6 +540,19 @@ impl TestApp {
 
     pub async fn stock_of(&self, id: u64) -> u64 {
         self.item(id).await.stock.get()
+    }
+
+    /// The item's rows as stored now: its own (the pool, when its stock is split) and its
+    /// shards', read together.
+    pub async fn stocking(&self, id: u64) -> Stocking {
+        let id = ItemId::new(id).expect("an item id");
+        let mut rows = self.direct.read_rows(&[(id, 1)]).await.expect("rows read");
+        rows.remove(&id).expect("the item exists").stock
+    }
+
+    /// Every unit of the item in stock now, all its rows together.
+    pub async fn available(&self, id: u64) -> u64 {
+        self.stocking(id).await.available()
     }
 
     /// The units of `item` the cart `cart` holds (`hold`: out of the item's available stock;

@@ -1,6 +1,7 @@
 //! `PATCH /api/v1/admin/items/{item_id}` (IAM only): changes an item's price, name, stock
-//! (`quantity` sets it; `restock` adds to it atomically, safe while purchases run) or limit
-//! per customer (`max_per_customer`; `null` removes it). With
+//! (`quantity` sets it; `restock` adds to it atomically, safe while purchases run), limit
+//! per customer (`max_per_customer`; `null` removes it) or the rows its stock is split over for
+//! a flash sale (`stock_shards`, 1 to 64; 1 makes it whole again). With
 //! `If-Match`, only if the item is still at that version (so a stock set outright never
 //! overwrites sales made since the admin read it): else `412` with the item as it is now.
 //! A price change is what a cart's next purchase detects as `price_changed`.
@@ -8,12 +9,13 @@
 //! Without a key, one conditional update (exactly once even when the SDK resends it). With an
 //! `Idempotency-Key` (scoped to the admin principal): one `BatchGetItem` (the key's record, the
 //! item), then one transaction writing the item's new version with the key's record
-//! (`shared::app::items::update`).
+//! (`shared::app::items::update`). An item split over shards is read whole (all its rows, one
+//! `BatchGetItem`) and written in one transaction of its rows, with or without a key.
 
 use lambda_http::Request;
 use serde_json::Value;
 use shared::app::{items, AppState};
-use shared::domain::{ItemChange, ItemId, ItemName, Price, Quantity, Stock};
+use shared::domain::{ItemChange, ItemId, ItemName, Price, Quantity, Stock, MAX_SHARDS};
 use shared::http::{
     if_match, optional_field, path_param, reply, AdminCall, Endpoint, HandlerResult,
 };
@@ -40,11 +42,17 @@ impl Endpoint for AdminUpdateItem {
                 Value::Null => Ok(None),
                 _ => Quantity::from_json(v).map(Some),
             })?,
+            shards: optional_field(body, "stock_shards", |v| {
+                let n = v.as_u64().filter(|n| (1..=u64::from(MAX_SHARDS)).contains(n));
+                n.map(|n| n as u32)
+                    .ok_or_else(|| format!("must be an integer from 1 to {MAX_SHARDS}"))
+            })?,
         };
         if change.is_empty() {
             return Err(ApiError::invalid(
                 "body",
-                "must set at least one of price, quantity, restock, name and max_per_customer",
+                "must set at least one of price, quantity, restock, name, max_per_customer and \
+                 stock_shards",
             ));
         }
         if change.stock.is_some() && change.restock.is_some() {

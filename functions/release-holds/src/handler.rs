@@ -11,13 +11,16 @@
 //! conditioned on the version it read (a change of the cart meanwhile wins; the next sweep sees
 //! the cart again). A live hold is never released. A cart that fails is logged and skipped (the
 //! next run tries it again); a run stops before its time is up and says what it left.
+//!
+//! Last, the items whose stock is split over shards (a registry row lists them): each one's pool
+//! moved into its shards, and the quantity the listing shows of it refreshed.
 
 use std::time::{Duration, Instant};
 
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
-use shared::app::orders;
+use shared::app::{orders, shards};
 use shared::domain::now_unix;
 use shared::scheduled::Scheduled;
 use shared::{telemetry, Store};
@@ -46,6 +49,11 @@ pub struct SweepSummary {
     pub order_units: u64,
     /// Orders whose expiry failed (logged; the next run tries them again).
     pub failed_orders: usize,
+    /// Items split over shards looked after (`shared::app::shards`), the units moved into or
+    /// between their shards, and the items whose care failed (logged; the next run tries again).
+    pub split_items: usize,
+    pub moved_units: u64,
+    pub failed_items: usize,
     /// The run stopped for time with carts or pages left (the next run carries on).
     pub stopped_early: bool,
     pub elapsed_ms: u64,
@@ -124,6 +132,9 @@ pub async fn sweep(
             None => break,
         }
     }
+    if !summary.stopped_early {
+        look_after_split_items(store, started, budget, &mut summary).await;
+    }
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
     let used = store.metrics().snapshot().since(&before);
     tracing::info!(
@@ -135,6 +146,9 @@ pub async fn sweep(
         expired_orders = summary.expired_orders,
         order_units = summary.order_units,
         failed_orders = summary.failed_orders,
+        split_items = summary.split_items,
+        moved_units = summary.moved_units,
+        failed_items = summary.failed_items,
         stopped_early = summary.stopped_early,
         dynamodb_requests = used.requests,
         write_capacity_units = used.write_units(),
@@ -142,6 +156,42 @@ pub async fn sweep(
         "holds released"
     );
     Ok(summary)
+}
+
+/// The items split over shards (the registry, one read): for each, the units of its pool moved
+/// into its shards, its shards evened out when one starves, the listing's figure refreshed
+/// (`shared::app::shards::rebalance_item`). So a split item's listed quantity is at most one
+/// sweep old, and units given back are in its shards within a minute.
+async fn look_after_split_items(
+    store: &Store,
+    started: Instant,
+    budget: Duration,
+    summary: &mut SweepSummary,
+) {
+    let items = match store.split_items().await {
+        Ok(items) => items,
+        Err(err) => {
+            summary.failed_items += 1;
+            tracing::error!(cause = %telemetry::error_chain(&err), "split items unread");
+            return;
+        }
+    };
+    for item in items {
+        if started.elapsed() >= budget {
+            summary.stopped_early = true;
+            return;
+        }
+        match shards::rebalance_item(store, item, 1).await {
+            Ok(done) => {
+                summary.split_items += 1;
+                summary.moved_units += done.units;
+            }
+            Err(err) => {
+                summary.failed_items += 1;
+                tracing::warn!(cause = %telemetry::error_chain(&err), "split item skipped");
+            }
+        }
+    }
 }
 
 /// The function: the scheduled event's content does not matter, every run sweeps up to now,

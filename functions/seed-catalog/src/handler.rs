@@ -62,6 +62,7 @@ pub fn parse_dataset(text: &str) -> Result<Vec<Item>, String> {
                 stock: Stock::new(raw.quantity).ok_or_else(|| bad("quantity out of range"))?,
                 version: 0,
                 max_per_customer: None,
+                shards: 1,
             })
         })
         .collect()

@@ -7,15 +7,16 @@
 //! the cart whose condition is the rule (an atomic increment or removal; exactly once even when
 //! the SDK resends it: `store::LAST_REQUEST`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use serde_json::json;
 
 use super::keys::{exactly_once, record, Attempt};
 use super::{AppState, Reply};
+use crate::domain::shards::planned_take;
 use crate::domain::{
     now_unix, AddRefusal, Cart, CartId, CheckoutPolicy, Fingerprint, IdempotencyKey, Item, ItemId,
-    KeyScope, LimitReached, Quantity, Shortfall, MAX_CART_LINES,
+    KeyScope, LimitReached, Quantity, Shortfall, Takes, MAX_CART_LINES,
 };
 use crate::store::{AddLine, CartChange, CartCommit};
 use crate::ApiError;
@@ -52,8 +53,8 @@ pub async fn add(
         false => None,
     };
     // An item with a per-customer limit takes the longer way: its rule needs the cart's
-    // history (one request more).
-    if let Some(item) = item.filter(|item| item.max_per_customer.is_none()) {
+    // history (one request more); so does an item split over shards: its line keeps how many.
+    if let Some(item) = item.filter(|item| item.max_per_customer.is_none() && !item.sharded()) {
         return match store
             .add_cart_line(cart_id, &item, quantity, now_unix())
             .await?
@@ -153,6 +154,11 @@ pub async fn remove(
 /// stock, its price) is answered only when a second read finds the same cart version: the cart
 /// did not change across the first read, whose item was then read with the cart as it is.
 /// A refusal costs one read more; an accepted change, none.
+///
+/// An item split over shards is read at first by its own row alone (its stock there is the
+/// listing's figure, `Item::shards`) and a hold takes from one of its shards at random; a
+/// refusal for its stock, or a shard found short, reads all its rows with the cart next time
+/// (one `BatchGetItem` still), and the hold then takes from rows that have the units.
 async fn change<F>(
     state: &AppState,
     cart_id: &CartId,
@@ -168,15 +174,24 @@ where
     let (pk, rule, store) = (pk.as_deref(), &rule, &state.store);
     // The cart version of the last refusal read (none yet: no version is `u64::MAX`).
     let refused_at = &AtomicU64::new(u64::MAX);
+    // The shards to read with a split item (0: its own row only).
+    let rows = &AtomicU32::new(0);
     exactly_once(request, || async move {
         let now = now_unix();
-        let read = store.read_cart(cart_id, pk, item, now).await?;
+        let shards = rows.load(Ordering::Relaxed);
+        let read = store.read_cart(cart_id, pk, item, shards, now).await?;
         if let Some(receipt) = read.receipt {
             return Ok(Attempt::Replay(receipt));
         }
         let cart = read.cart.ok_or(ApiError::CartNotFound)?;
+        let split = read.item.as_ref().filter(|i| i.sharded() && read.stock.is_none());
         let after = match rule(&cart, read.item.as_ref(), now) {
             Ok(after) => after,
+            // A split item's stock as its own row lists it: ask all its rows before refusing.
+            Err(ApiError::InsufficientStock(_)) if split.is_some() => {
+                rows.store(split.map_or(0, |i| i.shards), Ordering::Relaxed);
+                return Ok(Attempt::Again);
+            }
             Err(ApiError::InsufficientStock(_) | ApiError::HeldAtAnotherPrice { .. })
                 if refused_at.swap(cart.version, Ordering::Relaxed) != cart.version =>
             {
@@ -184,15 +199,29 @@ where
             }
             Err(refusal) => return Err(refusal),
         };
+        // All of a split item's rows read: its units from rows that have them.
+        let mut takes = Takes::new();
+        if let (Some(stock), Some(item)) = (&read.stock, &read.item) {
+            let rng = &mut fastrand::Rng::new();
+            for moved in cart.stock_moves(&after, now).iter().filter(|m| m.item == item.id) {
+                let planned = planned_take(stock, moved.taken, moved.needs, rng);
+                takes.insert(item.id, planned.ok_or(ApiError::RequestInProgress)?);
+            }
+        }
         let reply = cart_reply(200, &after);
         let record = pk.map(|pk| record(pk, request, &reply, now));
         Ok(
             match store
-                .commit_cart(&cart, &after, record.as_ref(), now)
+                .commit_cart_taking(&cart, &after, record.as_ref(), now, &takes)
                 .await?
             {
                 CartCommit::Done => Attempt::Done(reply),
                 CartCommit::KeyTaken(receipt) => Attempt::Replay(receipt),
+                CartCommit::StockShort if read.item.as_ref().is_some_and(Item::sharded) => {
+                    let shards = read.item.as_ref().map_or(0, |i| i.shards);
+                    rows.store(shards, Ordering::Relaxed);
+                    Attempt::Again
+                }
                 CartCommit::CartChanged | CartCommit::StockShort => Attempt::Again,
                 CartCommit::CartNotFound => return Err(ApiError::CartNotFound),
             },

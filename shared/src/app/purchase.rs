@@ -4,7 +4,9 @@
 //!
 //! Two DynamoDB requests on the happy path, whatever the cart's size: one `BatchGetItem` (the
 //! key's order and the cart), one `TransactWriteItems` (stock decrements conditioned on stock
-//! and price, the order, the emptied cart). The order is named by the key and is its record
+//! and price, the order, the emptied cart). A line of an item split over shards takes from one
+//! shard; only when that shard is short are the item's rows read (one `BatchGetItem` more) and
+//! the units taken from rows that have them (`domain::purchase::replan`). The order is named by the key and is its record
 //! (`app::keys`). A replay is one request. The rule each step follows is
 //! `domain::purchase` (`first_look`, `order_for`, `verdict`).
 
@@ -12,9 +14,12 @@ use serde_json::json;
 
 use super::keys::{exactly_once, Attempt};
 use super::{AppState, Reply};
-use crate::domain::purchase::{bought, first_look, order_for, verdict, FirstLook, Verdict};
+use crate::domain::purchase::{
+    bought, first_look, first_takes, order_for, replan, verdict, FirstLook, Verdict,
+};
 use crate::domain::{
-    now_rfc3339, now_unix, Cart, CartId, Fingerprint, IdempotencyKey, KeyScope, OrderId, UserId,
+    now_rfc3339, now_unix, Cart, CartId, Fingerprint, IdempotencyKey, ItemId, KeyScope, OrderId,
+    UserId,
 };
 use crate::store::{CartCommit, PurchasePlan};
 use crate::ApiError;
@@ -52,16 +57,53 @@ pub async fn purchase(
         };
         let due_by = state.config.payment.due_by(now);
         let order = order_for(&cart, order_id, now_rfc3339(), due_by);
-        let plan = PurchasePlan {
-            cart: &cart,
-            order: &order,
-            request,
-            now,
-        };
-        let Some(rejection) = store.commit_purchase(&plan).await? else {
-            return Ok(Attempt::Done(Reply::new(200, bought(&order), None)));
-        };
-        match verdict(rejection) {
+        let rng = &mut fastrand::Rng::new();
+        let mut takes = first_takes(&cart, now, rng);
+        // A take from a shard that ran short reads its item's rows and takes from those that
+        // have the units; a few times, as the sale goes on meanwhile, then from the start.
+        for _ in 0..REPLANS {
+            let plan = PurchasePlan {
+                cart: &cart,
+                order: &order,
+                request,
+                now,
+                takes: &takes,
+            };
+            let Some(rejection) = store.commit_purchase(&plan).await? else {
+                return Ok(Attempt::Done(Reply::new(200, bought(&order), None)));
+            };
+            let lines = match verdict(rejection) {
+                Verdict::ReadStock(lines) => lines,
+                other => return answer(state, &cart, other, now).await,
+            };
+            let split: Vec<(ItemId, u32)> = (lines.iter().filter(|l| l.partial))
+                .map(|l| (l.item_id, cart.line(l.item_id).map_or(1, |l| l.shards)))
+                .collect();
+            let rows = store.read_rows(&split).await?;
+            let stock = rows.into_iter().map(|(id, rows)| (id, rows.stock)).collect();
+            match replan(&lines, &stock, rng) {
+                Ok(planned) => takes.extend(planned),
+                Err(short) => return Err(ApiError::InsufficientStock(short)),
+            }
+        }
+        Ok(Attempt::Again)
+    })
+    .await
+}
+
+/// How many times one attempt of a purchase plans its takes again after a short shard.
+const REPLANS: usize = 4;
+
+/// What a cancelled purchase's verdict (but a short shard's) answers.
+async fn answer(
+    state: &AppState,
+    cart: &Cart,
+    verdict: Verdict,
+    now: i64,
+) -> Result<Attempt, ApiError> {
+    let store = &state.store;
+    {
+        match verdict {
             Verdict::Replay(receipt) => Ok(Attempt::Replay(receipt)),
             Verdict::ReadCartAgain => Ok(Attempt::Again),
             // Tell the user, and let the cart hold the prices they were told. If the cart
@@ -83,12 +125,11 @@ pub async fn purchase(
                 Ok(Attempt::Again)
             }
             Verdict::InsufficientStock(short) => Err(ApiError::InsufficientStock(short)),
-            Verdict::Unexplained => Err(ApiError::Internal(
+            Verdict::ReadStock(_) | Verdict::Unexplained => Err(ApiError::Internal(
                 "the purchase transaction was cancelled for no known reason".into(),
             )),
         }
-    })
-    .await
+    }
 }
 
 /// `412`: the cart is not the version the client saw; here it is now.

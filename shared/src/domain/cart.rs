@@ -32,6 +32,10 @@ pub struct CartLine {
     /// limit as it is then, and counts what it buys of a limited item (`CartHistory::bought`).
     #[serde(skip)]
     pub limit: Option<u64>,
+    /// The rows the item's stock was split over when the line last read it (1: not split): a
+    /// purchase takes the line's units from one of them (`domain::shards`).
+    #[serde(skip)]
+    pub shards: u32,
 }
 
 impl CartLine {
@@ -171,6 +175,7 @@ impl Cart {
             held: 0,
             held_until: None,
             limit,
+            shards: item.shards,
         };
         match policy {
             CheckoutPolicy::Latest => {
@@ -305,6 +310,7 @@ impl Cart {
                     needs: live(after, item).saturating_sub(live(self, item)),
                     limit: line.and_then(|l| l.limit),
                     total: line.map_or(0, |l| l.quantity) + after.history.bought(item),
+                    shards: (line.or_else(|| self.line(item))).map_or(1, |l| l.shards),
                 }
             })
             .filter(|m| m.taken != 0 || m.needs > 0)
@@ -393,6 +399,8 @@ pub struct StockMove {
     pub needs: u64,
     pub limit: Option<u64>,
     pub total: u64,
+    /// The rows the item's stock is split over, as the line knows it (1: not split).
+    pub shards: u32,
 }
 
 /// `{"id", "user_id", "items": [item_id...], "lines": [...], "total", "version"}`: `items`
@@ -425,6 +433,7 @@ mod tests {
             stock: Stock::new(stock).unwrap(),
             version: 0,
             max_per_customer: None,
+            shards: 1,
         }
     }
 
@@ -736,6 +745,7 @@ mod tests {
             held: 0,
             held_until: None,
             limit: None,
+            shards: 1,
         };
         let cart = Cart {
             id: CartId::generate(UserId::parse("7").unwrap()),

@@ -113,16 +113,24 @@ pub struct Item {
     /// limit). Shown by the admin routes.
     #[serde(skip)]
     pub max_per_customer: Option<Quantity>,
+    /// The rows its stock is split over (`domain::shards`; 1: not split, the stock is all in the
+    /// item's own row). Split, `stock` is what the item's own row says is available: its pool and
+    /// what its shards held at the last sweep (the listing's figure), unless all the rows were
+    /// read (the admin routes, a short shard): then all of it, exactly. Shown by the admin routes.
+    #[serde(skip)]
+    pub shards: u32,
 }
 
 /// An item as the admin routes show it: the listing's members, the `version` and the
-/// `max_per_customer` (`null` without one).
+/// `max_per_customer` (`null` without one), and `stock_shards` when its stock is split.
 #[derive(Serialize)]
 pub struct AdminView<'a> {
     #[serde(flatten)]
     item: &'a Item,
     version: u64,
     max_per_customer: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stock_shards: Option<u32>,
 }
 
 impl Item {
@@ -131,7 +139,13 @@ impl Item {
             item: self,
             version: self.version,
             max_per_customer: self.max_per_customer.map(Quantity::get),
+            stock_shards: (self.shards > 1).then_some(self.shards),
         }
+    }
+
+    /// Its stock is split over shard rows.
+    pub fn sharded(&self) -> bool {
+        self.shards > 1
     }
 }
 
@@ -145,8 +159,9 @@ pub struct NewItem {
 }
 
 /// What an admin may change on an item: its name, its price, and its stock either set
-/// (`stock`) or raised atomically (`restock`, safe while purchases decrement it).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// (`stock`) or raised atomically (`restock`, safe while purchases decrement it), its limit per
+/// customer, and the rows its stock is split over.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ItemChange {
     pub name: Option<ItemName>,
     pub price: Option<Price>,
@@ -154,6 +169,8 @@ pub struct ItemChange {
     pub restock: Option<Stock>,
     /// `Some(None)` removes the limit.
     pub max_per_customer: Option<Option<Quantity>>,
+    /// `stock_shards`: the rows to split the stock over (1..=`MAX_SHARDS`; 1 makes it whole).
+    pub shards: Option<u32>,
 }
 
 impl NewItem {
@@ -166,6 +183,7 @@ impl NewItem {
             stock: self.stock,
             version: 0,
             max_per_customer: self.max_per_customer,
+            shards: 1,
         }
     }
 }
@@ -190,7 +208,27 @@ impl Item {
             stock,
             version: self.version + 1,
             max_per_customer: change.max_per_customer.unwrap_or(self.max_per_customer),
+            shards: change.shards.unwrap_or(self.shards),
         })
+    }
+}
+
+/// Part of a keyed update's fingerprint (`app::items::update`), so written as `derive(Debug)`
+/// wrote it before `shards` existed, `shards` only when it is set: a key bound to a request
+/// then binds the same request now.
+impl std::fmt::Debug for ItemChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut change = f.debug_struct("ItemChange");
+        change
+            .field("name", &self.name)
+            .field("price", &self.price)
+            .field("stock", &self.stock)
+            .field("restock", &self.restock)
+            .field("max_per_customer", &self.max_per_customer);
+        if let Some(shards) = self.shards {
+            change.field("shards", &shards);
+        }
+        change.finish()
     }
 }
 
@@ -201,6 +239,7 @@ impl ItemChange {
             && self.stock.is_none()
             && self.restock.is_none()
             && self.max_per_customer.is_none()
+            && self.shards.is_none()
     }
 }
 

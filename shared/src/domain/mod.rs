@@ -9,6 +9,7 @@ pub mod listing;
 pub mod order;
 pub mod policy;
 pub mod purchase;
+pub mod shards;
 
 pub use cart::{AddRefusal, Cart, CartHistory, CartLine, StockMove, MAX_CART_LINES};
 pub use catalog::{Item, ItemChange, ItemName, NewItem, Price, Stock};
@@ -18,6 +19,7 @@ pub use listing::{Cursor, ListQuery, Page};
 pub use order::{Order, OrderLine, OrderStatus, OrdersPage, OrdersQuery};
 pub use policy::{CheckoutPolicy, PaymentMode};
 pub use purchase::{LimitReached, PriceChange, Shortfall};
+pub use shards::{StockRow, Stocking, Take, Takes, MAX_SHARDS};
 
 /// The largest integer a JSON client can hold exactly (2^53 - 1): the upper bound of every id,
 /// price and filter value, so no client ever rounds one.

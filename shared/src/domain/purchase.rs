@@ -9,6 +9,9 @@
 use serde::Serialize;
 use serde_json::json;
 
+use std::collections::BTreeMap;
+
+use super::shards::{blind_take, planned_take, Stocking, Takes};
 use super::{
     Cart, CartId, CartLine, ItemId, Order, OrderId, OrderLine, OrderStatus, Receipt, UserId,
 };
@@ -168,6 +171,9 @@ pub struct LineRejection {
     pub limit: Option<u64>,
     /// Units of the item the customer bought before.
     pub bought: u64,
+    /// The failed condition saw one row of an item split over shards (or a row that is gone),
+    /// so `current`'s stock is not the item's: read all of its rows before saying it is short.
+    pub partial: bool,
 }
 
 /// Why the purchase transaction was cancelled, as its cancellation reasons tell it.
@@ -207,6 +213,9 @@ pub enum Verdict {
     Relimit(Vec<(ItemId, u64)>),
     /// Not enough stock (or the item is gone): answer `insufficient_stock`.
     InsufficientStock(Vec<Shortfall>),
+    /// A line of an item split over shards found its row short (the rows of the rejection that
+    /// are `partial`): read all the rows of their items, then [`replan`].
+    ReadStock(Vec<LineRejection>),
     /// Cancelled, but no reason names a line, the key or the cart: a bug.
     Unexplained,
 }
@@ -257,6 +266,9 @@ pub fn verdict(rejection: Rejection) -> Verdict {
     if !relimit.is_empty() {
         return Verdict::Relimit(relimit);
     }
+    if rejection.lines.iter().any(|line| line.partial) {
+        return Verdict::ReadStock(rejection.lines);
+    }
     let short: Vec<Shortfall> = rejection
         .lines
         .iter()
@@ -271,6 +283,55 @@ pub fn verdict(rejection: Rejection) -> Verdict {
         Verdict::Unexplained
     } else {
         Verdict::InsufficientStock(short)
+    }
+}
+
+/// The first try of every line that asks its item for units (see [`stock_needed`]): a line of an
+/// item that is not split takes from the item's row as always; a split one from one of its shards
+/// picked at random (`shards::blind_take`), before anything is read.
+pub fn first_takes(cart: &Cart, now: i64, rng: &mut fastrand::Rng) -> Takes {
+    let asking = cart.lines.iter().filter_map(|l| Some((l, stock_needed(l, now)?)));
+    asking
+        .map(|(line, need)| {
+            let take = blind_take(line.shards, need, need.max(0) as u64, rng);
+            (line.item_id, vec![take])
+        })
+        .collect()
+}
+
+/// The takes that buy the lines of `ReadStock` now that their items' rows are read (`stock`,
+/// by item): a line whose row was short takes its units from rows that have them
+/// (`shards::planned_take`). Or every line that is short for real: a line whose whole item is
+/// short, and a line whose condition saw the whole item already (an item not split); none is
+/// answered short while all its rows together have its units.
+pub fn replan(
+    lines: &[LineRejection],
+    stock: &BTreeMap<ItemId, Stocking>,
+    rng: &mut fastrand::Rng,
+) -> Result<Takes, Vec<Shortfall>> {
+    let (mut takes, mut short) = (Takes::new(), Vec::new());
+    for line in lines {
+        let need = line.requested as i64 - line.held as i64;
+        let rows = stock.get(&line.item_id).filter(|_| line.partial);
+        let planned = rows.and_then(|rows| planned_take(rows, need, need.max(0) as u64, rng));
+        match planned {
+            Some(planned) => {
+                takes.insert(line.item_id, planned);
+            }
+            None => short.push(Shortfall {
+                item_id: line.item_id,
+                requested: line.requested,
+                available: match rows {
+                    Some(rows) => rows.available(),
+                    None => line.current.map_or(0, |(_, stock)| stock),
+                } + line.held,
+                hold_expired: line.hold_expired,
+            }),
+        }
+    }
+    match short.is_empty() {
+        true => Ok(takes),
+        false => Err(short),
     }
 }
 
@@ -309,6 +370,7 @@ mod tests {
             current_limit: None,
             limit: None,
             bought: 0,
+            partial: false,
         }
     }
 
@@ -436,6 +498,33 @@ mod tests {
                 }]),
             ),
             (
+                "a shard of a split item short: read its rows before saying so",
+                Rejection {
+                    lines: vec![partial(1, 2, Some((10, 1))), line(2, 9, 7, Some((7, 3)))],
+                    ..Rejection::default()
+                },
+                Verdict::ReadStock(vec![
+                    partial(1, 2, Some((10, 1))),
+                    line(2, 9, 7, Some((7, 3))),
+                ]),
+            ),
+            (
+                "a shard that is gone (the item was made whole since)",
+                Rejection {
+                    lines: vec![partial(1, 2, None)],
+                    ..Rejection::default()
+                },
+                Verdict::ReadStock(vec![partial(1, 2, None)]),
+            ),
+            (
+                "a shard's copy of a changed price is a price change",
+                Rejection {
+                    lines: vec![partial(1, 2, Some((12, 9)))],
+                    ..Rejection::default()
+                },
+                Verdict::Reprice(vec![change(1, 10, 12)]),
+            ),
+            (
                 "no reason at all",
                 Rejection::default(),
                 Verdict::Unexplained,
@@ -443,6 +532,71 @@ mod tests {
         ];
         for (case, rejection, expected) in rows {
             assert_eq!(verdict(rejection), expected, "{case}");
+        }
+    }
+
+    /// A line of item `id` (price 10) whose condition saw one shard, `current` now.
+    fn partial(id: u64, requested: u64, current: Option<(u64, u64)>) -> LineRejection {
+        LineRejection {
+            partial: true,
+            ..line(id, requested, 10, current)
+        }
+    }
+
+    #[test]
+    fn after_reading_the_rows_a_line_is_short_only_when_all_of_them_are() {
+        use crate::domain::shards::{StockRow, Take};
+        let rows = |pool, shards: &[u64]| Stocking {
+            pool,
+            shards: shards.to_vec(),
+        };
+        let stock: BTreeMap<ItemId, Stocking> = [
+            (item(1), rows(0, &[0, 3, 0])),
+            (item(2), rows(1, &[1, 0])),
+            (item(3), rows(0, &[])),
+        ]
+        .into();
+        let rng = &mut fastrand::Rng::with_seed(3);
+        let take = |row, units: i64| Take {
+            row,
+            taken: units,
+            needs: units.max(0) as u64,
+        };
+        // (case, lines, the takes or the shortfalls)
+        type Row = (&'static str, Vec<LineRejection>, Result<Takes, Vec<Shortfall>>);
+        let cases: Vec<Row> = vec![
+            (
+                "another shard has them",
+                vec![partial(1, 2, Some((10, 0)))],
+                Ok([(item(1), vec![take(StockRow::Shard(1), 2)])].into()),
+            ),
+            (
+                "only the pool and a shard together have them",
+                vec![partial(2, 2, Some((10, 0)))],
+                Ok([(
+                    item(2),
+                    vec![take(StockRow::Pool, 1), take(StockRow::Shard(0), 1)],
+                )]
+                .into()),
+            ),
+            (
+                "the whole item is short",
+                vec![partial(1, 4, Some((10, 0)))],
+                Err(vec![short(1, 4, 3)]),
+            ),
+            (
+                "an item made whole since, short",
+                vec![partial(3, 1, None)],
+                Err(vec![short(3, 1, 0)]),
+            ),
+            (
+                "a line of an item not split is short as its condition saw",
+                vec![partial(1, 2, Some((10, 0))), line(4, 5, 10, Some((10, 2)))],
+                Err(vec![short(4, 5, 2)]),
+            ),
+        ];
+        for (case, lines, expected) in cases {
+            assert_eq!(replan(&lines, &stock, rng), expected, "{case}");
         }
     }
 
@@ -456,6 +610,7 @@ mod tests {
             held,
             held_until: until,
             limit: None,
+            shards: 1,
         };
         let rows = [
             ("no hold (latest)", line(0, None), Some(3)),
@@ -495,6 +650,7 @@ mod tests {
                 held: 0,
                 held_until: None,
                 limit: None,
+                shards: 1,
             }],
             ..empty.clone()
         };
@@ -640,6 +796,7 @@ mod tests {
                     held: 0,
                     held_until: None,
                     limit: None,
+                    shards: 1,
                 },
                 CartLine {
                     item_id: item(2),
@@ -649,6 +806,7 @@ mod tests {
                     held: 0,
                     held_until: None,
                     limit: None,
+                    shards: 1,
                 },
             ],
             version: 1,

@@ -12,6 +12,7 @@
 //! stock (`hold`) or carries a key is one transaction with the items and the key's record.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
@@ -23,12 +24,14 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::catalog::{decode_item, item_key, move_stock};
+use super::shards::{row_key, ItemRows};
 use super::keys::NewRecord;
 use super::schema::CARTS_BY_EXPIRY_INDEX;
 use super::{built, n, names, s, Raw, RequestToken, Store, StoreError, Written, LAST_REQUEST};
+use crate::domain::shards::{another_shard, blind_take};
 use crate::domain::{
-    Cart, CartHistory, CartId, CartLine, Item, ItemId, Price, Quantity, Receipt, UserId,
-    MAX_CART_LINES,
+    Cart, CartHistory, CartId, CartLine, Item, ItemId, Price, Quantity, Receipt, StockMove,
+    StockRow, Stocking, Take, Takes, UserId, MAX_CART_LINES, MAX_SHARDS,
 };
 
 /// The one partition of the `by-expiry` index: every cart that holds units.
@@ -64,6 +67,9 @@ struct CartRecord {
     /// and when an idle cart is made anew.
     #[serde(default)]
     bought: HashMap<String, u64>,
+    /// Each line's view of the rows its item's stock is split over (absent: not split).
+    #[serde(default)]
+    shards: HashMap<String, u32>,
 }
 
 impl CartRecord {
@@ -107,6 +113,7 @@ impl CartRecord {
                 held: self.held.get(key).copied().unwrap_or(0),
                 held_until: self.held_until.get(key).copied().filter(|t| *t > 0),
                 limit: self.limit.get(key).copied().filter(|l| *l > 0),
+                shards: self.shards.get(key).copied().filter(|n| *n > 1).unwrap_or(1),
             };
             lines.push((added, line));
         }
@@ -162,6 +169,9 @@ pub struct CartRead {
     /// The cart, if it exists, is this id's and has not idled out.
     pub cart: Option<Cart>,
     pub item: Option<Item>,
+    /// All the item's rows, when they were read with it (an item split over shards): then the
+    /// item's `stock` is all of it.
+    pub stock: Option<Stocking>,
 }
 
 /// One page of the carts to sweep, and where the next begins (`None`: the last page).
@@ -435,27 +445,45 @@ impl Store {
         })
     }
 
-    /// The user's cart, with the key's live receipt (`pk`) and an item when asked, in one
-    /// strongly consistent `BatchGetItem`: what a keyed or stock-moving change starts from.
+    /// The user's cart, with the key's live receipt (`pk`) and an item when asked (with its
+    /// first `shards` shard rows when it is split over them: then all of its stock, exactly), in
+    /// one strongly consistent `BatchGetItem`: what a keyed or stock-moving change starts from.
     pub async fn read_cart(
         &self,
         id: &CartId,
         pk: Option<&str>,
         item: Option<ItemId>,
+        shards: u32,
         now: i64,
     ) -> Result<CartRead, StoreError> {
         let tables = self.tables();
         let mut keys = vec![(tables.carts.clone(), cart_key(id.owner()))];
         keys.extend(item.map(|item| (tables.catalog.clone(), item_key(item))));
+        let rows = match (item, shards) {
+            (Some(item), n) if n > 1 => (0..n.min(MAX_SHARDS)).map(|i| row_key(item, StockRow::Shard(i))).collect(),
+            _ => vec![],
+        };
+        keys.extend(rows.iter().map(|key| (tables.catalog.clone(), key.clone())));
         let (receipt, items) = self.batch_read(pk, keys, now).await?;
         let mut items = items.into_iter();
         let cart = CartRecord::owned(items.next().flatten().as_ref(), id, now)?;
-        let item = items.next().flatten();
-        Ok(CartRead {
+        let main = items.next().flatten();
+        let shard_rows: Vec<Option<Raw>> = items.collect();
+        let mut read = CartRead {
             receipt,
             cart: cart.map(CartRecord::into_cart).transpose()?,
-            item: item.as_ref().map(decode_item).transpose()?,
-        })
+            item: main.as_ref().map(decode_item).transpose()?,
+            stock: None,
+        };
+        // All of a split item's rows read (as many as it has): its stock exactly.
+        if let (Some(main), Some(item)) = (&main, &read.item) {
+            if item.sharded() && item.shards <= shards {
+                let rows = ItemRows::of(main, &shard_rows)?;
+                read.item = Some(rows.item);
+                read.stock = Some(rows.stock);
+            }
+        }
+        Ok(read)
     }
 
     /// Writes `after` over `before` (the same cart, one version on), if the cart is still
@@ -470,7 +498,24 @@ impl Store {
         record: Option<&NewRecord<'_>>,
         now: i64,
     ) -> Result<CartCommit, StoreError> {
-        self.write_cart(before, after, record, Some(now)).await
+        let takes = Takes::new();
+        self.write_cart(before, after, record, Some(now), &takes)
+            .await
+    }
+
+    /// [`Store::commit_cart`], the stock of the items in `takes` moved from the rows it names
+    /// (planned from all of a split item's rows); any other split item's units come out of one of
+    /// its shards picked at random, and go back into its pool (`domain::shards::blind_take`).
+    pub async fn commit_cart_taking(
+        &self,
+        before: &Cart,
+        after: &Cart,
+        record: Option<&NewRecord<'_>>,
+        now: i64,
+        takes: &Takes,
+    ) -> Result<CartCommit, StoreError> {
+        self.write_cart(before, after, record, Some(now), takes)
+            .await
     }
 
     async fn write_cart(
@@ -479,6 +524,7 @@ impl Store {
         after: &Cart,
         record: Option<&NewRecord<'_>>,
         alive_at: Option<i64>,
+        takes: &Takes,
     ) -> Result<CartCommit, StoreError> {
         let now = alive_at.unwrap_or_else(crate::domain::now_unix);
         let change = transition(before, after, alive_at, self.cart_idle_secs());
@@ -506,11 +552,35 @@ impl Store {
         let mut actions = vec![TransactWriteItem::builder()
             .update(built(update.build())?)
             .build()];
-        for moved in &moves {
-            let update = move_stock(&self.tables().catalog, moved)?;
+        let rng = &mut fastrand::Rng::new();
+        let slots: Vec<(&StockMove, Take)> = (moves.iter())
+            .flat_map(|moved| {
+                let blind = || vec![blind_take(moved.shards, moved.taken, moved.needs, rng)];
+                let planned = takes.get(&moved.item).cloned();
+                let takes = planned.unwrap_or_else(blind);
+                takes.into_iter().map(move |take| (moved, take))
+            })
+            .collect();
+        let catalog = &self.tables().catalog;
+        for (moved, take) in &slots {
+            let update = move_stock(catalog, moved, take)?;
             actions.push(TransactWriteItem::builder().update(update).build());
         }
-        let Some(cancelled) = self.transact(actions, record, &token).await? else {
+        // A lone take from a shard that meets a conflict moves to another shard.
+        let rows: Mutex<Vec<StockRow>> = Mutex::new(slots.iter().map(|(_, t)| t.row).collect());
+        let repick = |i: usize| {
+            let (moved, take) = slots.get(i.checked_sub(1)?)?;
+            let lone = slots.iter().filter(|(m, _)| m.item == moved.item).count() == 1;
+            let mut rows = rows.lock().unwrap_or_else(|e| e.into_inner());
+            let row = rows.get_mut(i - 1).filter(|r| lone && matches!(r, StockRow::Shard(_)))?;
+            *row = another_shard(moved.shards, *row, &mut fastrand::Rng::new());
+            let take = Take { row: *row, ..*take };
+            Some(move_stock(catalog, moved, &take).map(|u| TransactWriteItem::builder().update(u).build()))
+        };
+        let cancelled = self
+            .transact_repicking(actions, record, &token, Some(&repick))
+            .await?;
+        let Some(cancelled) = cancelled else {
             return Ok(CartCommit::Done);
         };
         if let Some(receipt) = cancelled.taken_by.clone() {
@@ -522,7 +592,7 @@ impl Store {
             }
             return refused(old, before, now);
         }
-        if (1..=moves.len()).any(|i| cancelled.failed_at(i).is_some()) {
+        if (1..=slots.len()).any(|i| cancelled.failed_at(i).is_some()) {
             return Ok(CartCommit::StockShort);
         }
         Err(StoreError::Unexpected(
@@ -582,7 +652,8 @@ impl Store {
             return Ok(vec![]);
         };
         let given = cart.stock_moves(&after, now);
-        Ok(match self.write_cart(&cart, &after, None, None).await? {
+        let takes = Takes::new();
+        Ok(match self.write_cart(&cart, &after, None, None, &takes).await? {
             CartCommit::Done => given
                 .into_iter()
                 .map(|moved| (moved.item, moved.taken.unsigned_abs()))
@@ -674,6 +745,18 @@ fn transition(before: &Cart, after: &Cart, alive_at: Option<i64>, idle_secs: i64
         values.insert(":limits".to_owned(), AttributeValue::M(limits.collect()));
         names.extend(super::names(&["limit"]));
         sets.push("#limit = :limits".to_owned());
+    }
+    // The lines' views of their items' shards, written whole like the limits.
+    let shards = |cart: &Cart| -> Vec<(ItemId, u32)> {
+        let lines = cart.lines.iter().filter(|l| l.shards > 1);
+        lines.map(|l| (l.item_id, l.shards)).collect()
+    };
+    if shards(before) != shards(after) {
+        let shards = shards(after).into_iter();
+        let shards = shards.map(|(item, n)| (item.get().to_string(), super::n(u64::from(n))));
+        values.insert(":shards".to_owned(), AttributeValue::M(shards.collect()));
+        names.extend(super::names(&["shards"]));
+        sets.push("#shards = :shards".to_owned());
     }
     if before.history.hold_began != after.history.hold_began {
         let windows = after.history.hold_began.iter();

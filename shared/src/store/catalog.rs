@@ -5,7 +5,10 @@
 //! `"ITEM"`: the index's one partition) and `price_key` (`"{price:016}#{id:016}"`: the index's
 //! sort key, so the index holds every item in price-then-id order and a price range is one key
 //! range). Item `id = 0` is the id counter for admin-created items (`next_id`, the last id
-//! handed out); it has no `list_pk`, so it is never listed.
+//! handed out); it has no `list_pk`, so it is never listed. An item split over shard rows
+//! (`domain::shards`) also has `shards` (N) and `in_shards` (what its shards held at the last
+//! sweep): its `stock` is then its pool, and the listing shows `stock + in_shards`. Its shard rows
+//! and the registry of split items are in `store::shards`; neither has a `list_pk`.
 
 use std::collections::HashMap;
 
@@ -18,9 +21,10 @@ use serde::{Deserialize, Serialize};
 use super::keys::NewRecord;
 use super::schema::CATALOG_BY_PRICE_INDEX;
 use super::{built, n, names, pause, s, Raw, RequestToken, Store, StoreError, Written};
+use super::shards::row_key;
 use crate::domain::{
     CartLine, Cursor, Item, ItemChange, ItemId, ListQuery, NewItem, Page, Price, Quantity, Receipt,
-    Stock, StockMove,
+    Stock, StockMove, StockRow, Take,
 };
 
 /// Ids from here up are handed out by `create_item`; the seeded dataset uses ids below it.
@@ -32,7 +36,7 @@ const BATCH_SIZE: usize = 25;
 const BATCH_ATTEMPTS: u32 = 8;
 
 #[derive(Debug, Serialize, Deserialize)]
-struct ItemRecord {
+pub(crate) struct ItemRecord {
     id: u64,
     name: String,
     name_lc: String,
@@ -45,10 +49,16 @@ struct ItemRecord {
     /// The most units one customer may hold and buy (absent: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     max_per_customer: Option<u64>,
+    /// The rows its stock is split over (absent: not split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shards: Option<u32>,
+    /// Split: what its shards held at the last sweep (or admin change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    in_shards: Option<u64>,
 }
 
 impl ItemRecord {
-    fn from_item(item: &Item) -> Self {
+    pub(crate) fn from_item(item: &Item) -> Self {
         Self {
             id: item.id.get(),
             name: item.name.clone(),
@@ -59,16 +69,31 @@ impl ItemRecord {
             list_pk: LIST_PARTITION.to_owned(),
             price_key: price_key(item.price, item.id),
             max_per_customer: item.max_per_customer.map(|max| u64::from(max.get())),
+            shards: None,
+            in_shards: None,
+        }
+    }
+
+    /// The item's own row when its stock is split: `pool` units in it, `in_shards` in its shards.
+    pub(crate) fn split(item: &Item, pool: u64, in_shards: u64, version: u64) -> Self {
+        Self {
+            stock: pool,
+            version,
+            shards: Some(item.shards),
+            in_shards: Some(in_shards),
+            ..Self::from_item(item)
         }
     }
 
     fn into_item(self) -> Result<Item, StoreError> {
         let corrupt =
             || StoreError::Unexpected(format!("catalog item {} is malformed", self.id).into());
+        let listed = self.stock.saturating_add(self.in_shards.unwrap_or(0));
         Ok(Item {
             id: ItemId::new(self.id).ok_or_else(corrupt)?,
             price: Price::new(self.price).ok_or_else(corrupt)?,
-            stock: Stock::stored(self.stock).ok_or_else(corrupt)?,
+            stock: Stock::stored(listed).ok_or_else(corrupt)?,
+            shards: self.shards.filter(|n| *n > 1).unwrap_or(1),
             max_per_customer: match self.max_per_customer {
                 Some(max) => Some(Quantity::new(max).ok_or_else(corrupt)?),
                 None => None,
@@ -96,11 +121,17 @@ pub(crate) fn item_key(id: ItemId) -> Raw {
     HashMap::from([("id".to_owned(), n(id.get()))])
 }
 
-/// An item as DynamoDB returned it (a read, or the old item of a failed condition).
+/// An item as DynamoDB returned it (a read, or the old item of a failed condition). Split over
+/// shards, its `stock` is the listing's figure (see `Item::shards`).
 pub(crate) fn decode_item(raw: &HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
     serde_dynamo::from_item::<_, ItemRecord>(raw.clone())
         .map_err(StoreError::mapping)?
         .into_item()
+}
+
+/// The units in an item's own row: all of them, or its pool when it is split.
+pub(crate) fn own_units(raw: &Raw) -> u64 {
+    super::number(raw, "stock").unwrap_or(0)
 }
 
 /// What an admin's change came to.
@@ -114,6 +145,9 @@ pub enum ItemUpdate {
     Stale(Item),
     /// The key was taken meanwhile: this is its answer.
     KeyTaken(Receipt),
+    /// The item's stock is split over this many shards: the change takes the way that writes
+    /// all its rows (`Store::commit_rows`).
+    Sharded(u32),
 }
 
 /// What an admin's keyed create came to.
@@ -232,6 +266,9 @@ impl Store {
         };
         Ok(match (cancelled.taken_by.clone(), cancelled.failed_at(0)) {
             (Some(receipt), _) => ItemUpdate::KeyTaken(receipt),
+            (None, Some(Some(now))) if now.contains_key("shards") => {
+                ItemUpdate::Sharded(decode_item(now)?.shards)
+            }
             (None, Some(Some(now))) if now.contains_key("list_pk") => {
                 ItemUpdate::Stale(decode_item(now)?)
             }
@@ -470,13 +507,15 @@ impl Store {
         expected: Option<u64>,
     ) -> Result<ItemUpdate, StoreError> {
         let mut sets = vec!["#version = if_not_exists(#version, :zero) + :one"];
-        let mut conditions = vec!["attribute_exists(#list_pk)"];
+        // A split item's change writes all its rows (`Store::commit_rows`).
+        let mut conditions = vec!["attribute_exists(#list_pk) AND attribute_not_exists(#shards)"];
         let mut request = self
             .client()
             .update_item()
             .table_name(&self.tables().catalog)
             .set_key(Some(item_key(id)))
             .expression_attribute_names("#list_pk", "list_pk")
+            .expression_attribute_names("#shards", "shards")
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1));
@@ -535,6 +574,9 @@ impl Store {
             Written::Done(new) => ItemUpdate::Updated(decode_item(&new)?),
             // The item exists (it has its `list_pk`): at another version, or the restock would
             // pass the limit.
+            Written::Refused(Some(old)) if old.contains_key("shards") => {
+                ItemUpdate::Sharded(decode_item(&old)?.shards)
+            }
             Written::Refused(Some(old)) if old.contains_key("list_pk") => {
                 let now = decode_item(&old)?;
                 match expected {
@@ -548,76 +590,92 @@ impl Store {
 }
 
 /// The attribute of an item's per-customer limit.
-const MAX_PER_CUSTOMER: &str = "max_per_customer";
+pub(crate) const MAX_PER_CUSTOMER: &str = "max_per_customer";
 
 /// The condition that a customer's `total` units of an item (what their cart takes and what
 /// they bought) fit its `max_per_customer`, which their line saw as `limit`: a line that saw no
 /// limit needs the item to have none still (a limit set since is found, and the cart told).
-fn within_limit(limit: Option<u64>) -> &'static str {
+pub(crate) fn within_limit(limit: Option<u64>) -> &'static str {
     match limit {
         Some(_) => "(attribute_not_exists(#max) OR #max >= :total)",
         None => "attribute_not_exists(#max)",
     }
 }
 
-/// A purchase line's stock decrement, one action of the purchase transaction: `need` units (what
-/// the line does not hold any more; 0 or less when its expired hold still has them, which then go
-/// back) if the available stock covers them, the price is still the one the cart holds, and
-/// the customer's `total` (`bought` before, and the line) is within the item's
-/// `max_per_customer`. When it fails, the item comes back as it is now (`ALL_OLD`, read with
-/// `decode_item`).
+/// A purchase line's stock decrement, one action of the purchase transaction, on the row of
+/// `take` (the item's own row, or one of its shards: each has the item's price and limit): the
+/// take's units (what the line does not hold any more; 0 or less when its expired hold still has
+/// them, which then go back) if the row has what the take needs, the price is still the one the
+/// cart holds, and the customer's `total` (`bought` before, and the line) is within the item's
+/// `max_per_customer`. When it fails, the row comes back as it is now (`ALL_OLD`: an item's row is
+/// read with `decode_item`, a shard's with `shards::decode_row`; none when the row is gone).
 pub(crate) fn take_stock(
     table: &str,
     line: &CartLine,
-    need: i64,
+    take: &Take,
     bought: u64,
 ) -> Result<Update, StoreError> {
     let condition = format!(
         "#stock >= :need AND #price = :seen_price AND {}",
         within_limit(line.limit)
     );
+    // One figure for the condition and the update, as always, unless a planned take asks a row
+    // for more than it takes from it (a take split over rows: never for an item that is whole).
+    let (update, needs) = match take.needs as i64 == take.taken || take.needs == 0 {
+        true => ("SET #stock = #stock - :need", take.taken),
+        false => ("SET #stock = #stock - :taken", take.needs as i64),
+    };
     let mut update = Update::builder()
         .table_name(table)
-        .key("id", n(line.item_id.get()))
-        .update_expression(
-            "SET #stock = #stock - :need, #version = if_not_exists(#version, :zero) + :one",
-        )
+        .set_key(Some(row_key(line.item_id, take.row)))
+        .update_expression(format!(
+            "{update}, #version = if_not_exists(#version, :zero) + :one"
+        ))
         .condition_expression(condition)
         .set_expression_attribute_names(Some(names(&["stock", "price", "version"])))
         .expression_attribute_names("#max", MAX_PER_CUSTOMER)
-        .expression_attribute_values(":need", AttributeValue::N(need.to_string()))
+        .expression_attribute_values(":need", AttributeValue::N(needs.to_string()))
         .expression_attribute_values(":zero", n(0))
         .expression_attribute_values(":one", n(1))
         .expression_attribute_values(":seen_price", n(line.unit_price.get()))
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+    if needs != take.taken {
+        update = update.expression_attribute_values(":taken", AttributeValue::N(take.taken.to_string()));
+    }
     if line.limit.is_some() {
         update = update.expression_attribute_values(":total", n(bought + line.quantity));
     }
     built(update.build())
 }
 
-/// A hold's move of an item's available stock, one action of a cart's transaction: `taken`
-/// units out or, negative, back; when the lines need units, only if the stock has them and the
-/// customer stays within the item's limit (`StockMove`).
-pub(crate) fn move_stock(table: &str, moved: &StockMove) -> Result<Update, StoreError> {
+/// A hold's move of an item's available stock, one action of a cart's transaction, on the row
+/// of `take` (`Take::taken` units out or, negative, back): when the lines need units, only if
+/// the row has what the take needs and the customer stays within the item's limit (`StockMove`).
+/// The item's own row must exist (`list_pk`), a shard row too (`shard`): a move never makes one.
+pub(crate) fn move_stock(table: &str, moved: &StockMove, take: &Take) -> Result<Update, StoreError> {
+    let exists = match take.row {
+        StockRow::Pool => "list_pk",
+        StockRow::Shard(_) => "shard",
+    };
     let mut condition = "attribute_exists(#list_pk)".to_owned();
     let mut update = Update::builder()
         .table_name(table)
-        .set_key(Some(item_key(moved.item)))
+        .set_key(Some(row_key(moved.item, take.row)))
         .update_expression(
             "SET #stock = #stock - :taken, #version = if_not_exists(#version, :zero) + :one",
         )
-        .set_expression_attribute_names(Some(names(&["stock", "version", "list_pk"])))
-        .expression_attribute_values(":taken", AttributeValue::N(moved.taken.to_string()))
+        .set_expression_attribute_names(Some(names(&["stock", "version"])))
+        .expression_attribute_names("#list_pk", exists)
+        .expression_attribute_values(":taken", AttributeValue::N(take.taken.to_string()))
         .expression_attribute_values(":zero", n(0))
         .expression_attribute_values(":one", n(1))
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-    if moved.needs > 0 {
+    if take.needs > 0 {
         condition.push_str(" AND #stock >= :needs AND ");
         condition.push_str(within_limit(moved.limit));
         update = update
             .expression_attribute_names("#max", MAX_PER_CUSTOMER)
-            .expression_attribute_values(":needs", n(moved.needs));
+            .expression_attribute_values(":needs", n(take.needs));
         if moved.limit.is_some() {
             update = update.expression_attribute_values(":total", n(moved.total));
         }

@@ -8,6 +8,7 @@ mod keys;
 mod orders;
 mod purchase;
 pub mod schema;
+mod shards;
 mod transact;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use error::StoreError;
 pub use keys::NewRecord;
 pub use orders::{DueCursor, OrderCommit};
 pub use purchase::{PurchasePlan, PurchaseSnapshot};
+pub use shards::{ItemRows, RowsCommit};
 
 use crate::config::{process_env, Vars};
 use crate::Tables;

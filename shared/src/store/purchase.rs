@@ -6,16 +6,20 @@
 //! cancellation means is decided by `domain::purchase::verdict`; this module only decodes the
 //! reasons into a `Rejection`.
 
+use std::sync::Mutex;
+
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::carts::{cart_key, clear_cart, decode_cart};
 use super::catalog::{decode_item, take_stock};
+use super::shards::decode_row;
 use super::keys::key_receipt;
 use super::orders::put_order;
 use super::transact::Cancelled;
 use super::{RequestToken, Store, StoreError};
 use crate::domain::purchase::{stock_needed, LineRejection, Rejection};
-use crate::domain::{Cart, CartLine, Fingerprint, Order, Receipt, UserId};
+use crate::domain::shards::another_shard;
+use crate::domain::{Cart, CartLine, Fingerprint, Order, Receipt, StockRow, Take, Takes, UserId};
 
 /// What the first read found: the key's receipt (its order, if it bought one, or the record of
 /// a cart write it made) and the user's cart.
@@ -35,6 +39,9 @@ pub struct PurchasePlan<'a> {
     pub request: &'a Fingerprint,
     /// Unix seconds.
     pub now: i64,
+    /// Which rows each line takes its units from (`domain::purchase::first_takes`, or `replan`
+    /// after a short shard).
+    pub takes: &'a Takes,
 }
 
 impl Store {
@@ -62,65 +69,114 @@ impl Store {
         Ok(self.batch_read(Some(pk), vec![], now).await?.0)
     }
 
-    /// Runs the purchase transaction: `None` when it committed, else why it was cancelled.
+    /// Runs the purchase transaction: `None` when it committed, else why it was cancelled. A
+    /// line's take from a shard that meets a conflict tries another shard (`transact_repicking`).
     pub async fn commit_purchase(
         &self,
         plan: &PurchasePlan<'_>,
     ) -> Result<Option<Rejection>, StoreError> {
         let tables = self.tables();
         let now = plan.now;
-        // A line under a live hold asks nothing of its item; every other line one action.
-        let asking: Vec<(&CartLine, i64)> = (plan.cart.lines.iter())
-            .filter_map(|line| Some((line, stock_needed(line, now)?)))
-            .collect();
-        let mut actions = Vec::with_capacity(asking.len() + 3);
-        for (line, need) in &asking {
+        // A line under a live hold asks nothing of its item; every other line one action per row
+        // it takes from (one, unless a replan split it over several).
+        let mut slots: Vec<(&CartLine, Take)> = Vec::new();
+        for line in &plan.cart.lines {
+            let Some(need) = stock_needed(line, now) else {
+                continue;
+            };
+            let blind = || vec![Take { row: StockRow::Pool, taken: need, needs: need.max(0) as u64 }];
+            let takes = plan.takes.get(&line.item_id).cloned().unwrap_or_else(blind);
+            slots.extend(takes.into_iter().map(|take| (line, take)));
+        }
+        let mut actions = Vec::with_capacity(slots.len() + 3);
+        for (line, take) in &slots {
             let bought = plan.cart.history.bought(line.item_id);
-            let update = take_stock(&tables.catalog, line, *need, bought)?;
+            let update = take_stock(&tables.catalog, line, take, bought)?;
             actions.push(TransactWriteItem::builder().update(update).build());
         }
         let order = put_order(&tables.orders, plan.order, plan.request, now)?;
         actions.push(TransactWriteItem::builder().put(order).build());
         let cart = clear_cart(&tables.carts, plan.cart, self.cart_expiry(now))?;
         actions.push(TransactWriteItem::builder().update(cart).build());
-        match self.transact(actions, None, &RequestToken::new()).await? {
+        // The row each slot takes from now: a lone take from a shard moves to another on a
+        // conflict.
+        let rows: Mutex<Vec<StockRow>> = Mutex::new(slots.iter().map(|(_, t)| t.row).collect());
+        let repick = |i: usize| {
+            let (line, take) = slots.get(i)?;
+            let lone = slots.iter().filter(|(l, _)| l.item_id == line.item_id).count() == 1;
+            let mut rows = rows.lock().unwrap_or_else(|e| e.into_inner());
+            let row = rows.get_mut(i).filter(|r| lone && matches!(r, StockRow::Shard(_)))?;
+            *row = another_shard(line.shards, *row, &mut fastrand::Rng::new());
+            let bought = plan.cart.history.bought(line.item_id);
+            let take = Take { row: *row, ..*take };
+            Some(take_stock(&tables.catalog, line, &take, bought).map(|update| {
+                TransactWriteItem::builder().update(update).build()
+            }))
+        };
+        let token = RequestToken::new();
+        match self
+            .transact_repicking(actions, None, &token, Some(&repick))
+            .await?
+        {
             None => Ok(None),
-            Some(cancelled) => decode_reasons(plan.cart, &asking, &cancelled).map(Some),
+            Some(cancelled) => {
+                let rows = rows.into_inner().unwrap_or_else(|e| e.into_inner());
+                decode_reasons(plan.cart, &slots, &rows, &cancelled).map(Some)
+            }
         }
     }
 }
 
-/// Decodes a cancelled transaction (actions in the order of `commit_purchase`: the lines that
-/// ask their item, the order, the cart): which lines failed, with their item as it is now; the
-/// receipt of the key's order if the key had bought already; whether the cart changed. No extra
-/// reads.
+/// Decodes a cancelled transaction (actions in the order of `commit_purchase`: the slots of the
+/// lines that ask their items, the order, the cart; `rows`: each slot's row at the last try):
+/// which lines failed, with their row as it is now (`partial` when that row is not all of the
+/// item: a shard, a split item's pool, a shard that is gone); the receipt of the key's order if
+/// the key had bought already; whether the cart changed. No extra reads.
 fn decode_reasons(
     cart: &Cart,
-    asking: &[(&CartLine, i64)],
+    slots: &[(&CartLine, Take)],
+    rows: &[StockRow],
     cancelled: &Cancelled,
 ) -> Result<Rejection, StoreError> {
     let mut rejection = Rejection::default();
-    for (i, (line, _)) in asking.iter().enumerate() {
+    for (i, (line, _)) in slots.iter().enumerate() {
         let Some(now) = cancelled.failed_at(i) else {
             continue;
         };
-        let item = now.map(decode_item).transpose()?;
+        if rejection.lines.iter().any(|l| l.item_id == line.item_id) {
+            continue;
+        }
+        let shard = now.map(decode_row).transpose()?.flatten();
+        let item = match shard {
+            Some(_) => None,
+            None => now.map(decode_item).transpose()?,
+        };
+        let (current, current_limit) = match (shard, &item) {
+            (Some((price, stock, max)), _) => (Some((price, stock)), max),
+            (None, Some(item)) => (
+                Some((item.price.get(), item.stock.get())),
+                item.max_per_customer.map(|m| u64::from(m.get())),
+            ),
+            (None, None) => (None, None),
+        };
+        let partial = shard.is_some()
+            || item.as_ref().is_some_and(|item| item.sharded())
+            || (now.is_none() && matches!(rows.get(i), Some(StockRow::Shard(_))));
         rejection.lines.push(LineRejection {
             item_id: line.item_id,
             requested: line.quantity,
             held: line.held,
             hold_expired: line.held_until.is_some(),
             cart_price: line.unit_price.get(),
-            current: item
-                .as_ref()
-                .map(|item| (item.price.get(), item.stock.get())),
-            current_limit: item.and_then(|item| item.max_per_customer.map(|m| u64::from(m.get()))),
+            current,
+            current_limit,
             limit: line.limit,
             bought: cart.history.bought(line.item_id),
+            partial,
         });
     }
     // Whatever its age: what held the key was live when the condition refused the order.
-    rejection.taken_by = key_receipt(cancelled.failed_at(asking.len()).flatten(), i64::MIN)?;
-    rejection.cart_changed = cancelled.failed_at(asking.len() + 1).is_some();
+    rejection.taken_by = key_receipt(cancelled.failed_at(slots.len()).flatten(), i64::MIN)?;
+    rejection.cart_changed = cancelled.failed_at(slots.len() + 1).is_some();
     Ok(rejection)
 }

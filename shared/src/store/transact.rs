@@ -5,6 +5,7 @@
 //! `store::keys`.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem};
@@ -13,8 +14,11 @@ use super::keys::{key_receipt, NewRecord};
 use super::{built, pause, Raw, RequestToken, Store, StoreError};
 use crate::domain::Receipt;
 
-/// Attempts of one transaction when DynamoDB reports a conflict with another transaction.
-const TRANSACTION_ATTEMPTS: u32 = 4;
+/// How long one transaction keeps being tried while DynamoDB cancels it for a conflict with
+/// another transaction (or throttles it): the buyers of a flash sale wait their turn on a hot
+/// row, each try after a jittered pause ([`conflict_pause`]); then it is reported unavailable
+/// (`503` with `Retry-After`), well inside the request's deadline.
+const CONFLICT_PATIENCE: Duration = Duration::from_secs(4);
 /// Reads of a batch before `BatchGetItem` is declared unavailable.
 const READ_ATTEMPTS: u32 = 5;
 /// Cancellation reasons that mean "try again" rather than "no".
@@ -100,14 +104,30 @@ impl Store {
     }
 
     /// ONE `TransactWriteItems`: `actions`, then the key's record if there is one, all or
-    /// nothing. A conflict with another transaction is retried with jittered backoff and the
-    /// same client request token, `token` (so a retry never applies twice), then reported as
-    /// unavailable. `None` when it committed.
+    /// nothing. A conflict with another transaction (or throttling) is retried with jittered
+    /// backoff and the same client request token, `token` (so a retry never applies twice), for
+    /// up to [`CONFLICT_PATIENCE`], then reported as unavailable. `None` when it committed.
     pub(crate) async fn transact(
+        &self,
+        actions: Vec<TransactWriteItem>,
+        record: Option<&NewRecord<'_>>,
+        token: &RequestToken,
+    ) -> Result<Option<Cancelled>, StoreError> {
+        self.transact_repicking(actions, record, token, None).await
+    }
+
+    /// [`Store::transact`], where an action that met a conflict may be replaced for the next try
+    /// by `repick` (given its position; `None`: keep it): a take from one shard of a split item
+    /// moves to another shard rather than wait for this one. Changed actions are another
+    /// request, so the next try has a client request token of its own: a cancelled transaction
+    /// applied nothing, and what makes the write happen once is its own condition (the order's,
+    /// the cart's version).
+    pub(crate) async fn transact_repicking(
         &self,
         mut actions: Vec<TransactWriteItem>,
         record: Option<&NewRecord<'_>>,
         token: &RequestToken,
+        repick: Option<&Repick<'_>>,
     ) -> Result<Option<Cancelled>, StoreError> {
         let with_record = record.is_some();
         if let Some(record) = record {
@@ -117,13 +137,17 @@ impl Store {
                     .build(),
             );
         }
-        for attempt in 0..TRANSACTION_ATTEMPTS {
-            pause(attempt).await;
+        let started = Instant::now();
+        let mut request_token = token.0.clone();
+        for attempt in 0.. {
+            if attempt > 0 {
+                tokio::time::sleep(conflict_pause(attempt)).await;
+            }
             let result = self
                 .client()
                 .transact_write_items()
                 .set_transact_items(Some(actions.clone()))
-                .client_request_token(&token.0)
+                .client_request_token(&request_token)
                 // Per table and per index: DynamoDB bills a transaction's index writes at the
                 // plain rate, its table writes at twice it, and the figures tell which is which.
                 .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
@@ -144,9 +168,21 @@ impl Store {
             };
             let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
             if codes.iter().any(|c| TRANSIENT_REASONS.contains(c)) {
-                tracing::warn!(attempt, reasons = ?codes, "transaction conflicted");
-                if attempt + 1 == TRANSACTION_ATTEMPTS {
+                tracing::debug!(attempt, reasons = ?codes, "transaction conflicted");
+                if started.elapsed() >= CONFLICT_PATIENCE {
+                    tracing::warn!(attempt, reasons = ?codes, "transaction kept conflicting");
                     return Err(StoreError::Unavailable(Box::new(err)));
+                }
+                let mut changed = false;
+                let conflicted = (codes.iter().enumerate()).filter(|(_, c)| TRANSIENT_REASONS.contains(c));
+                for (i, _) in conflicted {
+                    if let Some(action) = repick.and_then(|repick| repick(i)) {
+                        actions[i] = action?;
+                        changed = true;
+                    }
+                }
+                if changed {
+                    request_token = RequestToken::new().0;
                 }
                 continue;
             }
@@ -163,6 +199,19 @@ impl Store {
             }
             return Ok(Some(Cancelled { failed, taken_by }));
         }
-        unreachable!("the loop returns on its last attempt")
+        unreachable!("the loop only ends by returning")
     }
+}
+
+/// A replacement for the action at a position that met a conflict (see
+/// [`Store::transact_repicking`]).
+pub(crate) type Repick<'a> =
+    dyn Fn(usize) -> Option<Result<TransactWriteItem, StoreError>> + Send + Sync + 'a;
+
+/// Before try `attempt` (1, 2, ...) of a transaction that met a conflict: a jittered pause
+/// between half and all of 10 ms, 20 ms, 40 ms, 80 ms, then 160 ms: about the time a
+/// transaction holds its items, so a hot row is tried again soon after it is free.
+fn conflict_pause(attempt: u32) -> Duration {
+    let ceiling = 10u64 << (attempt.saturating_sub(1)).min(4);
+    Duration::from_millis(ceiling / 2 + fastrand::u64(0..=ceiling / 2))
 }

@@ -266,6 +266,7 @@ async fn on_a_catalog_of_ten_thousand_items_a_page_reads_one_pages_worth() {
             stock: Stock::new(i % 100).unwrap(),
             version: 0,
             max_per_customer: None,
+            shards: 1,
         })
         .collect();
     app.store().put_items(&items).await.unwrap();

@@ -650,6 +650,46 @@ impl Recorder {
         .await
         .assert_problem(409, "price_changed");
         self.walk_the_orders().await;
+        self.walk_a_split_item().await;
+    }
+
+    /// Item 1 prepared for a flash sale (`stock_shards`) with its units in its pool: a purchase
+    /// finds its shard empty and reads the item's rows (latest), a hold takes from a shard (hold),
+    /// the sweep moves the pool into the shards and lists them, a change at a version checks
+    /// every shard's, and the item is made whole again (its shard rows deleted).
+    async fn walk_a_split_item(&mut self) {
+        let update = |body: &str| {
+            let body = json!(body);
+            move |e: &mut Value| e["body"] = body
+        };
+        let split = self
+            .call_with("admin-update-item", update(r#"{"stock_shards":4,"quantity":0}"#))
+            .await;
+        assert_eq!(split.body["item"]["stock_shards"], 4, "{}", split.text);
+        let restocked = self
+            .call_with("admin-update-item", update(r#"{"restock":4}"#))
+            .await;
+        assert_eq!(restocked.body["item"]["quantity"], 4, "{}", restocked.text);
+        self.buy("a-split-purchase").await;
+        self.call_with("admin-update-item", update(r#"{"restock":8}"#))
+            .await;
+        self.sweep_a_day_later().await;
+        let named = self
+            .call_with("admin-update-item", update(r#"{"name":"Flash Sale Wine"}"#))
+            .await;
+        let version = named.body["item"]["version"].as_u64().unwrap();
+        let checked = self
+            .call_with("admin-update-item", |e| {
+                e["body"] = json!(r#"{"name":"Flash Sale Wine, Red"}"#);
+                e["headers"]["if-match"] = json!(format!("\"{version}\""));
+            })
+            .await;
+        assert_eq!(checked.status, 200, "{}", checked.text);
+        let whole = self
+            .call_with("admin-update-item", update(r#"{"stock_shards":1}"#))
+            .await;
+        assert_eq!(whole.status, 200, "{}", whole.text);
+        assert!(whole.body["item"].get("stock_shards").is_none(), "{}", whole.text);
     }
 
     /// The order the purchase event bought (the order events' own), before the sweep could

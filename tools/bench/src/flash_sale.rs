@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use serde_json::json;
-use shared::domain::{CheckoutPolicy, Item, Stock};
+use shared::domain::{now_unix, CheckoutPolicy, Item, Quantity, Stock, UserId};
+use shared::store::CartCommit;
 use testkit::contention::ContentionRule;
-use testkit::{item, DynamoDbProxy, TestApp};
+use testkit::{item, TestApp};
 
 use crate::stats::Summary;
 
@@ -97,6 +98,9 @@ pub struct Run {
     pub throttles: u64,
     /// Transactions beyond one per call: retries after a conflict, a short shard, a changed cart.
     pub retries: u64,
+    /// Refusals DynamoDB Local itself answered (not the rule), by kind (a transaction's by its
+    /// reasons): DynamoDB Local cancels some overlapping transactions on one item too.
+    pub local_refusals: BTreeMap<String, usize>,
     pub dynamodb_requests_per_call: f64,
     /// Units sold beyond the stock: must be 0.
     pub oversold: u64,
@@ -215,9 +219,9 @@ async fn sale(
                 }
                 Scenario::HoldAdds => vec![],
             };
-            async move { (user, app.fill_cart(user, &lines, 1).await) }
+            async move { (user, fill_cart(app, user, &lines).await) }
         })
-        .buffer_unordered(32)
+        .buffer_unordered(16)
         .collect()
         .await;
 
@@ -245,10 +249,10 @@ async fn sale(
     let stats = proxy.contention();
     let (stock_after, orders) = match scenario {
         Scenario::HoldAdds => (
-            available(app, &proxy).await,
+            available(app).await,
             app.held_units(HOT).await as usize,
         ),
-        _ => (available(app, &proxy).await, app.order_count().await),
+        _ => (available(app).await, app.order_count().await),
     };
     app.drop_tables().await;
     summarise(
@@ -265,8 +269,35 @@ async fn sale(
 }
 
 /// The units of the hot item still in stock, all its rows together.
-async fn available(app: &TestApp, _proxy: &DynamoDbProxy) -> u64 {
-    app.stock_of(HOT).await
+async fn available(app: &TestApp) -> u64 {
+    app.available(HOT).await
+}
+
+/// `user`'s cart holding one unit of each of `lines` (none: an empty cart), written straight to
+/// the store, each step tried again if the loaded machine lets a request time out.
+async fn fill_cart(app: &TestApp, user: u64, lines: &[Item]) -> String {
+    let user = UserId::parse(&user.to_string()).expect("a user id");
+    let (store, policy) = (app.direct(), app.state.config.checkout);
+    let one = Quantity::new(1).expect("one");
+    let mut cart = loop {
+        match store.create_or_get_cart(&user, now_unix()).await {
+            Ok((cart, _)) => break cart,
+            Err(e) => eprintln!("bench: flash sale: a cart, again: {e}"),
+        }
+    };
+    for item in lines {
+        let after = cart.with_added(item, one, policy, now_unix());
+        let after = after.unwrap_or_else(|e| panic!("adding item {}: {e:?}", item.id.get()));
+        loop {
+            match store.commit_cart(&cart, &after, None, now_unix()).await {
+                Ok(CartCommit::Done) => break,
+                Ok(other) => panic!("filling a cart: {other:?}"),
+                Err(e) => eprintln!("bench: flash sale: a line, again: {e}"),
+            }
+        }
+        cart = after;
+    }
+    cart.id.to_string()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -296,6 +327,22 @@ fn summarise(
         .filter(|s| s.operation() == "TransactWriteItems")
         .count() as u64;
     let calls = answers.len() as u64;
+    let mut local_refusals = BTreeMap::new();
+    for refused in seen.iter().filter(|s| s.status == Some(400)) {
+        let reasons = refused.response["CancellationReasons"].as_array();
+        let by_rule = (reasons.into_iter().flatten())
+            .any(|r| r["Message"] == "refused by the contention rule");
+        let kind = match reasons {
+            Some(reasons) => (reasons.iter())
+                .filter_map(|r| r["Code"].as_str().filter(|c| *c != "None"))
+                .collect::<Vec<_>>()
+                .join("+"),
+            None => refused.error().unwrap_or("?").to_owned(),
+        };
+        if !by_rule && !refused.response["message"].as_str().is_some_and(|m| m.contains("contention rule")) {
+            *local_refusals.entry(kind).or_insert(0) += 1;
+        }
+    }
     Run {
         scenario: scenario.name(),
         design: if shards > 1 { "sharded" } else { "today" },
@@ -315,6 +362,7 @@ fn summarise(
         conflicts: stats.conflicts + stats.write_conflicts,
         throttles: stats.throttles,
         retries: transactions.saturating_sub(calls),
+        local_refusals,
         dynamodb_requests_per_call: seen.len() as f64 / calls.max(1) as f64,
         oversold: sold.saturating_sub(options.units),
         stock_after,

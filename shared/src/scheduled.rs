@@ -29,7 +29,7 @@ pub async fn serve_scheduled<S: Scheduled>() -> Result<(), lambda_runtime::Error
     telemetry::init();
     let store = Store::from_env(Tables::from_env());
     let store = &store;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let span = tracing::info_span!(
             "run",
             request_id = %event.context.request_id,
@@ -39,12 +39,8 @@ pub async fn serve_scheduled<S: Scheduled>() -> Result<(), lambda_runtime::Error
         if let Some(root) = trace.and_then(|t| t.split(';').find_map(|p| p.strip_prefix("Root="))) {
             span.record("trace_id", root);
         }
-        async move {
-            tracing::info!(function = S::NAME, "run started");
-            S::run(store, event).await
-        }
-        .instrument(span)
-        .await
+        span.in_scope(|| tracing::info!(function = S::NAME, "run started"));
+        S::run(store, event).instrument(span)
     }))
     .await
 }

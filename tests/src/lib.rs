@@ -3,13 +3,15 @@
 //! ([`TestApp`], with the API's calls as methods), one request type that reaches a handler as
 //! an API Gateway HTTP API (payload v2) request or the local API over HTTP ([`ApiRequest`]),
 //! one proxy in front of DynamoDB Local that counts requests and injects faults
-//! ([`DynamoDbProxy`]), and the repository's files ([`repo`]).
+//! ([`DynamoDbProxy`]), the functions' log lines captured ([`LogCapture`]), and the
+//! repository's files ([`repo`]).
 //!
 //! DynamoDB Local must be running (`make test` starts it); its address comes from
 //! `AWS_ENDPOINT_URL_DYNAMODB`, else `http://127.0.0.1:$DYNAMODB_LOCAL_PORT` (default 8000).
 
 mod app;
 mod issuer;
+mod logs;
 pub mod proxy;
 pub mod repo;
 mod request;
@@ -21,6 +23,7 @@ pub use app::{
     unique_tables, IntoCall, TestApp, TestResponse, ANYONE,
 };
 pub use issuer::{unix_now, LocalIssuer};
+pub use logs::LogCapture;
 pub use proxy::{DynamoDbProxy, Fault, Seen, Times};
 pub use request::{ApiRequest, Credential};
 

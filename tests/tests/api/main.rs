@@ -15,6 +15,7 @@ mod hostile_input;
 mod identity;
 mod load;
 mod local_api;
+mod observability;
 mod outage;
 mod purchase;
 mod tls;

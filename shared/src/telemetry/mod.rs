@@ -1,5 +1,6 @@
 //! Structured JSON logs through `tracing`, what each invocation costs in DynamoDB requests, time
-//! and capacity (`metrics`), and the CloudWatch metrics the per-request line declares (`emf`).
+//! and capacity (`metrics`), the CloudWatch metrics the per-request line declares (`emf`), and
+//! the DynamoDB calls drawn in X-Ray traces (`xray`).
 //!
 //! One JSON object per line (what Lambda's JSON log format and CloudWatch expect): `timestamp`,
 //! `level`, `message`, the event's fields, and the fields of every span the event is in (so the
@@ -8,8 +9,10 @@
 
 pub mod emf;
 mod metrics;
+mod xray;
 
 pub use metrics::{CountRequests, DbMetrics, MetricsSnapshot};
+pub use xray::TraceDynamoDb;
 
 use std::error::Error;
 use std::fmt;

@@ -111,3 +111,70 @@ async fn traced_invocation() {
         );
     }
 }
+
+/// A function under X-Ray active tracing draws each DynamoDB call in the trace: a subsegment
+/// per operation, sent to the daemon Lambda runs beside it (here a UDP socket of the test).
+#[tokio::test]
+async fn each_dynamodb_call_of_a_sampled_invocation_is_a_subsegment_of_its_trace() {
+    let daemon = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    daemon
+        .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    let address = daemon.local_addr().unwrap().to_string();
+    let (mut app, proxy) = TestApp::spawn_behind_proxy().await;
+    let cart = app.new_cart(7).await;
+    let tables = app.store().tables().clone();
+    let traced = |header: &str| {
+        let config = shared::store::client_config()
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "local", "local", None, None, "test",
+            ))
+            .endpoint_url(proxy.url())
+            .interceptor(shared::telemetry::TraceDynamoDb::to(&address, header));
+        shared::Store::with_client_config(config, tables.clone())
+    };
+    app.state.store = traced(TRACE_HEADER);
+    proxy.inject("GetItem", Fault::Throttling, Times::Once);
+
+    let response = app.view_cart(&cart).await;
+
+    assert_eq!(response.status, 200, "{}", response.text);
+    let mut datagram = [0u8; 65_536];
+    let length = daemon.recv(&mut datagram).expect("a subsegment");
+    let text = std::str::from_utf8(&datagram[..length]).unwrap();
+    let (header, document) = text
+        .split_once('\n')
+        .expect("a header line, then the document");
+    assert_eq!(header, r#"{"format":"json","version":1}"#);
+    let document: Value = serde_json::from_str(document).unwrap();
+    assert_eq!(document["name"], "DynamoDB");
+    assert_eq!(document["namespace"], "aws");
+    assert_eq!(document["type"], "subsegment");
+    assert_eq!(document["trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
+    assert_eq!(document["parent_id"], "53995c3f42cd8ad8");
+    assert_eq!(document["aws"]["operation"], "GetItem");
+    assert_eq!(
+        document["aws"]["table_name"],
+        app.store().tables().carts.as_str()
+    );
+    assert_eq!(
+        document["aws"]["retries"], 1,
+        "the throttled attempt, retried"
+    );
+    assert_eq!(document["http"]["response"]["status"], 200);
+    assert!(document["aws"]["request_id"].is_string());
+    let (start, end) = (
+        document["start_time"].as_f64(),
+        document["end_time"].as_f64(),
+    );
+    assert!(start.unwrap() <= end.unwrap());
+
+    // An invocation X-Ray did not sample sends nothing.
+    app.state.store = traced(&TRACE_HEADER.replace("Sampled=1", "Sampled=0"));
+    app.view_cart(&cart).await;
+    daemon
+        .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .unwrap();
+    assert!(daemon.recv(&mut datagram).is_err(), "nothing sent");
+}

@@ -36,7 +36,7 @@ pub async fn serve_scheduled<S: Scheduled>() -> Result<(), lambda_runtime::Error
             trace_id = tracing::field::Empty,
         );
         let trace = event.context.xray_trace_id.as_deref();
-        if let Some(root) = trace.and_then(|t| t.split(';').find_map(|p| p.strip_prefix("Root="))) {
+        if let Some(root) = trace.and_then(telemetry::trace_root) {
             span.record("trace_id", root);
         }
         span.in_scope(|| tracing::info!(function = S::NAME, "run started"));

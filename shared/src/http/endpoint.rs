@@ -37,7 +37,7 @@ pub async fn dispatch<E: Endpoint>(state: &AppState, req: Request) -> Response<B
     let lambda_request_id = lambda.map(|c| c.request_id.clone()).unwrap_or_default();
     let trace_id = lambda
         .and_then(|c| c.xray_trace_id.as_deref())
-        .and_then(trace_root)
+        .and_then(telemetry::trace_root)
         .map(str::to_owned);
     let (request_id, route) = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => (
@@ -103,14 +103,6 @@ pub async fn dispatch<E: Endpoint>(state: &AppState, req: Request) -> Response<B
         response
     };
     handled.instrument(span).await
-}
-
-/// The `Root` of an X-Ray trace header (`Root=1-5759e988-bd862e3fe1be46a994272793;Parent=...;
-/// Sampled=1`): the trace id the X-Ray console finds.
-fn trace_root(header: &str) -> Option<&str> {
-    header
-        .split(';')
-        .find_map(|part| part.trim().strip_prefix("Root="))
 }
 
 /// A function's whole `main`: logging, configuration, the DynamoDB client (once), then the
@@ -234,15 +226,5 @@ mod tests {
             assert_eq!(line["request_id"], "apigw-2", "{line}");
         }
         assert_eq!(lines[2]["status_class"], "5xx");
-    }
-
-    #[test]
-    fn the_trace_id_is_the_root_of_the_trace_header() {
-        let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
-        assert_eq!(
-            trace_root(header),
-            Some("1-5759e988-bd862e3fe1be46a994272793")
-        );
-        assert_eq!(trace_root("Parent=1"), None);
     }
 }

@@ -77,6 +77,14 @@ pub fn levels(rust_log: Option<&str>, lambda_level: Option<&str>) -> Targets {
         .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
 }
 
+/// The `Root` of an X-Ray trace header (`Root=1-5759e988-bd862e3fe1be46a994272793;Parent=...;
+/// Sampled=1`, what Lambda gives an invocation): the trace id the X-Ray console finds.
+pub(crate) fn trace_root(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("Root="))
+}
+
 /// An error and all its causes on one line, for the logs (never for a response).
 pub fn error_chain(err: &(dyn Error + 'static)) -> String {
     DisplayErrorContext(err).to_string()
@@ -211,6 +219,16 @@ pub(crate) mod tests {
                 .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
                 .collect()
         }
+    }
+
+    #[test]
+    fn the_trace_id_is_the_root_of_the_trace_header() {
+        let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        assert_eq!(
+            trace_root(header),
+            Some("1-5759e988-bd862e3fe1be46a994272793")
+        );
+        assert_eq!(trace_root("Parent=1"), None);
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //!
 //! ```ignore
 //! let logs = LogCapture::default();
-//! let answer = app.call::<GetCart>(request).with_subscriber(logs.subscriber()).await;
+//! let answer = logs.during(app.call::<GetCart>(request)).await;
 //! let lines = logs.lines();
 //! ```
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
+use tracing::instrument::WithSubscriber as _;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -40,12 +42,13 @@ impl<'w> MakeWriter<'w> for LogCapture {
 }
 
 impl LogCapture {
-    /// A subscriber writing the functions' log format at `INFO` into this buffer: give it to a
-    /// future with `tracing::instrument::WithSubscriber::with_subscriber`.
-    pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync {
-        tracing_subscriber::registry()
+    /// Runs `future` with what it logs at `INFO` and above written into this buffer, in the
+    /// functions' format.
+    pub async fn during<F: Future>(&self, future: F) -> F::Output {
+        let subscriber = tracing_subscriber::registry()
             .with(shared::telemetry::json_lines(self.clone()))
-            .with(shared::telemetry::levels(Some("info"), None))
+            .with(shared::telemetry::levels(Some("info"), None));
+        future.with_subscriber(scoped(subscriber)).await
     }
 
     /// Every line written so far, parsed.
@@ -56,4 +59,15 @@ impl LogCapture {
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
             .collect()
     }
+}
+
+/// `subscriber` as a scoped dispatcher that every log statement asks, whichever thread reaches
+/// it first. `tracing` caches per statement whether anyone listens; while a single dispatcher is
+/// registered it asks only the current thread's, so a statement first reached by another test's
+/// thread (which has none) would be cached as unheard for good. A second dispatcher, kept for
+/// the whole process, makes `tracing` ask every registered one.
+fn scoped(subscriber: impl tracing::Subscriber + Send + Sync) -> tracing::Dispatch {
+    static ANOTHER: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    ANOTHER.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
+    tracing::Dispatch::new(subscriber)
 }

@@ -178,7 +178,7 @@ mod tests {
         let buffer = Buffer::default();
         let state = state();
         let response = dispatch::<E>(&state, request(request_id))
-            .with_subscriber(buffer.subscriber())
+            .with_subscriber(buffer.dispatch())
             .await;
         (buffer.lines(), response)
     }
@@ -189,7 +189,7 @@ mod tests {
         let line = lines
             .iter()
             .find(|l| l["message"] == "request handled")
-            .expect("the per-request line");
+            .unwrap_or_else(|| panic!("no per-request line in {lines:?}"));
 
         assert_eq!(specification_problems(line), Vec::<String>::new(), "{line}");
         let directives = line["_aws"]["CloudWatchMetrics"].as_array().unwrap();

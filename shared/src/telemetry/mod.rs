@@ -210,6 +210,19 @@ pub(crate) mod tests {
                 .with(Targets::new().with_default(LevelFilter::INFO))
         }
 
+        /// [`Buffer::subscriber`] as a scoped dispatcher every log statement asks, whichever
+        /// thread reaches it first: `tracing` caches per statement whether anyone listens, and
+        /// while one dispatcher is registered it asks only the current thread's, so a statement
+        /// another test's thread reached first would stay unheard. A second dispatcher, kept
+        /// for the whole process, makes it ask every registered one.
+        pub(crate) fn dispatch(&self) -> tracing::Dispatch {
+            static ANOTHER: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+            ANOTHER.get_or_init(|| {
+                tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default())
+            });
+            tracing::Dispatch::new(self.subscriber())
+        }
+
         /// Every line written, parsed.
         pub(crate) fn lines(&self) -> Vec<Value> {
             let bytes = self.0.lock().unwrap().clone();
@@ -262,7 +275,7 @@ pub(crate) mod tests {
     #[test]
     fn a_line_is_flat_json_with_its_spans_fields_and_an_aws_member_as_an_object() {
         let buffer = Buffer::default();
-        tracing::subscriber::with_default(buffer.subscriber(), || {
+        tracing::dispatcher::with_default(&buffer.dispatch(), || {
             let span = tracing::info_span!("request", request_id = "abc-123");
             let _entered = span.enter();
             tracing::info!(

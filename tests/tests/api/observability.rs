@@ -6,7 +6,6 @@ use lambda_http::request::RequestContext;
 use lambda_http::RequestExt as _;
 use serde_json::Value;
 use testkit::{ApiRequest, Fault, LogCapture, TestApp, Times};
-use tracing::instrument::WithSubscriber as _;
 
 #[tokio::test]
 async fn a_5xx_problem_and_every_line_the_function_logged_carry_api_gateways_request_id() {
@@ -20,10 +19,7 @@ async fn a_5xx_problem_and_every_line_the_function_logged_carry_api_gateways_req
     proxy.inject("*", Fault::InternalError, Times::Always);
     let logs = LogCapture::default();
 
-    let response = app
-        .call::<GetCart>(request)
-        .with_subscriber(logs.subscriber())
-        .await;
+    let response = logs.during(app.call::<GetCart>(request)).await;
 
     response.assert_problem(503, "service_unavailable");
     assert_eq!(response.body["request_id"], request_id.as_str());

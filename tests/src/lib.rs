@@ -3,14 +3,15 @@
 //! ([`TestApp`], with the API's calls as methods), one request type that reaches a handler as
 //! an API Gateway HTTP API (payload v2) request or the local API over HTTP ([`ApiRequest`]),
 //! one proxy in front of DynamoDB Local that counts requests and injects faults
-//! ([`DynamoDbProxy`]), a stand-in for Secrets Manager ([`secrets`]), and the repository's files
-//! ([`repo`]).
+//! ([`DynamoDbProxy`]), a stand-in for Secrets Manager ([`secrets`]), the functions' log lines
+//! captured ([`LogCapture`]), and the repository's files ([`repo`]).
 //!
 //! DynamoDB Local must be running (`make test` starts it); its address comes from
 //! `AWS_ENDPOINT_URL_DYNAMODB`, else `http://127.0.0.1:$DYNAMODB_LOCAL_PORT` (default 8000).
 
 mod app;
 mod issuer;
+mod logs;
 pub mod proxy;
 pub mod repo;
 mod request;
@@ -23,6 +24,7 @@ pub use app::{
     unique_tables, IntoCall, TestApp, TestResponse, ANYONE,
 };
 pub use issuer::{unix_now, LocalIssuer};
+pub use logs::LogCapture;
 pub use proxy::{DynamoDbProxy, Fault, Seen, Times};
 pub use request::{ApiRequest, Credential, BACKEND_ARN, BACKEND_CALLER_ID};
 

@@ -353,7 +353,8 @@ pub fn timeout_config() -> TimeoutConfig {
 /// own names: `AWS_REGION` (else `AWS_DEFAULT_REGION`), the role's credentials
 /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: the first link of the
 /// SDK's default chain, the one that answers in Lambda), and `AWS_ENDPOINT_URL_DYNAMODB` (else
-/// `AWS_ENDPOINT_URL`; neither when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`). Not using
+/// `AWS_ENDPOINT_URL`; neither when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), and with
+/// `AWS_XRAY_DAEMON_ADDRESS` (active tracing) the X-Ray subsegment of every call. Not using
 /// `aws-config`'s loader keeps its other providers (profiles, SSO, STS, IMDS) out of every
 /// binary: about 0.7 MB each.
 pub fn client_config_from_env() -> ClientConfig {
@@ -372,6 +373,10 @@ pub fn client_config_from_vars(vars: Vars<'_>) -> ClientConfig {
     }
     if let Some(url) = from.endpoint {
         config = config.endpoint_url(url);
+    }
+    // Under X-Ray active tracing (Lambda gives the daemon's address): each call a subsegment.
+    if let Some(trace) = crate::telemetry::TraceDynamoDb::from_env() {
+        config = config.interceptor(trace);
     }
     config
 }

@@ -1672,3 +1672,453 @@ fn browsers_may_send_and_read_every_header_openapi_documents_from_the_given_orig
         "ExposeHeaders: the response headers openapi.yaml documents"
     );
 }
+// --- operations: alarms, failure destinations, tracing, protection ---------------------------
+// docs/operations.md#alarms is the runbook of what these tests require.
+
+/// A metric an alarm watches: namespace (a string or `!Ref AWS::StackName`), name, dimensions.
+#[derive(Debug)]
+struct Watched {
+    namespace: Yaml,
+    name: String,
+    dimensions: BTreeMap<String, Yaml>,
+}
+
+/// The `AWS::CloudWatch::Alarm` resources, by logical id.
+fn alarms(template: &Yaml) -> BTreeMap<String, &Yaml> {
+    resources(template, "AWS::CloudWatch::Alarm")
+}
+
+/// Every metric an alarm reads: its own, or each `MetricStat` of its metric math.
+fn watched(alarm: &Yaml) -> Vec<Watched> {
+    let props = &alarm["Properties"];
+    let metric = |m: &Yaml| Watched {
+        namespace: m["Namespace"].clone(),
+        name: string(m.get("MetricName")).unwrap_or_default().to_owned(),
+        dimensions: m
+            .get("Dimensions")
+            .and_then(Yaml::as_sequence)
+            .into_iter()
+            .flatten()
+            .map(|d| {
+                let name = string(d.get("Name")).unwrap_or_default().to_owned();
+                (name, d["Value"].clone())
+            })
+            .collect(),
+    };
+    match props.get("Metrics").and_then(Yaml::as_sequence) {
+        Some(queries) => queries
+            .iter()
+            .filter_map(|q| at(q, &["MetricStat", "Metric"]))
+            .map(metric)
+            .collect(),
+        None => vec![metric(props)],
+    }
+}
+
+fn tag(tag: &str, value: &str) -> Yaml {
+    serde_yaml::from_str(&format!("!{tag} {value}")).unwrap()
+}
+
+/// The alarms watching metric `name` of `namespace` with dimension `key` = `value`.
+fn alarms_on<'a>(
+    template: &'a Yaml,
+    namespace: &Yaml,
+    name: &str,
+    key: &str,
+    value: &Yaml,
+) -> Vec<(String, &'a Yaml)> {
+    alarms(template)
+        .into_iter()
+        .filter(|(_, alarm)| {
+            watched(alarm).iter().any(|m| {
+                m.namespace == *namespace && m.name == name && m.dimensions.get(key) == Some(value)
+            })
+        })
+        .collect()
+}
+
+fn text(value: &str) -> Yaml {
+    Yaml::String(value.to_owned())
+}
+
+#[test]
+fn every_alarm_tells_the_topic_and_its_threshold_is_a_described_parameter() {
+    let template = template();
+    let topic = tag("Ref", "AlarmTopic");
+    assert_eq!(
+        string(template["Resources"]["AlarmTopic"].get("Type")),
+        Some("AWS::SNS::Topic")
+    );
+    let subscription = &template["Resources"]["AlarmEmailSubscription"];
+    assert_eq!(
+        string(subscription.get("Condition")),
+        Some("SubscribeAlarmEmail")
+    );
+    let props = &subscription["Properties"];
+    assert_eq!(props.get("TopicArn"), Some(&topic));
+    assert_eq!(string(props.get("Protocol")), Some("email"));
+    assert_eq!(
+        props.get("Endpoint").and_then(reference),
+        Some("AlarmEmail")
+    );
+    assert_eq!(
+        string(template["Parameters"]["AlarmEmail"].get("Default")),
+        Some(""),
+        "no subscription unless asked for"
+    );
+
+    let alarms = alarms(&template);
+    assert!(alarms.len() > 30, "{} alarms", alarms.len());
+    // The two whose threshold is a fact, not a choice: "a message waits", "no run at all".
+    let fixed = ["FailedEventsAlarm", "SweepNotRunningAlarm"];
+    for (id, alarm) in alarms {
+        let props = &alarm["Properties"];
+        for actions in ["AlarmActions", "OKActions"] {
+            let actions = props[actions].as_sequence();
+            assert_eq!(
+                actions.map(Vec::as_slice),
+                Some(&[topic.clone()][..]),
+                "{id}"
+            );
+        }
+        assert!(
+            string(props.get("AlarmDescription")).is_some_and(|d| d.contains("Runbook")),
+            "{id}: its description points to the runbook"
+        );
+        assert!(props.get("TreatMissingData").is_some(), "{id}");
+        match props.get("Threshold").and_then(reference) {
+            Some(parameter) => {
+                let description = string(template["Parameters"][parameter].get("Description"));
+                assert!(
+                    description.is_some_and(|d| !d.trim().contains('\n')),
+                    "{id}: {parameter} is explained in one line"
+                );
+            }
+            None => assert!(fixed.contains(&id.as_str()), "{id}: a parameter sets it"),
+        }
+    }
+}
+
+#[test]
+fn every_function_has_an_errors_and_a_throttles_alarm() {
+    // Generic on purpose: a new function (the order-event publisher, say) fails here until it
+    // has its alarms.
+    let template = template();
+    let lambda = text("AWS/Lambda");
+    for function in template_functions(&template).values() {
+        let id = &function.logical_id;
+        let name = tag("Ref", id);
+        for metric in ["Errors", "Throttles"] {
+            let found = alarms_on(&template, &lambda, metric, "FunctionName", &name);
+            assert!(!found.is_empty(), "{id}: no alarm on its {metric}");
+        }
+        // A function reading a stream or a queue also has its failure destination and an
+        // alarm on its iterator age (streams).
+        for event in function.events().iter().map(|(_, e)| e) {
+            let kind = string(event.get("Type")).unwrap_or_default();
+            if kind == "DynamoDB" || kind == "Kinesis" {
+                let found = alarms_on(&template, &lambda, "IteratorAge", "FunctionName", &name);
+                assert!(!found.is_empty(), "{id}: no alarm on its IteratorAge");
+                let on_failure = at(event, &["Properties", "DestinationConfig", "OnFailure"]);
+                assert!(
+                    on_failure.is_some(),
+                    "{id}: its {kind} events have no OnFailure"
+                );
+            }
+        }
+    }
+}
+
+/// Event sources that invoke a function asynchronously (Lambda's own queue and retries).
+const ASYNC_EVENTS: &[&str] = &[
+    "Schedule",
+    "ScheduleV2",
+    "EventBridgeRule",
+    "CloudWatchEvent",
+    "SNS",
+    "S3",
+];
+
+#[test]
+fn every_asynchronously_invoked_function_sends_failed_events_to_a_watched_queue() {
+    let template = template();
+    let mut seen = 0;
+    for function in template_functions(&template).values() {
+        let id = &function.logical_id;
+        let kinds: Vec<&str> = (function.events().iter())
+            .filter_map(|(_, e)| string(e.get("Type")))
+            .collect();
+        if !kinds.iter().any(|k| ASYNC_EVENTS.contains(k)) {
+            continue;
+        }
+        seen += 1;
+        let config = &function.properties()["EventInvokeConfig"];
+        assert!(
+            config.get("MaximumRetryAttempts").is_some(),
+            "{id}: retries set deliberately, not left to Lambda's default"
+        );
+        assert!(config.get("MaximumEventAgeInSeconds").is_some(), "{id}");
+        let on_failure = &config["DestinationConfig"]["OnFailure"];
+        assert_eq!(string(on_failure.get("Type")), Some("SQS"), "{id}");
+        let queue = intrinsic(&on_failure["Destination"], "GetAtt")
+            .and_then(Yaml::as_str)
+            .and_then(|q| q.strip_suffix(".Arn"))
+            .unwrap_or_else(|| panic!("{id}: OnFailure is !GetAtt <Queue>.Arn"));
+        assert_eq!(
+            string(template["Resources"][queue].get("Type")),
+            Some("AWS::SQS::Queue"),
+            "{id}: {queue}"
+        );
+    }
+    assert!(seen >= 2, "the scheduled functions are asynchronous");
+    // Every queue: a message waiting in it is an alarm.
+    for (queue, _) in resources(&template, "AWS::SQS::Queue") {
+        let name = tag("GetAtt", &format!("{queue}.QueueName"));
+        let sqs = text("AWS/SQS");
+        let found = alarms_on(
+            &template,
+            &sqs,
+            "ApproximateNumberOfMessagesVisible",
+            "QueueName",
+            &name,
+        );
+        assert!(!found.is_empty(), "{queue}: no alarm on its messages");
+    }
+}
+
+#[test]
+fn the_sweep_alarms_when_it_fails_and_when_it_does_not_run() {
+    let template = template();
+    let name = tag("Ref", "ReleaseHoldsFunction");
+    let lambda = text("AWS/Lambda");
+    let not_running = alarms_on(&template, &lambda, "Invocations", "FunctionName", &name);
+    let [(id, alarm)] = not_running.as_slice() else {
+        panic!("one alarm on the sweep's invocations: {not_running:?}");
+    };
+    let props = &alarm["Properties"];
+    assert_eq!(
+        string(props.get("ComparisonOperator")),
+        Some("LessThanThreshold"),
+        "{id}"
+    );
+    assert_eq!(props["Threshold"].as_u64(), Some(1), "{id}");
+    assert!(props["Period"].as_u64().is_some_and(|p| p <= 300), "{id}");
+    assert_eq!(
+        string(props.get("TreatMissingData")),
+        Some("breaching"),
+        "{id}: no data is no run"
+    );
+    let failing = alarms_on(&template, &lambda, "Errors", "FunctionName", &name);
+    assert!(!failing.is_empty(), "an alarm on the sweep's errors");
+}
+
+#[test]
+fn the_api_alarms_on_its_5xx_rate_and_each_route_group_on_its_p99_latency() {
+    let template = template();
+    let api = tag("Ref", "CartApi");
+    let gateway = text("AWS/ApiGateway");
+    for metric in ["5xx", "Count"] {
+        let found = alarms_on(&template, &gateway, metric, "ApiId", &api);
+        assert!(!found.is_empty(), "the 5xx rate alarm reads {metric}");
+    }
+    // The per-request line's metrics are in the stack's own namespace.
+    let namespace = tag("Ref", "AWS::StackName");
+    let globals = at(
+        &template,
+        &["Globals", "Function", "Environment", "Variables"],
+    );
+    assert_eq!(
+        globals.and_then(|g| g.get("METRICS_NAMESPACE")),
+        Some(&namespace)
+    );
+    let groups: BTreeSet<&str> = template_routes(&template)
+        .iter()
+        .map(|(method, path, _)| shared::telemetry::emf::route_group(&format!("{method} {path}")))
+        .collect();
+    assert!(!groups.contains("other"), "every route is in a group");
+    for group in ["catalog", "cart", "purchase", "orders"] {
+        assert!(groups.contains(group), "{group} has routes");
+        let found = alarms_on(
+            &template,
+            &namespace,
+            "latency_ms",
+            "route_group",
+            &text(group),
+        );
+        let [(id, alarm)] = found.as_slice() else {
+            panic!("one latency alarm for {group}: {found:?}");
+        };
+        let props = &alarm["Properties"];
+        assert_eq!(string(props.get("ExtendedStatistic")), Some("p99"), "{id}");
+        let capitalized = group[..1].to_uppercase() + &group[1..];
+        assert_eq!(
+            props.get("Threshold").and_then(reference),
+            Some(format!("{capitalized}P99LatencyMs").as_str()),
+            "{id}"
+        );
+    }
+    // The access log carries the request id the functions log and a 5xx problem shows.
+    let stage = &template["Resources"]["CartApiStage"]["Properties"];
+    let format = string(at(stage, &["AccessLogSettings", "Format"])).unwrap_or_default();
+    assert!(
+        format.contains(r#""requestId":"$context.requestId""#),
+        "{format}"
+    );
+    // The dashboard shows the per-route metrics.
+    let dashboard = &template["Resources"]["Dashboard"];
+    let body = intrinsic(&dashboard["Properties"]["DashboardBody"], "Sub")
+        .and_then(Yaml::as_str)
+        .expect("DashboardBody is !Sub");
+    for metric in [
+        "latency_ms",
+        "dynamodb_requests",
+        "dynamodb_retries",
+        "read_capacity_units",
+    ] {
+        assert!(body.contains(metric), "the dashboard shows {metric}");
+    }
+}
+
+#[test]
+fn purchase_concurrency_is_alarmed_near_its_reservation_only_when_one_is_set() {
+    let template = template();
+    let name = tag("Ref", "PurchaseCartFunction");
+    let lambda = text("AWS/Lambda");
+    let found = alarms_on(
+        &template,
+        &lambda,
+        "ConcurrentExecutions",
+        "FunctionName",
+        &name,
+    );
+    let [(id, alarm)] = found.as_slice() else {
+        panic!("one alarm on purchase-cart's concurrency: {found:?}");
+    };
+    assert_eq!(
+        string(alarm.get("Condition")),
+        Some("ReservePurchaseConcurrency"),
+        "{id}"
+    );
+    let expression = (alarm["Properties"]["Metrics"]
+        .as_sequence()
+        .into_iter()
+        .flatten())
+    .filter_map(|m| m.get("Expression"))
+    .filter_map(|e| intrinsic(e, "Sub").and_then(Yaml::as_str))
+    .next();
+    assert!(
+        expression.is_some_and(|e| e.contains("${PurchaseReservedConcurrency}")),
+        "{id}: a percent of the reservation"
+    );
+}
+
+#[test]
+fn every_table_alarms_on_throttles_and_on_system_errors_of_every_operation_it_serves() {
+    let template = template();
+    let dynamodb = text("AWS/DynamoDB");
+    // The operations the functions' policies grant on each table (and its indexes).
+    let mut granted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for function in template_functions(&template).values() {
+        let policies = function.properties()["Policies"].as_sequence();
+        for statement in policies
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["Statement"].as_sequence())
+            .flatten()
+        {
+            let actions: Vec<&str> = match &statement["Action"] {
+                Yaml::String(one) => vec![one.as_str()],
+                Yaml::Sequence(many) => many.iter().filter_map(Yaml::as_str).collect(),
+                _ => vec![],
+            };
+            let targets: Vec<&Yaml> = match &statement["Resource"] {
+                Yaml::Sequence(many) => many.iter().collect(),
+                one => vec![one],
+            };
+            for (table, _) in targets.into_iter().filter_map(policy_resource) {
+                let ops = granted.entry(table).or_default();
+                ops.extend(
+                    (actions.iter())
+                        .filter_map(|a| a.strip_prefix("dynamodb:"))
+                        .map(str::to_owned),
+                );
+            }
+        }
+    }
+    for (table, _) in resources(&template, "AWS::DynamoDB::Table") {
+        let name = tag("Ref", &table);
+        for metric in ["ReadThrottleEvents", "WriteThrottleEvents"] {
+            let found = alarms_on(&template, &dynamodb, metric, "TableName", &name);
+            assert!(!found.is_empty(), "{table}: no alarm on its {metric}");
+        }
+        let found = alarms_on(&template, &dynamodb, "SystemErrors", "TableName", &name);
+        let watched_ops: BTreeSet<String> = (found.iter())
+            .flat_map(|(_, alarm)| watched(alarm))
+            .filter(|m| m.name == "SystemErrors" && m.dimensions.get("TableName") == Some(&name))
+            .filter_map(|m| {
+                m.dimensions
+                    .get("Operation")
+                    .and_then(|o| o.as_str().map(str::to_owned))
+            })
+            .collect();
+        let needed = granted.get(&table).cloned().unwrap_or_default();
+        assert!(
+            watched_ops.is_superset(&needed),
+            "{table}: SystemErrors of {:?} unwatched",
+            needed.difference(&watched_ops).collect::<Vec<_>>()
+        );
+        // The alarm's expression adds every operation it reads.
+        for (id, alarm) in &found {
+            let queries = alarm["Properties"]["Metrics"].as_sequence().unwrap();
+            let expression = (queries.iter())
+                .find_map(|q| string(q.get("Expression")))
+                .unwrap_or_else(|| panic!("{id}: an expression"));
+            for query in queries.iter().filter(|q| q.get("MetricStat").is_some()) {
+                let query_id = string(query.get("Id")).unwrap();
+                assert!(expression.contains(query_id), "{id}: {query_id} not summed");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_function_is_traced_and_logs_at_the_templates_level_not_rust_logs() {
+    let template = template();
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(globals.get("Tracing").and_then(reference), Some("Tracing"));
+    assert_eq!(
+        string(template["Parameters"]["Tracing"].get("Default")),
+        Some("Active"),
+        "on by default"
+    );
+    assert_eq!(
+        at(globals, &["LoggingConfig", "ApplicationLogLevel"]).and_then(reference),
+        Some("LogLevel")
+    );
+    for function in template_functions(&template).values() {
+        let id = &function.logical_id;
+        assert!(
+            function.properties().get("Tracing").is_none(),
+            "{id}: traced as the parameter says"
+        );
+        assert!(
+            !environment(&template, function).contains_key("RUST_LOG"),
+            "{id}: RUST_LOG would override ApplicationLogLevel (AWS_LAMBDA_LOG_LEVEL)"
+        );
+    }
+}
+
+#[test]
+fn every_table_is_protected_from_deletion() {
+    let template = template();
+    let parameter = &template["Parameters"]["TableDeletionProtection"];
+    assert_eq!(string(parameter.get("Default")), Some("true"));
+    for (id, table) in resources(&template, "AWS::DynamoDB::Table") {
+        let protection = table["Properties"].get("DeletionProtectionEnabled");
+        assert_eq!(
+            protection.and_then(reference),
+            Some("TableDeletionProtection"),
+            "{id}"
+        );
+    }
+}

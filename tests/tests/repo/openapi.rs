@@ -370,9 +370,13 @@ const VARYING_MEMBERS: [&str; 3] = [
     "precondition_failed",
 ];
 
-/// The body `shared::http::problem` writes for `error`.
+/// The request id of the examples: a `5xx` problem carries API Gateway's.
+const EXAMPLE_REQUEST_ID: &str = "JzJ6fhwrIAMEV3w=";
+
+/// The body `shared::http::problem_for_request` writes for `error` in a request with the
+/// examples' id.
 fn written_body(error: &ApiError) -> serde_json::Value {
-    match shared::http::problem(error).body() {
+    match shared::http::problem_for_request(error, EXAMPLE_REQUEST_ID).body() {
         lambda_http::Body::Text(text) => {
             serde_json::from_str(text).expect("problem bodies are JSON")
         }

@@ -331,6 +331,7 @@ fn a_transaction_bills_each_item_twice_and_each_index_entry_once() {
     let response = json!({ "ConsumedCapacity": [c("a"), c("b")] });
     let seen = Seen {
         target,
+        headers: Default::default(),
         body,
         fault: None,
         status: Some(status),

@@ -3,7 +3,8 @@
 //! ([`TestApp`], with the API's calls as methods), one request type that reaches a handler as
 //! an API Gateway HTTP API (payload v2) request or the local API over HTTP ([`ApiRequest`]),
 //! one proxy in front of DynamoDB Local that counts requests and injects faults
-//! ([`DynamoDbProxy`]), and the repository's files ([`repo`]).
+//! ([`DynamoDbProxy`]), the repository's files ([`repo`]), and `template.yaml` rendered for
+//! `sam local` ([`sam`]).
 //!
 //! DynamoDB Local must be running (`make test` starts it); its address comes from
 //! `AWS_ENDPOINT_URL_DYNAMODB`, else `http://127.0.0.1:$DYNAMODB_LOCAL_PORT` (default 8000).
@@ -13,6 +14,7 @@ mod issuer;
 pub mod proxy;
 pub mod repo;
 mod request;
+pub mod sam;
 mod tls;
 pub mod tokens;
 

@@ -16,7 +16,7 @@ tools: ## Install missing tools (cargo-deny, .venv with cargo-lambda/SAM/zig, Dy
 check: ## Only Rust needed, ~1 min: fmt, cargo deny, clippy, unit/property tests, the repo's file tests
 	bash scripts/check.sh
 
-test: ## make check, sam validate, tests on DynamoDB Local, local API tests, make dev's stop test
+test: ## make check, sam validate, tests on DynamoDB Local, local API tests, SAM local (Docker), make dev's stop test
 	bash scripts/test.sh
 
 # One command per recipe: the recipe's shell execs it, so the script is make's child, and gets

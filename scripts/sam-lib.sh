@@ -29,17 +29,18 @@ case "$(uname -m)" in
     *) die "sam local: no Lambda architecture matches this machine ($(uname -m))" ;;
 esac
 
-# Docker answers, or a message that says what is missing and how to get it.
+# sam_need_docker [WHY]: Docker answers, or a message that says why it is needed (WHY; by
+# default: sam local runs every function in a container), what is missing and how to get it.
 sam_need_docker() {
+    local why="${1:-sam local runs every function in a container}" out
     command -v docker >/dev/null 2>&1 ||
-        die "Docker is not installed, and sam local runs every function in a container. On Debian or Ubuntu, as root: apt-get install docker.io, then start its daemon (systemctl start docker, or: dockerd &)"
-    local out
+        die "Docker is not installed, and $why. On Debian or Ubuntu, as root: apt-get install docker.io, then start its daemon (systemctl start docker, or: dockerd &)"
     out="$(docker info --format '{{.ServerVersion}}' 2>&1)" && return 0
     case "$out" in
         *"permission denied"*)
-            die "no permission to use the Docker daemon ($out). Add your user to the docker group (usermod -aG docker $(id -un), then log in again), or run as root" ;;
+            die "no permission to use the Docker daemon, and $why ($(tail -n 1 <<<"$out")). Add your user to the docker group (usermod -aG docker $(id -un), then log in again), or run as root" ;;
         *)
-            die "no Docker daemon answers ($(tail -n 1 <<<"$out")). Start it: systemctl start docker, or as root: dockerd >/var/log/dockerd.log 2>&1 &" ;;
+            die "no Docker daemon answers, and $why ($(tail -n 1 <<<"$out")). Start it: systemctl start docker, or as root: dockerd >/var/log/dockerd.log 2>&1 & (on Debian or Ubuntu, apt-get install docker.io first if dockerd is missing)" ;;
     esac
 }
 

@@ -13,7 +13,7 @@
 #    events carry the identity API Gateway passes on); cargo lambda watch gets exactly the
 #    variables the rendered template gives the containers. Each pair of answers must agree in
 #    status, headers and body, but for what differs by nature between two runs (the cart id
-#    create-cart draws at random, timestamps, the seed's elapsed time: see VOLATILE below).
+#    create-cart draws at random, moments in time, the runs' durations: see VOLATILE below).
 # 2. `sam local start-api`, in iam mode with unsigned requests allowed (as make sam-local), serves
 #    the README's tour over HTTP through the template's own routes, integrations and functions:
 #    list, cart, add, purchase, replay (the same bytes, Idempotent-Replayed), the order, and an
@@ -150,7 +150,8 @@ info "sam local invoke: $(find "$OUT/sam" -name '*.json' | wc -l) invocations in
 # - a cart id other than the events' own, i.e. the one create-cart answers: its token is drawn
 #   at random (the cart events then use the events' id, compared exactly); its owner half is
 #   compared.
-# - `created_at`: an order's creation time, to the second (must be an RFC 3339 UTC timestamp).
+# - `created_at`, an order's creation time, and under CHECKOUT_POLICY=hold `held_until`, when a
+#   line's hold ends: moments, to the second (each must be an RFC 3339 UTC timestamp).
 # Everything else must be equal: status, headers (ETag, Idempotent-Replayed, ...), cookies,
 # the body as JSON (versions, totals, ids, cursors, the order id derived from the key).
 # compare: one line per step: NAME<TAB>CARGO_STATUS<TAB>SAM_STATUS<TAB>DIFFERENCE (empty if none).
@@ -171,8 +172,8 @@ def mask(value, key=None, parent=None):
         return [mask(v, key, parent) for v in value]
     if key == "elapsed_ms" and isinstance(value, int):
         return "<elapsed_ms>"
-    if key == "created_at" and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", str(value)):
-        return "<timestamp>"
+    if key in ("created_at", "held_until") and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", str(value)):
+        return f"<{key}>"
     if ((parent == "cart" and key == "id") or key == "cart_id") and value != fixed_cart:
         return f"<a cart id of {owner(value)}>"
     return value

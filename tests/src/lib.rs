@@ -4,7 +4,8 @@
 //! an API Gateway HTTP API (payload v2) request or the local API over HTTP ([`ApiRequest`]),
 //! one proxy in front of DynamoDB Local that counts requests and injects faults
 //! ([`DynamoDbProxy`]), a stand-in for Secrets Manager ([`secrets`]), the functions' log lines
-//! captured ([`LogCapture`]), and the repository's files ([`repo`]).
+//! captured ([`LogCapture`]), the repository's files ([`repo`]), and `template.yaml` rendered
+//! for `sam local` ([`sam`]).
 //!
 //! DynamoDB Local must be running (`make test` starts it); its address comes from
 //! `AWS_ENDPOINT_URL_DYNAMODB`, else `http://127.0.0.1:$DYNAMODB_LOCAL_PORT` (default 8000).
@@ -15,6 +16,7 @@ mod logs;
 pub mod proxy;
 pub mod repo;
 mod request;
+pub mod sam;
 pub mod secrets;
 mod tls;
 pub mod tokens;

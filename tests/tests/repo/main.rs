@@ -7,9 +7,12 @@
 //! - `openapi`: `openapi.yaml` documents exactly the routes served and the problem codes answered.
 //! - `dependencies`: every dependency is used, the lock file is committed, and `deny.toml` bans
 //!   what the functions must not link (`cargo deny check` enforces it).
+//! - `sam_template`: `template.yaml` as `sam local` runs it keeps the template's routes,
+//!   functions and environment, in a shape SAM CLI reads.
 
 mod consistency;
 mod dependencies;
 mod openapi;
+mod sam_template;
 
 use testkit::repo::{read, root};

@@ -114,7 +114,8 @@ EOF
 # The walk: function binaries in order, `give-cart` the one storage step.
 WALK=(seed-catalog list-items admin-create-item admin-update-item create-cart give-cart add-cart-item
     set-cart-item get-cart remove-cart-item purchase-cart add-cart-item purchase-cart purchase-cart get-order
-    list-orders release-holds)
+    list-orders admin-order-payment admin-fulfil-order cancel-order admin-cancel-order stripe-webhook
+    release-holds)
 declare -A IDS
 while read -r id binary; do IDS[$binary]=$id; done < <(sam_functions)
 

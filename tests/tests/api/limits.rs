@@ -88,7 +88,11 @@ async fn no_call_renews_a_hold_past_the_cap_and_its_units_are_listed_again_withi
     until(began + 2).await;
     let within = app.add(&cart, 7, 1, 1).await;
     assert_eq!(within.status, 200, "{}", within.text);
-    assert_eq!(held_until(&within, 1), began + 3, "capped at the first hold + 3 s");
+    assert_eq!(
+        held_until(&within, 1),
+        began + 3,
+        "capped at the first hold + 3 s"
+    );
     until(began + 3).await;
     let add = app.add(&cart, 7, 1, 1).await;
     let set = app.set(&cart, 7, 1, 3).await;

@@ -431,7 +431,10 @@ fn the_listing_and_webhooks_are_public_admin_needs_iam_and_user_and_guest_routes
                 *auth, guest_auth,
                 "{key}: no authorizer (jwt: the Guest-Token is the function's to check) or IAM"
             );
-            assert!(authorizer.is_none(), "{key}: never the users' JWT authorizer");
+            assert!(
+                authorizer.is_none(),
+                "{key}: never the users' JWT authorizer"
+            );
             guests += 1;
         } else {
             assert_eq!(
@@ -694,7 +697,11 @@ fn the_guest_events_share_one_cart_of_their_tokens_guest_which_the_merge_event_n
     assert_eq!(tokens.len(), 1, "one guest across events/: {tokens:?}");
     let id = CartId::parse(ids.first().unwrap()).expect("a well-formed cart id");
     let token = GuestToken::parse(tokens.first().unwrap()).expect("a well-formed guest token");
-    assert_eq!(id.owner(), &token.guest(), "the token's guest owns the cart");
+    assert_eq!(
+        id.owner(),
+        &token.guest(),
+        "the token's guest owns the cart"
+    );
     // The merge event merges that cart into its user's.
     let body = files["merge-cart"]["body"].as_str().expect("a body");
     let body: Json = serde_json::from_str(body).expect("JSON");
@@ -1044,7 +1051,11 @@ fn a_guests_idle_time_and_hold_cap_go_wherever_a_users_go_with_the_functions_def
     for function in template_functions(&template).values() {
         let vars = environment(&template, function);
         for (users, guests, parameter) in [
-            ("CART_IDLE_DAYS", "GUEST_CART_IDLE_HOURS", "GuestCartIdleHours"),
+            (
+                "CART_IDLE_DAYS",
+                "GUEST_CART_IDLE_HOURS",
+                "GuestCartIdleHours",
+            ),
             (
                 "MAX_HELD_PER_ITEM",
                 "MAX_GUEST_HELD_PER_ITEM",

@@ -564,7 +564,9 @@ fn id_examples_are_ids_the_api_accepts() {
         let text = example.as_str().unwrap();
         assert!(GuestToken::parse(text).is_ok(), "{text} is a guest token");
     }
-    let guest = GuestToken::parse(tokens[0].as_str().unwrap()).unwrap().guest();
+    let guest = GuestToken::parse(tokens[0].as_str().unwrap())
+        .unwrap()
+        .guest();
     let carts = schemas["CartId"]["examples"].as_sequence().unwrap();
     let guests_cart = carts
         .iter()
@@ -636,7 +638,10 @@ fn a_merges_modes_outcomes_and_reasons_are_the_codes() {
     let mode_names: BTreeSet<String> = modes.iter().map(|m| m.as_str().to_owned()).collect();
     assert_eq!(string_enum(&doc, &schemas["MergeMode"]), mode_names);
     for name in &mode_names {
-        assert_eq!(MergeMode::parse(name).map(MergeMode::as_str), Ok(name.as_str()));
+        assert_eq!(
+            MergeMode::parse(name).map(MergeMode::as_str),
+            Ok(name.as_str())
+        );
     }
     let default = &schemas["MergeRequest"]["properties"]["mode"]["default"];
     assert_eq!(default.as_str(), Some(MergeMode::Merge.as_str()));
@@ -646,7 +651,10 @@ fn a_merges_modes_outcomes_and_reasons_are_the_codes() {
     assert_eq!(string_enum(&doc, &schemas["MergeReason"]), reason_names);
     let change = &schemas["MergeLineChange"]["properties"];
     let from = string_enum(&doc, &change["from"]);
-    assert_eq!(from, BTreeSet::from(["guest".to_owned(), "user".to_owned()]));
+    assert_eq!(
+        from,
+        BTreeSet::from(["guest".to_owned(), "user".to_owned()])
+    );
 }
 
 #[test]
@@ -657,7 +665,11 @@ fn the_guest_routes_need_their_token_and_follow_the_authentication_mode() {
             .as_sequence()
             .expect("a security list")
             .iter()
-            .map(|requirement| mapping(requirement).map(|(name, _)| name.to_owned()).collect())
+            .map(|requirement| {
+                mapping(requirement)
+                    .map(|(name, _)| name.to_owned())
+                    .collect()
+            })
             .collect()
     };
     let guests: Vec<(Route, &Yaml)> = operations(&doc)
@@ -668,11 +680,7 @@ fn the_guest_routes_need_their_token_and_follow_the_authentication_mode() {
     for ((method, path), op) in guests {
         let route = format!("{method} {path}");
         // No credential in `jwt` mode; SigV4 (the shop's backend) in `iam` mode.
-        assert_eq!(
-            security(op),
-            [vec![], vec!["sigv4".to_owned()]],
-            "{route}"
-        );
+        assert_eq!(security(op), [vec![], vec!["sigv4".to_owned()]], "{route}");
         assert!(!op["responses"]["403"].is_null(), "{route}: iam mode");
         if path == "/api/v1/guest/carts" {
             let created = resolve(&doc, &op["responses"]["201"]);
@@ -695,7 +703,10 @@ fn the_guest_routes_need_their_token_and_follow_the_authentication_mode() {
             !unauthenticated["headers"]["WWW-Authenticate"].is_null(),
             "{route}: 401 without the token, with the challenge every 401 carries"
         );
-        assert!(!op["responses"]["404"].is_null(), "{route}: another guest's");
+        assert!(
+            !op["responses"]["404"].is_null(),
+            "{route}: another guest's"
+        );
     }
     let merge = &doc["paths"]["/api/v1/cart/merge"]["post"];
     assert_eq!(

@@ -141,14 +141,15 @@ impl UserId {
 /// The prefix of a guest's id.
 const GUEST_PREFIX: &str = "guest:";
 
-/// A guest's secret: 32 random bytes, base64url (43 characters), shown to the guest once at the
-/// creation of their cart and stored nowhere: the guest's id is its SHA-256 ([`GuestToken::guest`]),
-/// so the cart it names is found by the token, and the token cannot be read back from the cart.
+/// A guest's secret: 32 bytes (244 random bits), base64url (43 characters), shown to the guest
+/// once at the creation of their cart and stored nowhere: the guest's id is its SHA-256
+/// ([`GuestToken::guest`]), so the cart it names is found by the token, and the token cannot be
+/// read back from the cart.
 #[derive(Clone, PartialEq, Eq)]
 pub struct GuestToken(String);
 
 impl GuestToken {
-    /// A new token (256 bits from the operating system's generator, through two v4 UUIDs).
+    /// A new token: two v4 UUIDs from the operating system's generator, 244 random bits.
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
         bytes[..16].copy_from_slice(Uuid::new_v4().as_bytes());

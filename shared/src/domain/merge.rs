@@ -213,18 +213,22 @@ fn take(
     if fits == 0 {
         return refuse(cap.unwrap_or(Why::HoldLimit));
     }
-    // Held units move with the line, as far as it takes them.
-    let moved_held = line.held.min(fits);
+    // Held units move with the line only from a live hold onto a new line or a live line (at
+    // the same price: checked above): one line has one hold. An ended hold's units are
+    // nobody's, and a user's line without a live hold does not take one over (its price was
+    // never held): those units go back, the quantity merges as a line without a hold would.
+    let takes_hold = live(line) && mine.is_none_or(|i| live(&after.lines[i]));
+    let moved_held = if takes_hold { line.held.min(fits) } else { 0 };
     match mine {
         Some(i) => {
             let own = &mut after.lines[i];
             own.quantity += fits;
             own.held += moved_held;
-            own.held_until = match (own.held_until, line.held_until) {
-                (Some(a), Some(b)) if moved_held > 0 => Some(a.min(b)),
-                (None, b) if moved_held > 0 => b,
-                (a, _) => a,
-            };
+            if let (Some(a), Some(b)) = (own.held_until, line.held_until) {
+                if moved_held > 0 {
+                    own.held_until = Some(a.min(b));
+                }
+            }
             own.limit = own.limit.or(line.limit);
         }
         None => after.lines.push(CartLine {
@@ -312,6 +316,28 @@ mod tests {
         // What did not fit goes back to the stock, and nothing else: every unit accounted for.
         assert_eq!(merged.released, [(item(1), 2), (item(2), 1)]);
         assert_eq!(merged.cart.version, 4);
+    }
+
+    #[test]
+    fn only_a_live_hold_moves_and_only_onto_a_live_line() {
+        // The guest's hold on item 1 ended (1900 <= 2000); the user's line 2 has no hold.
+        let user = cart("7", vec![line(2, 1, 50, 0)]);
+        let guest = cart("guest:ab", vec![line(1, 2, 100, 2), line(2, 1, 50, 1)]);
+        let merged = merge(&user, &guest, MergeMode::Merge, HOLD, 2_000);
+        let held = |n| merged.cart.line(item(n)).map(|l| (l.quantity, l.held));
+        assert_eq!((held(1), held(2)), (Some((2, 0)), Some((2, 0))));
+        assert_eq!(
+            merged.released,
+            [(item(1), 2), (item(2), 1)],
+            "ended holds' units go back"
+        );
+        // At 1000 the guest's line 2 is live, but the user's is not: its unit goes back too.
+        let merged = merge(&user, &guest, MergeMode::Merge, HOLD, 1_000);
+        assert_eq!(
+            merged.cart.line(item(2)).map(|l| (l.quantity, l.held)),
+            Some((2, 0))
+        );
+        assert_eq!(merged.released, [(item(2), 1)]);
     }
 
     #[test]

@@ -753,36 +753,30 @@ fn transition(before: &Cart, after: &Cart, alive_at: Option<i64>, idle_secs: i64
     ]);
     let mut sets = vec!["#version = :next".to_owned()];
     let mut removes = Vec::new();
-    for (i, line) in after.lines.iter().enumerate() {
-        if before.lines.contains(line) {
-            continue;
-        }
-        values
-            .entry(":added".to_owned())
-            .or_insert_with(|| n(added_now()));
-        names.insert(format!("#s{i}"), line.item_id.get().to_string());
-        values.insert(format!(":q{i}"), n(line.quantity));
-        values.insert(format!(":p{i}"), n(line.unit_price.get()));
-        values.insert(format!(":n{i}"), s(line.name.as_str()));
-        values.insert(format!(":h{i}"), n(line.held));
-        values.insert(
-            format!(":u{i}"),
-            n(line.held_until.unwrap_or(0).max(0) as u64),
+    // The lines, written whole, map by map: one clause each whatever the cart's size (an
+    // expression of a clause per line passed DynamoDB's 4 KB for a few dozen lines), and the
+    // cart's version guards the whole like a part. `added` keeps the lines' order by position.
+    if before.lines != after.lines {
+        let map = |value: &dyn Fn(usize, &CartLine) -> AttributeValue| {
+            let lines = after.lines.iter().enumerate();
+            AttributeValue::M(
+                lines
+                    .map(|(i, l)| (l.item_id.get().to_string(), value(i, l)))
+                    .collect(),
+            )
+        };
+        values.insert(":qty".to_owned(), map(&|_, l| n(l.quantity)));
+        values.insert(":price".to_owned(), map(&|_, l| n(l.unit_price.get())));
+        values.insert(":name".to_owned(), map(&|_, l| s(l.name.as_str())));
+        values.insert(":added".to_owned(), map(&|i, _| n(i as u64)));
+        values.insert(":held".to_owned(), map(&|_, l| n(l.held)));
+        let until = |l: &CartLine| n(l.held_until.unwrap_or(0).max(0) as u64);
+        values.insert(":held_until".to_owned(), map(&|_, l| until(l)));
+        sets.push(
+            "#qty = :qty, #price = :price, #name = :name, #added = :added, #held = :held, \
+             #held_until = :held_until"
+                .to_owned(),
         );
-        sets.push(format!(
-            "#qty.#s{i} = :q{i}, #price.#s{i} = :p{i}, #name.#s{i} = :n{i}, \
-             #added.#s{i} = if_not_exists(#added.#s{i}, :added), #held.#s{i} = :h{i}, \
-             #held_until.#s{i} = :u{i}"
-        ));
-    }
-    for (i, line) in before.lines.iter().enumerate() {
-        if after.lines.iter().any(|l| l.item_id == line.item_id) {
-            continue;
-        }
-        names.insert(format!("#r{i}"), line.item_id.get().to_string());
-        removes.push(format!(
-            "#qty.#r{i}, #price.#r{i}, #name.#r{i}, #added.#r{i}, #held.#r{i}, #held_until.#r{i}"
-        ));
     }
     // The lines' limits, written whole (a cart written before they existed has no such map to
     // set a member of): small, and the cart's version guards it like the rest.

@@ -60,7 +60,7 @@ async fn a_guest_fills_a_cart_without_signing_in_and_only_their_token_opens_it()
     catalog(&app).await;
     let (cart, token) = app.guest_cart().await;
     let (other_cart, other_token) = app.guest_cart().await;
-    assert_eq!(token.len(), 43, "256 random bits");
+    assert_eq!(token.len(), 43, "32 bytes, 244 of their bits random");
 
     // Act
     let added = app.guest_add(&cart, &token, 1, 2).await;
@@ -421,4 +421,34 @@ async fn hostile_merges_are_refused_and_change_nothing() {
     app.merge(USER, &cart, &token, "merge")
         .await
         .assert_problem(404, "cart_not_found");
+}
+
+/// A cart's whole state is written in a few clauses, whatever its size: a guest's 50 lines merge
+/// into a user's cart in one transaction, and the sweep releases a 50-line cart whose holds all
+/// ended.
+#[tokio::test]
+async fn fifty_lines_merge_at_once_and_fifty_ended_holds_are_swept_at_once() {
+    let app = TestApp::spawn().await.holding(60, 10);
+    let names: Vec<String> = (1..=50).map(|i| format!("Item {i}")).collect();
+    let items: Vec<(&str, u64, u64)> = names.iter().map(|n| (n.as_str(), 100, 10)).collect();
+    let items = app.seed(&items).await;
+    let (cart, token) = app.guest_cart().await;
+    for item in 1..=50 {
+        assert_eq!(app.guest_add(&cart, &token, item, 1).await.status, 200);
+    }
+    app.cart_with(USER, &[]).await;
+
+    let merged = app.merge(USER, &cart, &token, "merge").await;
+
+    assert_eq!(merged.status, 200, "{}", merged.text);
+    assert_eq!(lines(&merged).len(), 50);
+    let held: u64 = futures::future::join_all((1..=50).map(|i| app.held_units(i)))
+        .await
+        .iter()
+        .sum();
+    assert_eq!(held, 50, "the guest's holds are the user's now");
+    // A user's cart of 50 lines, every hold ended: one sweep gives all back.
+    app.fill_cart(8, &items, 1).await;
+    let swept = app.sweep_at(now_unix() + 120).await;
+    assert_eq!((swept.failed_carts, swept.units), (0, 100), "both carts: {swept:?}");
 }

@@ -11,7 +11,7 @@ pub mod stripe;
 mod versions;
 
 pub use endpoint::{cold_start, dispatch, serve, Endpoint};
-pub use extract::{AdminCall, CartCall, UserCall};
+pub use extract::{AdminCall, CartCall, GuestCall, UserCall};
 pub use identity::{admin_principal, admits, authenticate, require_iam, Caller};
 pub use problem::{problem, problem_for_request};
 pub use request::{

@@ -11,6 +11,7 @@ mod catalog;
 mod cursor_secret;
 mod events;
 mod exactly_once;
+mod guests;
 mod holds;
 mod hostile_input;
 mod identity;

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::{read, root};
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
-use shared::domain::{CartId, UserId};
+use shared::domain::{CartId, GuestToken, UserId};
 use shared::store::schema::{table_definitions, AttrType, Projected, TableDef};
 use shared::Tables;
 
@@ -259,6 +259,12 @@ fn is_public_path(path: &str) -> bool {
     path == "/api/v1/items" || is_webhook_path(path)
 }
 
+/// A guest's routes: no authorizer in `jwt` mode (a visitor has no token of the issuer; the
+/// functions check the `Guest-Token` header), IAM in `iam` mode (the shop's backend calls).
+fn is_guest_path(path: &str) -> bool {
+    path.starts_with("/api/v1/guest/") || path == "/api/v1/guest"
+}
+
 // --- functions ------------------------------------------------------------------------------
 
 #[test]
@@ -392,7 +398,7 @@ fn every_route_invokes_its_function_through_the_one_api_with_payload_v2() {
 }
 
 #[test]
-fn the_listing_and_webhooks_are_public_admin_needs_iam_and_cart_routes_follow_the_authentication_mode(
+fn the_listing_and_webhooks_are_public_admin_needs_iam_and_user_and_guest_routes_follow_the_authentication_mode(
 ) {
     let template = template();
     let parameter = &template["Parameters"]["Authentication"];
@@ -407,6 +413,8 @@ fn the_listing_and_webhooks_are_public_admin_needs_iam_and_cart_routes_follow_th
     let user_auth: Yaml = serde_yaml::from_str("!If [JwtMode, JWT, AWS_IAM]").unwrap();
     let user_authorizer: Yaml =
         serde_yaml::from_str("!If [JwtMode, !Ref UserJwtAuthorizer, !Ref AWS::NoValue]").unwrap();
+    let guest_auth: Yaml = serde_yaml::from_str("!If [JwtMode, NONE, AWS_IAM]").unwrap();
+    let mut guests = 0;
 
     for (key, (_, route)) in template_route_resources(&template) {
         let props = &route["Properties"];
@@ -418,6 +426,16 @@ fn the_listing_and_webhooks_are_public_admin_needs_iam_and_cart_routes_follow_th
         } else if is_admin_path(path) {
             assert_eq!(auth.as_str(), Some("AWS_IAM"), "{key} needs SigV4");
             assert!(authorizer.is_none(), "{key}");
+        } else if is_guest_path(path) {
+            assert_eq!(
+                *auth, guest_auth,
+                "{key}: no authorizer (jwt: the Guest-Token is the function's to check) or IAM"
+            );
+            assert!(
+                authorizer.is_none(),
+                "{key}: never the users' JWT authorizer"
+            );
+            guests += 1;
         } else {
             assert_eq!(
                 *auth, user_auth,
@@ -426,6 +444,7 @@ fn the_listing_and_webhooks_are_public_admin_needs_iam_and_cart_routes_follow_th
             assert_eq!(authorizer, Some(&user_authorizer), "{key}");
         }
     }
+    assert_eq!(guests, 5, "create, view, add, set, remove");
     let authorizer = &template["Resources"]["UserJwtAuthorizer"];
     assert_eq!(string(authorizer.get("Condition")), Some("JwtMode"));
     assert_eq!(
@@ -484,6 +503,36 @@ fn every_route_is_throttled_the_purchase_tighter_and_checkout_can_keep_its_concu
         purchase.get("ThrottlingBurstLimit").and_then(reference),
         Some("PurchaseThrottleBurst")
     );
+    // Anyone may make a guest (and a stored cart) without signing in: tighter still.
+    let guests = &stage["RouteSettings"]["POST /api/v1/guest/carts"];
+    assert_eq!(
+        guests.get("ThrottlingRateLimit").and_then(reference),
+        Some("GuestCartThrottleRatePerSecond")
+    );
+    assert_eq!(
+        guests.get("ThrottlingBurstLimit").and_then(reference),
+        Some("GuestCartThrottleBurst")
+    );
+    let settings = stage["RouteSettings"].as_mapping().unwrap();
+    let routes = template_routes(&template);
+    for key in settings.keys().map(|k| k.as_str().unwrap()) {
+        let (method, path) = key.split_once(' ').unwrap();
+        assert!(
+            routes.iter().any(|(m, p, _)| m == method && p == path),
+            "{key}: a throttle of a route that exists"
+        );
+    }
+    let depends: Vec<&str> = stages.values().next().unwrap()["DependsOn"]
+        .as_sequence()
+        .expect("DependsOn lists the throttled routes")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(
+        depends,
+        ["PurchaseCartRoute", "GuestCreateCartRoute"],
+        "the stage is made after the routes its settings name"
+    );
     let number = |name: &str| {
         let value = &template["Parameters"][name]["Default"];
         value
@@ -492,6 +541,8 @@ fn every_route_is_throttled_the_purchase_tighter_and_checkout_can_keep_its_concu
     };
     assert!(number("PurchaseThrottleRatePerSecond") < number("ThrottleRatePerSecond"));
     assert!(number("PurchaseThrottleBurst") < number("ThrottleBurst"));
+    assert!(number("GuestCartThrottleRatePerSecond") < number("PurchaseThrottleRatePerSecond"));
+    assert!(number("GuestCartThrottleBurst") < number("PurchaseThrottleBurst"));
     assert_eq!(
         number("PurchaseReservedConcurrency"),
         0,
@@ -564,16 +615,23 @@ fn every_http_event_is_a_v2_request_on_one_of_its_functions_routes() {
         let sub = &event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"];
         assert_eq!(
             sub.is_string(),
-            !is_admin_path(route) && !is_public_path(route),
+            !is_admin_path(route) && !is_public_path(route) && !is_guest_path(route),
             "events/{name}.json: JWT claims exactly on the cart, purchase and order routes"
         );
-        // Public routes: no authorizer ran, so there is nothing of one in the event.
-        if is_public_path(route) {
+        // Public and (jwt mode) guest routes: no authorizer ran, so there is nothing of one in
+        // the event.
+        if is_public_path(route) || is_guest_path(route) {
             assert!(
                 event["requestContext"]["authorizer"].is_null(),
-                "events/{name}.json: no authorizer on a public route"
+                "events/{name}.json: no authorizer on a public or guest route"
             );
         }
+        // A guest's cart is named by its token: every guest event but the creation sends one.
+        assert_eq!(
+            event["headers"]["guest-token"].is_string(),
+            is_guest_path(route) && route != "/api/v1/guest/carts",
+            "events/{name}.json: a Guest-Token exactly on a guest's cart routes"
+        );
         // And lambda_http reads it as the function will.
         lambda_http::request::from_str(&event.to_string())
             .unwrap_or_else(|e| panic!("events/{name}.json: {e}"));
@@ -601,8 +659,10 @@ fn every_scheduled_function_has_an_eventbridge_scheduled_event() {
 #[test]
 fn the_cart_events_share_one_valid_cart_id_of_their_tokens_user() {
     let files = event_files();
-    let ids: BTreeSet<&str> = files
+    let users = files
         .values()
+        .filter(|e| e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"].is_string());
+    let ids: BTreeSet<&str> = users
         .filter_map(|e| e["pathParameters"]["cart_id"].as_str())
         .collect();
     let subs: BTreeSet<&str> = files
@@ -610,10 +670,43 @@ fn the_cart_events_share_one_valid_cart_id_of_their_tokens_user() {
         .filter_map(|e| e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"].as_str())
         .collect();
 
-    assert_eq!(ids.len(), 1, "one cart id across events/: {ids:?}");
+    assert_eq!(ids.len(), 1, "one user's cart id across events/: {ids:?}");
     assert_eq!(subs.len(), 1, "one user across events/: {subs:?}");
     let id = CartId::parse(ids.first().unwrap()).expect("a well-formed cart id");
     assert_eq!(id.owner(), &UserId::parse(subs.first().unwrap()).unwrap());
+}
+
+#[test]
+fn the_guest_events_share_one_cart_of_their_tokens_guest_which_the_merge_event_names() {
+    let files = event_files();
+    let guests: Vec<&Json> = files
+        .values()
+        .filter(|e| e["headers"]["guest-token"].is_string())
+        .collect();
+    let ids: BTreeSet<&str> = guests
+        .iter()
+        .filter_map(|e| e["pathParameters"]["cart_id"].as_str())
+        .collect();
+    let tokens: BTreeSet<&str> = guests
+        .iter()
+        .filter_map(|e| e["headers"]["guest-token"].as_str())
+        .collect();
+
+    assert_eq!(guests.len(), 4, "view, add, set, remove");
+    assert_eq!(ids.len(), 1, "one guest's cart id across events/: {ids:?}");
+    assert_eq!(tokens.len(), 1, "one guest across events/: {tokens:?}");
+    let id = CartId::parse(ids.first().unwrap()).expect("a well-formed cart id");
+    let token = GuestToken::parse(tokens.first().unwrap()).expect("a well-formed guest token");
+    assert_eq!(
+        id.owner(),
+        &token.guest(),
+        "the token's guest owns the cart"
+    );
+    // The merge event merges that cart into its user's.
+    let body = files["merge-cart"]["body"].as_str().expect("a body");
+    let body: Json = serde_json::from_str(body).expect("JSON");
+    assert_eq!(body["guest_cart_id"], *ids.first().unwrap());
+    assert_eq!(body["guest_token"], *tokens.first().unwrap());
 }
 
 // --- tables ---------------------------------------------------------------------------------
@@ -853,8 +946,14 @@ fn endpoints_using_cursors() -> BTreeSet<&'static str> {
         of::<create_cart::CreateCart>(),
         of::<get_cart::GetCart>(),
         of::<get_order::GetOrder>(),
+        of::<guest_add_cart_item::GuestAddCartItem>(),
+        of::<guest_create_cart::GuestCreateCart>(),
+        of::<guest_get_cart::GuestGetCart>(),
+        of::<guest_remove_cart_item::GuestRemoveCartItem>(),
+        of::<guest_set_cart_item::GuestSetCartItem>(),
         of::<list_items::ListItems>(),
         of::<list_orders::ListOrders>(),
+        of::<merge_cart::MergeCart>(),
         of::<purchase_cart::PurchaseCart>(),
         of::<remove_cart_item::RemoveCartItem>(),
         of::<set_cart_item::SetCartItem>(),
@@ -926,6 +1025,51 @@ fn the_listing_signs_its_cursors_with_a_secret_of_the_stack() {
         reading,
         "the functions whose cold start reads the key (Endpoint::USES_CURSORS) are those given it"
     );
+}
+
+#[test]
+fn a_guests_idle_time_and_hold_cap_go_wherever_a_users_go_with_the_functions_defaults() {
+    let template = template();
+    let number = |name: &str| {
+        let parameter = &template["Parameters"][name];
+        assert_eq!(string(parameter.get("Type")), Some("Number"), "{name}");
+        assert_eq!(parameter["MinValue"].as_i64(), Some(1), "{name}");
+        parameter["Default"].as_i64().expect("a numeric default")
+    };
+    // What a function reads with none of the variables set.
+    let defaults = shared::Config::from_vars(&|_: &str| None).unwrap();
+    assert_eq!(
+        number("GuestCartIdleHours") * 60 * 60,
+        defaults.guest_cart_idle_secs
+    );
+    assert_eq!(
+        number("MaxGuestHeldPerItem"),
+        defaults.guest_max_held_per_item as i64
+    );
+    assert!(number("MaxGuestHeldPerItem") <= number("MaxHeldPerItem"));
+    assert!(number("GuestCartIdleHours") < number("CartIdleDays") * 24);
+    for function in template_functions(&template).values() {
+        let vars = environment(&template, function);
+        for (users, guests, parameter) in [
+            (
+                "CART_IDLE_DAYS",
+                "GUEST_CART_IDLE_HOURS",
+                "GuestCartIdleHours",
+            ),
+            (
+                "MAX_HELD_PER_ITEM",
+                "MAX_GUEST_HELD_PER_ITEM",
+                "MaxGuestHeldPerItem",
+            ),
+        ] {
+            assert_eq!(
+                vars.get(guests).and_then(reference),
+                vars.contains_key(users).then_some(parameter),
+                "{}: {guests} wherever {users}",
+                function.logical_id
+            );
+        }
+    }
 }
 
 #[test]

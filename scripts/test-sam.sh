@@ -152,7 +152,7 @@ info "sam local invoke: $(find "$OUT/sam" -name '*.json' | wc -l) invocations in
 # - a cart id other than the events' own, i.e. the one create-cart answers: its token is drawn
 #   at random (the cart events then use the events' id, compared exactly); its owner half is
 #   compared.
-# - a guest's cart id and `guest_token` (guest-create-cart makes a new guest each time; the guest
+# - a guest's cart id, id and `guest_token` (guest-create-cart makes a new guest each time; the guest
 #   events name the events' own guest, whose cart this walk does not make: both invokers answer
 #   them 404 alike).
 # - `created_at`, an order's creation time, and under CHECKOUT_POLICY=hold `held_until`, when a
@@ -181,6 +181,8 @@ def mask(value, key=None, parent=None):
         return f"<{key}>"
     if key == "guest_token":
         return "<guest_token>"
+    if key == "user_id" and str(value).startswith("guest:"):
+        return "<a new guest>"
     if ((parent == "cart" and key == "id") or key == "cart_id") and value != fixed_cart:
         if owner(value).startswith("guest:"):
             return "<a guest's cart id>"

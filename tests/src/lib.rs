@@ -3,8 +3,9 @@
 //! ([`TestApp`], with the API's calls as methods), one request type that reaches a handler as
 //! an API Gateway HTTP API (payload v2) request or the local API over HTTP ([`ApiRequest`]),
 //! one proxy in front of DynamoDB Local that counts requests and injects faults
-//! ([`DynamoDbProxy`]), a stand-in for Secrets Manager ([`secrets`]), and the repository's files
-//! ([`repo`]).
+//! ([`DynamoDbProxy`]), a stand-in for Secrets Manager ([`secrets`]), the functions' log lines
+//! captured ([`LogCapture`]), the repository's files ([`repo`]), and `template.yaml` rendered
+//! for `sam local` ([`sam`]).
 //!
 //! DynamoDB Local must be running (`make test` starts it); its address comes from
 //! `AWS_ENDPOINT_URL_DYNAMODB`, else `http://127.0.0.1:$DYNAMODB_LOCAL_PORT` (default 8000).
@@ -12,9 +13,11 @@
 mod app;
 pub mod contention;
 mod issuer;
+mod logs;
 pub mod proxy;
 pub mod repo;
 mod request;
+pub mod sam;
 pub mod secrets;
 mod tls;
 pub mod tokens;
@@ -24,6 +27,7 @@ pub use app::{
     unique_tables, IntoCall, TestApp, TestResponse, ANYONE,
 };
 pub use issuer::{unix_now, LocalIssuer};
+pub use logs::LogCapture;
 pub use proxy::{DynamoDbProxy, Fault, Seen, Times};
 pub use request::{ApiRequest, Credential, BACKEND_ARN, BACKEND_CALLER_ID};
 

@@ -43,7 +43,9 @@ impl Endpoint for AdminUpdateItem {
                 _ => Quantity::from_json(v).map(Some),
             })?,
             shards: optional_field(body, "stock_shards", |v| {
-                let n = v.as_u64().filter(|n| (1..=u64::from(MAX_SHARDS)).contains(n));
+                let n = v
+                    .as_u64()
+                    .filter(|n| (1..=u64::from(MAX_SHARDS)).contains(n));
                 n.map(|n| n as u32)
                     .ok_or_else(|| format!("must be an integer from 1 to {MAX_SHARDS}"))
             })?,

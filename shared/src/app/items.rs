@@ -82,8 +82,10 @@ pub async fn update(
             },
             Some(_) => 1,
         };
-        return exactly_once(request, || change_rows(state, id, shards, change, seen, None))
-            .await;
+        return exactly_once(request, || {
+            change_rows(state, id, shards, change, seen, None)
+        })
+        .await;
     };
     let pk = KeyScope::Admin(principal).record_key(key);
     let pk = pk.as_str();

@@ -80,7 +80,10 @@ pub async fn purchase(
                 .map(|l| (l.item_id, cart.line(l.item_id).map_or(1, |l| l.shards)))
                 .collect();
             let rows = store.read_rows(&split).await?;
-            let stock = rows.into_iter().map(|(id, rows)| (id, rows.stock)).collect();
+            let stock = rows
+                .into_iter()
+                .map(|(id, rows)| (id, rows.stock))
+                .collect();
             match replan(&lines, &stock, rng) {
                 Ok(planned) => takes.extend(planned),
                 Err(short) => return Err(ApiError::InsufficientStock(short)),

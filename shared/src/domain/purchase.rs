@@ -290,7 +290,10 @@ pub fn verdict(rejection: Rejection) -> Verdict {
 /// item that is not split takes from the item's row as always; a split one from one of its shards
 /// picked at random (`shards::blind_take`), before anything is read.
 pub fn first_takes(cart: &Cart, now: i64, rng: &mut fastrand::Rng) -> Takes {
-    let asking = cart.lines.iter().filter_map(|l| Some((l, stock_needed(l, now)?)));
+    let asking = cart
+        .lines
+        .iter()
+        .filter_map(|l| Some((l, stock_needed(l, now)?)));
     asking
         .map(|(line, need)| {
             let take = blind_take(line.shards, need, need.max(0) as u64, rng);
@@ -563,7 +566,11 @@ mod tests {
             needs: units.max(0) as u64,
         };
         // (case, lines, the takes or the shortfalls)
-        type Row = (&'static str, Vec<LineRejection>, Result<Takes, Vec<Shortfall>>);
+        type Row = (
+            &'static str,
+            Vec<LineRejection>,
+            Result<Takes, Vec<Shortfall>>,
+        );
         let cases: Vec<Row> = vec![
             (
                 "another shard has them",

@@ -203,7 +203,9 @@ pub fn rebalance(stock: &Stocking) -> Vec<Move> {
 /// more.
 pub fn spread(total: u64, shards: u32) -> Vec<u64> {
     let n = u64::from(shards.max(1));
-    (0..n).map(|i| total / n + u64::from(i < total % n)).collect()
+    (0..n)
+        .map(|i| total / n + u64::from(i < total % n))
+        .collect()
 }
 
 /// What an admin's change does to an item's rows, as read: a restock goes to the pool; a stock
@@ -259,7 +261,11 @@ mod tests {
         assert_eq!(blind_take(8, -2, 0, rng), take(Pool, -2, 0), "units back");
         let rows: std::collections::BTreeSet<StockRow> =
             (0..200).map(|_| blind_take(8, 1, 1, rng).row).collect();
-        assert_eq!(rows, (0..8).map(Shard).collect(), "every shard, never the pool");
+        assert_eq!(
+            rows,
+            (0..8).map(Shard).collect(),
+            "every shard, never the pool"
+        );
         for _ in 0..50 {
             let other = another_shard(8, Shard(3), rng);
             assert!(matches!(other, Shard(i) if i != 3 && i < 8), "{other:?}");
@@ -358,15 +364,30 @@ mod tests {
         // (case, before, after)
         let rows = [
             ("even", stock(0, &[3, 3, 3]), stock(0, &[3, 3, 3])),
-            ("uneven, none starving", stock(0, &[4, 2, 3]), stock(0, &[4, 2, 3])),
-            ("units in the pool", stock(7, &[1, 1, 1]), stock(0, &[4, 3, 3])),
-            ("a shard starving", stock(0, &[8, 0, 1]), stock(0, &[3, 3, 3])),
+            (
+                "uneven, none starving",
+                stock(0, &[4, 2, 3]),
+                stock(0, &[4, 2, 3]),
+            ),
+            (
+                "units in the pool",
+                stock(7, &[1, 1, 1]),
+                stock(0, &[4, 3, 3]),
+            ),
+            (
+                "a shard starving",
+                stock(0, &[8, 0, 1]),
+                stock(0, &[3, 3, 3]),
+            ),
             ("sold out", stock(0, &[0, 0]), stock(0, &[0, 0])),
             ("not split", stock(5, &[]), stock(5, &[])),
         ];
         for (case, before, after) in rows {
             assert_eq!(moved(&before), after, "{case}");
-            assert!(rebalance(&before).len() <= 1 + before.shards.len(), "{case}");
+            assert!(
+                rebalance(&before).len() <= 1 + before.shards.len(),
+                "{case}"
+            );
         }
     }
 
@@ -378,11 +399,20 @@ mod tests {
             f(&mut c);
             rows_after(&before, &c)
         };
-        assert_eq!(change(|c| c.restock = Stock::new(5)), Some(stock(7, &[1, 4, 0])));
-        assert_eq!(change(|c| c.stock = Stock::new(10)), Some(stock(0, &[4, 3, 3])));
+        assert_eq!(
+            change(|c| c.restock = Stock::new(5)),
+            Some(stock(7, &[1, 4, 0]))
+        );
+        assert_eq!(
+            change(|c| c.stock = Stock::new(10)),
+            Some(stock(0, &[4, 3, 3]))
+        );
         assert_eq!(change(|c| c.shards = Some(2)), Some(stock(0, &[4, 3])));
         assert_eq!(change(|c| c.shards = Some(1)), Some(stock(7, &[])));
-        assert_eq!(change(|c| c.price = crate::domain::Price::new(5)), Some(before.clone()));
+        assert_eq!(
+            change(|c| c.price = crate::domain::Price::new(5)),
+            Some(before.clone())
+        );
         assert_eq!(change(|c| c.restock = Stock::new(Stock::MAX)), None);
         assert_eq!(spread(10, 4), [3, 3, 2, 2]);
         assert_eq!(spread(2, 4), [1, 1, 0, 0]);

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::NewRecord;
 use super::schema::CATALOG_BY_PRICE_INDEX;
-use super::{built, n, names, pause, s, Raw, RequestToken, Store, StoreError, Written};
 use super::shards::row_key;
+use super::{built, n, names, pause, s, Raw, RequestToken, Store, StoreError, Written};
 use crate::domain::{
     CartLine, Cursor, Item, ItemChange, ItemId, ListQuery, NewItem, Page, Price, Quantity, Receipt,
     Stock, StockMove, StockRow, Take,
@@ -640,7 +640,8 @@ pub(crate) fn take_stock(
         .expression_attribute_values(":seen_price", n(line.unit_price.get()))
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
     if needs != take.taken {
-        update = update.expression_attribute_values(":taken", AttributeValue::N(take.taken.to_string()));
+        update =
+            update.expression_attribute_values(":taken", AttributeValue::N(take.taken.to_string()));
     }
     if line.limit.is_some() {
         update = update.expression_attribute_values(":total", n(bought + line.quantity));
@@ -652,7 +653,11 @@ pub(crate) fn take_stock(
 /// of `take` (`Take::taken` units out or, negative, back): when the lines need units, only if
 /// the row has what the take needs and the customer stays within the item's limit (`StockMove`).
 /// The item's own row must exist (`list_pk`), a shard row too (`shard`): a move never makes one.
-pub(crate) fn move_stock(table: &str, moved: &StockMove, take: &Take) -> Result<Update, StoreError> {
+pub(crate) fn move_stock(
+    table: &str,
+    moved: &StockMove,
+    take: &Take,
+) -> Result<Update, StoreError> {
     let exists = match take.row {
         StockRow::Pool => "list_pk",
         StockRow::Shard(_) => "shard",

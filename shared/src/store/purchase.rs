@@ -12,9 +12,9 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::carts::{cart_key, clear_cart, decode_cart};
 use super::catalog::{decode_item, take_stock};
-use super::shards::decode_row;
 use super::keys::key_receipt;
 use super::orders::put_order;
+use super::shards::decode_row;
 use super::transact::Cancelled;
 use super::{RequestToken, Store, StoreError};
 use crate::domain::purchase::{stock_needed, LineRejection, Rejection};
@@ -84,7 +84,13 @@ impl Store {
             let Some(need) = stock_needed(line, now) else {
                 continue;
             };
-            let blind = || vec![Take { row: StockRow::Pool, taken: need, needs: need.max(0) as u64 }];
+            let blind = || {
+                vec![Take {
+                    row: StockRow::Pool,
+                    taken: need,
+                    needs: need.max(0) as u64,
+                }]
+            };
             let takes = plan.takes.get(&line.item_id).cloned().unwrap_or_else(blind);
             slots.extend(takes.into_iter().map(|take| (line, take)));
         }
@@ -96,22 +102,30 @@ impl Store {
         }
         let order = put_order(&tables.orders, plan.order, plan.request, now)?;
         actions.push(TransactWriteItem::builder().put(order).build());
-        let cart = clear_cart(&tables.carts, plan.cart, self.cart_expiry(now))?;
+        let expiry = self.cart_expiry(plan.cart.user_id(), now);
+        let cart = clear_cart(&tables.carts, plan.cart, expiry)?;
         actions.push(TransactWriteItem::builder().update(cart).build());
         // The row each slot takes from now: a lone take from a shard moves to another on a
         // conflict.
         let rows: Mutex<Vec<StockRow>> = Mutex::new(slots.iter().map(|(_, t)| t.row).collect());
         let repick = |i: usize| {
             let (line, take) = slots.get(i)?;
-            let lone = slots.iter().filter(|(l, _)| l.item_id == line.item_id).count() == 1;
+            let lone = slots
+                .iter()
+                .filter(|(l, _)| l.item_id == line.item_id)
+                .count()
+                == 1;
             let mut rows = rows.lock().unwrap_or_else(|e| e.into_inner());
-            let row = rows.get_mut(i).filter(|r| lone && matches!(r, StockRow::Shard(_)))?;
+            let row = rows
+                .get_mut(i)
+                .filter(|r| lone && matches!(r, StockRow::Shard(_)))?;
             *row = another_shard(line.shards, *row, &mut fastrand::Rng::new());
             let bought = plan.cart.history.bought(line.item_id);
             let take = Take { row: *row, ..*take };
-            Some(take_stock(&tables.catalog, line, &take, bought).map(|update| {
-                TransactWriteItem::builder().update(update).build()
-            }))
+            Some(
+                take_stock(&tables.catalog, line, &take, bought)
+                    .map(|update| TransactWriteItem::builder().update(update).build()),
+            )
         };
         let token = RequestToken::new();
         match self

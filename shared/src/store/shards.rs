@@ -52,7 +52,9 @@ fn shard_id(item: ItemId, shard: u32) -> String {
 pub(crate) fn row_key(item: ItemId, row: StockRow) -> Raw {
     match row {
         StockRow::Pool => item_key(item),
-        StockRow::Shard(i) => HashMap::from([("id".to_owned(), AttributeValue::N(shard_id(item, i)))]),
+        StockRow::Shard(i) => {
+            HashMap::from([("id".to_owned(), AttributeValue::N(shard_id(item, i)))])
+        }
     }
 }
 
@@ -223,7 +225,10 @@ impl Store {
         let table = &self.tables().catalog;
         let id = after.id;
         let moved = *stock != before.stock;
-        let (old_n, new_n) = (before.shard_versions.len() as u32, stock.shards.len() as u32);
+        let (old_n, new_n) = (
+            before.shard_versions.len() as u32,
+            stock.shards.len() as u32,
+        );
         let kept_versions: u64 = match moved {
             true => 0,
             false => before.shard_versions.iter().flatten().sum(),
@@ -247,7 +252,9 @@ impl Store {
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":version", n(before.main_version))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let mut actions = vec![TransactWriteItem::builder().put(built(put.build())?).build()];
+        let mut actions = vec![TransactWriteItem::builder()
+            .put(built(put.build())?)
+            .build()];
         for i in 0..old_n.max(new_n) {
             let seen = before.shard_versions.get(i as usize).copied().flatten();
             let key = row_key(id, StockRow::Shard(i));
@@ -262,8 +269,12 @@ impl Store {
                     .set_key(Some(key))
                     .condition_expression(condition)
                     .expression_attribute_names("#version", "version")
-                    .set_expression_attribute_values(value.map(|v| [(":version".to_owned(), v)].into()));
-                TransactWriteItem::builder().delete(built(delete.build())?).build()
+                    .set_expression_attribute_values(
+                        value.map(|v| [(":version".to_owned(), v)].into()),
+                    );
+                TransactWriteItem::builder()
+                    .delete(built(delete.build())?)
+                    .build()
             } else if moved || seen.is_none() {
                 let row = ShardRecord {
                     id: -((id.get() * 100 + u64::from(i) + 1) as i64),
@@ -277,11 +288,17 @@ impl Store {
                 let (condition, value) = at_version(seen);
                 let put = Put::builder()
                     .table_name(table)
-                    .set_item(Some(serde_dynamo::to_item(row).map_err(StoreError::mapping)?))
+                    .set_item(Some(
+                        serde_dynamo::to_item(row).map_err(StoreError::mapping)?,
+                    ))
                     .condition_expression(condition)
                     .expression_attribute_names("#version", "version")
-                    .set_expression_attribute_values(value.map(|v| [(":version".to_owned(), v)].into()));
-                TransactWriteItem::builder().put(built(put.build())?).build()
+                    .set_expression_attribute_values(
+                        value.map(|v| [(":version".to_owned(), v)].into()),
+                    );
+                TransactWriteItem::builder()
+                    .put(built(put.build())?)
+                    .build()
             } else if copies_changed(&before.item, after) {
                 let mut update = Update::builder()
                     .table_name(table)
@@ -301,7 +318,9 @@ impl Store {
                     None => update.update_expression("SET #price = :price REMOVE #max"),
                 };
                 let update = update.condition_expression(condition);
-                TransactWriteItem::builder().update(built(update.build())?).build()
+                TransactWriteItem::builder()
+                    .update(built(update.build())?)
+                    .build()
             } else if guard {
                 let check = ConditionCheck::builder()
                     .table_name(table)
@@ -325,22 +344,30 @@ impl Store {
                 .update_expression(format!("{change} #items :id"))
                 .expression_attribute_names("#items", "items")
                 .expression_attribute_values(":id", AttributeValue::Ns(vec![id.get().to_string()]));
-            actions.push(TransactWriteItem::builder().update(built(update.build())?).build());
+            actions.push(
+                TransactWriteItem::builder()
+                    .update(built(update.build())?)
+                    .build(),
+            );
         }
-        Ok(match self.transact(actions, record, &RequestToken::new()).await? {
-            None => RowsCommit::Done,
-            Some(cancelled) => match (cancelled.taken_by.clone(), cancelled.failed_at(0)) {
-                (Some(receipt), _) => RowsCommit::KeyTaken(receipt),
-                (None, Some(None)) => RowsCommit::NotFound,
-                _ => RowsCommit::Changed,
+        Ok(
+            match self.transact(actions, record, &RequestToken::new()).await? {
+                None => RowsCommit::Done,
+                Some(cancelled) => match (cancelled.taken_by.clone(), cancelled.failed_at(0)) {
+                    (Some(receipt), _) => RowsCommit::KeyTaken(receipt),
+                    (None, Some(None)) => RowsCommit::NotFound,
+                    _ => RowsCommit::Changed,
+                },
             },
-        })
+        )
     }
 
     /// The ids of the split items (the registry), read strongly consistent.
     pub async fn split_items(&self) -> Result<Vec<ItemId>, StoreError> {
         let raw = self.get_raw(&self.tables().catalog, registry_key()).await?;
-        let ids = raw.as_ref().and_then(|r| r.get("items")?.as_ns().ok().cloned());
+        let ids = raw
+            .as_ref()
+            .and_then(|r| r.get("items")?.as_ns().ok().cloned());
         Ok(ids
             .unwrap_or_default()
             .iter()
@@ -381,7 +408,10 @@ impl Store {
             row(moved.from, moved.units as i64, Some(moved.units))?,
             row(moved.to, -(moved.units as i64), None)?,
         ];
-        Ok(self.transact(actions, None, &RequestToken::new()).await?.is_none())
+        Ok(self
+            .transact(actions, None, &RequestToken::new())
+            .await?
+            .is_none())
     }
 
     /// Sets what the listing shows of a split item's shards (`in_shards`), if it says otherwise:
@@ -415,4 +445,3 @@ fn key_id(raw: &Raw) -> String {
         .cloned()
         .unwrap_or_default()
 }
-

@@ -174,7 +174,8 @@ impl Store {
                     return Err(StoreError::Unavailable(Box::new(err)));
                 }
                 let mut changed = false;
-                let conflicted = (codes.iter().enumerate()).filter(|(_, c)| TRANSIENT_REASONS.contains(c));
+                let conflicted =
+                    (codes.iter().enumerate()).filter(|(_, c)| TRANSIENT_REASONS.contains(c));
                 for (i, _) in conflicted {
                     if let Some(action) = repick.and_then(|repick| repick(i)) {
                         actions[i] = action?;

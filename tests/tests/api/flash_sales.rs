@@ -147,7 +147,11 @@ async fn racing_holds_of_a_split_item_under_the_contention_rule_hold_exactly_the
         .collect()
         .await;
     let bought = buy_all(&app, &holding, 16).await;
-    assert!(bought.iter().all(|r| r.status == 200), "{:?}", outcomes(&bought));
+    assert!(
+        bought.iter().all(|r| r.status == 200),
+        "{:?}",
+        outcomes(&bought)
+    );
     assert_eq!((app.order_count().await, app.available(1).await), (25, 0));
 }
 
@@ -180,7 +184,11 @@ async fn a_split_items_purchase_takes_two_requests_until_its_shard_runs_short() 
     assert_eq!(more, 4, "read, take, read the rows, take from several");
     assert_eq!(app.available(1).await, 2);
     let left = app.stocking(1).await;
-    assert_eq!((left.pool, left.shards.iter().sum::<u64>()), (0, 2), "{left:?}");
+    assert_eq!(
+        (left.pool, left.shards.iter().sum::<u64>()),
+        (0, 2),
+        "{left:?}"
+    );
 }
 
 #[tokio::test]
@@ -211,7 +219,11 @@ async fn a_split_line_is_short_only_when_all_the_items_rows_together_are() {
 async fn a_three_line_cart_with_a_split_line_is_bought_all_or_nothing() {
     // Arrange: item 1 split over 4 rows; item 3 has one unit.
     let (app, _proxy) = split_app(
-        &[("Console", 49_900, 8), ("Cable", 990, 10), ("Stand", 2_990, 1)],
+        &[
+            ("Console", 49_900, 8),
+            ("Cable", 990, 10),
+            ("Stand", 2_990, 1),
+        ],
         4,
     )
     .await;
@@ -232,7 +244,13 @@ async fn a_three_line_cart_with_a_split_line_is_bought_all_or_nothing() {
     assert_eq!(app.available(1).await, 7);
     assert_eq!((app.stock_of(2).await, app.stock_of(3).await), (9, 0));
     assert_eq!(app.order_count().await, 1);
-    assert_eq!(app.view_cart(&second).await.body["cart"]["lines"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        app.view_cart(&second).await.body["cart"]["lines"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -261,7 +279,11 @@ async fn a_buyer_who_loses_every_retry_is_answered_503_with_retry_after_within_t
     let (app, proxy) = split_app(&[("Console", 49_900, 8)], 4).await;
     let cart = app.cart_with(7, &[(1, 1)]).await;
     proxy.take();
-    proxy.inject("TransactWriteItems", Fault::TransactionConflict, Times::Always);
+    proxy.inject(
+        "TransactWriteItems",
+        Fault::TransactionConflict,
+        Times::Always,
+    );
 
     // Act
     let started = Instant::now();
@@ -301,7 +323,10 @@ async fn an_admin_reshards_reprices_and_sets_the_stock_of_a_split_item_at_its_ve
     let split = admin_update(&app, 1, json!({ "stock_shards": 4 }), None).await;
     assert_eq!(split.status, 200, "{}", split.text);
     assert_eq!(
-        (&split.body["item"]["quantity"], &split.body["item"]["stock_shards"]),
+        (
+            &split.body["item"]["quantity"],
+            &split.body["item"]["stock_shards"]
+        ),
         (&json!(10), &json!(4))
     );
     assert_eq!(app.stocking(1).await, stocking(0, &[3, 3, 2, 2]));
@@ -310,7 +335,10 @@ async fn an_admin_reshards_reprices_and_sets_the_stock_of_a_split_item_at_its_ve
     let v = version_of(&split);
     let repriced = admin_update(&app, 1, json!({ "price": 120 }), Some(v)).await;
     assert_eq!(repriced.status, 200, "{}", repriced.text);
-    assert!(shard_rows(&app).await.values().all(|(_, price)| *price == 120));
+    assert!(shard_rows(&app)
+        .await
+        .values()
+        .all(|(_, price)| *price == 120));
     app.purchase(&cart, 7, "k1")
         .await
         .assert_problem(409, "price_changed");
@@ -319,7 +347,13 @@ async fn an_admin_reshards_reprices_and_sets_the_stock_of_a_split_item_at_its_ve
 
     // A sale moved the version on: setting the stock at the old one is 412, at the new one it
     // spreads the new stock.
-    let stale = admin_update(&app, 1, json!({ "quantity": 20 }), Some(version_of(&repriced))).await;
+    let stale = admin_update(
+        &app,
+        1,
+        json!({ "quantity": 20 }),
+        Some(version_of(&repriced)),
+    )
+    .await;
     stale.assert_problem(412, "precondition_failed");
     assert_eq!(stale.body["item"]["quantity"], 9);
     let current = stale.body["item"]["version"].as_u64().unwrap();
@@ -334,9 +368,17 @@ async fn an_admin_reshards_reprices_and_sets_the_stock_of_a_split_item_at_its_ve
     assert_eq!(app.stocking(1).await, stocking(3, &[5, 5, 5, 5]));
     admin_update(&app, 1, json!({ "stock_shards": 2 }), None).await;
     assert_eq!(app.stocking(1).await, stocking(0, &[12, 11]));
-    assert_eq!(shard_rows(&app).await.len(), 2, "the shards no longer needed are deleted");
+    assert_eq!(
+        shard_rows(&app).await.len(),
+        2,
+        "the shards no longer needed are deleted"
+    );
     let whole = admin_update(&app, 1, json!({ "stock_shards": 1 }), None).await;
-    assert!(whole.body["item"].get("stock_shards").is_none(), "{}", whole.text);
+    assert!(
+        whole.body["item"].get("stock_shards").is_none(),
+        "{}",
+        whole.text
+    );
     assert_eq!(app.stocking(1).await, stocking(23, &[]));
     assert!(shard_rows(&app).await.is_empty());
     assert_eq!((app.stock_of(1).await, listed(&app, 1).await), (23, 23));

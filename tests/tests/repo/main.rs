@@ -8,10 +8,13 @@
 //! - `dependencies`: every dependency is used, the lock file is committed, and `deny.toml` bans
 //!   what the functions must not link (`cargo deny check` enforces it).
 //! - `contention`: the test kit's model of DynamoDB under contention (pure: no files either).
+//! - `sam_template`: `template.yaml` as `sam local` runs it keeps the template's routes,
+//!   functions and environment, in a shape SAM CLI reads.
 
 mod consistency;
 mod contention;
 mod dependencies;
 mod openapi;
+mod sam_template;
 
 use testkit::repo::{read, root};

@@ -248,10 +248,7 @@ async fn sale(
     let seen = proxy.take();
     let stats = proxy.contention();
     let (stock_after, orders) = match scenario {
-        Scenario::HoldAdds => (
-            available(app).await,
-            app.held_units(HOT).await as usize,
-        ),
+        Scenario::HoldAdds => (available(app).await, app.held_units(HOT).await as usize),
         _ => (available(app).await, app.order_count().await),
     };
     app.drop_tables().await;
@@ -339,7 +336,11 @@ fn summarise(
                 .join("+"),
             None => refused.error().unwrap_or("?").to_owned(),
         };
-        if !by_rule && !refused.response["message"].as_str().is_some_and(|m| m.contains("contention rule")) {
+        if !by_rule
+            && !refused.response["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("contention rule"))
+        {
             *local_refusals.entry(kind).or_insert(0) += 1;
         }
     }

@@ -113,7 +113,7 @@ async fn answer(
             // changed meanwhile, what it holds now decides the answer.
             Verdict::Reprice(changed) => {
                 match store
-                    .commit_cart(&cart, &cart.repriced(&changed), None, now)
+                    .commit_cart(cart, &cart.repriced(&changed), None, now)
                     .await?
                 {
                     CartCommit::Done => Err(ApiError::PriceChanged(changed)),
@@ -124,7 +124,7 @@ async fn answer(
             // The cart learns the limit; the purchase then reads it again and tries under it.
             Verdict::Relimit(limits) => {
                 let after = cart.relimited(&limits);
-                store.commit_cart(&cart, &after, None, now).await?;
+                store.commit_cart(cart, &after, None, now).await?;
                 Ok(Attempt::Again)
             }
             Verdict::InsufficientStock(short) => Err(ApiError::InsufficientStock(short)),

@@ -416,9 +416,10 @@ impl Store {
 
     /// Sets what the listing shows of a split item's shards (`in_shards`), if it says otherwise:
     /// one conditional update, which leaves the item's version as it is (the figure is the
-    /// listing's, not a change of the item).
+    /// listing's, not a change of the item). It sets a figure, so a resend sets the same one:
+    /// no `last_request`, and nothing returned.
     pub async fn list_in_shards(&self, item: ItemId, units: u64) -> Result<(), StoreError> {
-        let request = self
+        let sent = self
             .client()
             .update_item()
             .table_name(&self.tables().catalog)
@@ -426,8 +427,11 @@ impl Store {
             .update_expression("SET #in_shards = :units")
             .condition_expression("attribute_exists(#shards) AND #in_shards <> :units")
             .set_expression_attribute_names(Some(names(&["in_shards", "shards"])))
-            .expression_attribute_values(":units", n(units));
-        match self.update(request).await? {
+            .expression_attribute_values(":units", n(units))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        match self.written(sent)? {
             Written::Done(_) | Written::Refused(_) => Ok(()),
         }
     }

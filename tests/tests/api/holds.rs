@@ -443,14 +443,14 @@ async fn each_hold_call_costs_a_known_number_of_dynamodb_requests() {
     let (swept, used) = app.used_during(app.sweep()).await;
     assert_eq!(swept.units, 2);
     measure(
-        "sweep of one cart (Query, GetItem, transaction; and the orders' Query)",
-        4,
+        "sweep of one cart (Query, GetItem, transaction; the orders' Query; the split items' registry)",
+        5,
         &used,
     );
     let (_, used) = app.used_during(app.sweep()).await;
     measure(
-        "sweep with nothing ended (the carts' Query, the orders')",
-        2,
+        "sweep with nothing ended (the carts' Query, the orders', the split items' registry)",
+        3,
         &used,
     );
     eprintln!("hold policy, per call:\n  {}", figures.join("\n  "));

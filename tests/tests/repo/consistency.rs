@@ -2181,9 +2181,15 @@ fn every_table_alarms_on_throttles_and_on_system_errors_of_every_operation_it_se
             };
             for (table, _) in targets.into_iter().filter_map(policy_resource) {
                 let ops = granted.entry(table).or_default();
+                // A condition check exists only inside a TransactWriteItems, whose SystemErrors
+                // count it: CloudWatch has no operation of its own for it.
                 ops.extend(
                     (actions.iter())
                         .filter_map(|a| a.strip_prefix("dynamodb:"))
+                        .map(|a| match a {
+                            "ConditionCheckItem" => "TransactWriteItems",
+                            other => other,
+                        })
                         .map(str::to_owned),
                 );
             }

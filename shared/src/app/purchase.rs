@@ -58,7 +58,8 @@ pub async fn purchase(
         let due_by = state.config.payment.due_by(now);
         let order = order_for(&cart, order_id, now_rfc3339(), due_by);
         let rng = &mut fastrand::Rng::new();
-        let mut takes = first_takes(&cart, now, rng);
+        let short = |item, shards, needs| store.shards_seen_short(item, shards, needs);
+        let mut takes = first_takes(&cart, now, short, rng);
         // A take from a shard that ran short reads its item's rows and takes from those that
         // have the units; a few times, as the sale goes on meanwhile, then from the start.
         for _ in 0..REPLANS {

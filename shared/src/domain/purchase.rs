@@ -288,15 +288,23 @@ pub fn verdict(rejection: Rejection) -> Verdict {
 
 /// The first try of every line that asks its item for units (see [`stock_needed`]): a line of an
 /// item that is not split takes from the item's row as always; a split one from one of its shards
-/// picked at random (`shards::blind_take`), before anything is read.
-pub fn first_takes(cart: &Cart, now: i64, rng: &mut fastrand::Rng) -> Takes {
+/// picked at random (`shards::blind_take`), before anything is read, leaving out the shards
+/// `short` names (item, shards, units needed: the shards seen short of them lately).
+pub fn first_takes(
+    cart: &Cart,
+    now: i64,
+    short: impl Fn(ItemId, u32, u64) -> Vec<u32>,
+    rng: &mut fastrand::Rng,
+) -> Takes {
     let asking = cart
         .lines
         .iter()
         .filter_map(|l| Some((l, stock_needed(l, now)?)));
     asking
         .map(|(line, need)| {
-            let take = blind_take(line.shards, need, need.max(0) as u64, rng);
+            let needs = need.max(0) as u64;
+            let short = short(line.item_id, line.shards, needs);
+            let take = blind_take(line.shards, need, needs, &short, rng);
             (line.item_id, vec![take])
         })
         .collect()

@@ -69,24 +69,53 @@ impl Stocking {
 /// back) of an item split over `shards` rows (1: not split), if it has `needs`. An item that is
 /// not split: its own row, as always. A split one: what needs units comes from one shard picked
 /// at random, so racing buyers spread over the rows; what only gives units back goes to the pool
-/// (the item's own row, which no take names, so it is never the hot one).
-pub fn blind_take(shards: u32, taken: i64, needs: u64, rng: &mut fastrand::Rng) -> Take {
+/// (the item's own row, which no take names, so it is never the hot one). The shards in `short`
+/// (seen short of the units lately: a hint, `store::shards::ShardHints`) are left out, unless
+/// every shard is in it.
+pub fn blind_take(
+    shards: u32,
+    taken: i64,
+    needs: u64,
+    short: &[u32],
+    rng: &mut fastrand::Rng,
+) -> Take {
     let row = match (shards, needs) {
         (0 | 1, _) | (_, 0) => StockRow::Pool,
-        (n, _) => StockRow::Shard(rng.u32(0..n.min(MAX_SHARDS))),
+        (n, _) => StockRow::Shard(pick(n.min(MAX_SHARDS), None, short, rng)),
     };
     Take { row, taken, needs }
 }
 
 /// Another shard than `row` for a blind take that met a conflict there: a row picked at random
-/// among the others (the same one when there is no other).
-pub fn another_shard(shards: u32, row: StockRow, rng: &mut fastrand::Rng) -> StockRow {
+/// among the others, those in `short` left out while there are others (the same one when there
+/// is no other).
+pub fn another_shard(
+    shards: u32,
+    row: StockRow,
+    short: &[u32],
+    rng: &mut fastrand::Rng,
+) -> StockRow {
     match row {
         StockRow::Shard(i) if shards > 1 => {
-            let n = shards.min(MAX_SHARDS);
-            StockRow::Shard((i + 1 + rng.u32(0..n - 1)) % n)
+            StockRow::Shard(pick(shards.min(MAX_SHARDS), Some(i), short, rng))
         }
         other => other,
+    }
+}
+
+/// A shard of `n` at random, not `not` and none of `short` while some other remains (then not
+/// `not` while there is another).
+fn pick(n: u32, not: Option<u32>, short: &[u32], rng: &mut fastrand::Rng) -> u32 {
+    let open: Vec<u32> = (0..n)
+        .filter(|i| Some(*i) != not && !short.contains(i))
+        .collect();
+    if !open.is_empty() {
+        return open[rng.usize(0..open.len())];
+    }
+    match not {
+        Some(i) if n > 1 => (i + 1 + rng.u32(0..n - 1)) % n,
+        Some(i) => i,
+        None => rng.u32(0..n),
     }
 }
 
@@ -257,20 +286,40 @@ mod tests {
     #[test]
     fn a_blind_take_is_the_items_row_or_one_shard_and_units_back_go_to_the_pool() {
         let rng = &mut fastrand::Rng::with_seed(7);
-        assert_eq!(blind_take(1, 2, 2, rng), take(Pool, 2, 2), "not split");
-        assert_eq!(blind_take(8, -2, 0, rng), take(Pool, -2, 0), "units back");
-        let rows: std::collections::BTreeSet<StockRow> =
-            (0..200).map(|_| blind_take(8, 1, 1, rng).row).collect();
+        assert_eq!(blind_take(1, 2, 2, &[], rng), take(Pool, 2, 2), "not split");
         assert_eq!(
-            rows,
+            blind_take(8, -2, 0, &[], rng),
+            take(Pool, -2, 0),
+            "units back"
+        );
+        let rows =
+            |short: &[u32], rng: &mut fastrand::Rng| -> std::collections::BTreeSet<StockRow> {
+                (0..200)
+                    .map(|_| blind_take(8, 1, 1, short, rng).row)
+                    .collect()
+            };
+        assert_eq!(
+            rows(&[], rng),
             (0..8).map(Shard).collect(),
             "every shard, never the pool"
         );
+        let open = [Shard(2), Shard(5)].into();
+        assert_eq!(
+            rows(&[0, 1, 3, 4, 6, 7], rng),
+            open,
+            "the shards not seen short"
+        );
+        let all: Vec<u32> = (0..8).collect();
+        assert_eq!(rows(&all, rng).len(), 8, "all seen short: any of them");
         for _ in 0..50 {
-            let other = another_shard(8, Shard(3), rng);
+            let other = another_shard(8, Shard(3), &[], rng);
+            assert!(matches!(other, Shard(i) if i != 3 && i < 8), "{other:?}");
+            let open = another_shard(8, Shard(3), &[0, 1, 2, 4, 5, 6], rng);
+            assert_eq!(open, Shard(7), "the one other shard not seen short");
+            let other = another_shard(8, Shard(3), &all, rng);
             assert!(matches!(other, Shard(i) if i != 3 && i < 8), "{other:?}");
         }
-        assert_eq!(another_shard(1, Pool, rng), Pool);
+        assert_eq!(another_shard(1, Pool, &[], rng), Pool);
     }
 
     #[test]

@@ -570,7 +570,16 @@ impl Store {
         let rng = &mut fastrand::Rng::new();
         let slots: Vec<(&StockMove, Take)> = (moves.iter())
             .flat_map(|moved| {
-                let blind = || vec![blind_take(moved.shards, moved.taken, moved.needs, rng)];
+                let short = self.shards_seen_short(moved.item, moved.shards, moved.needs);
+                let blind = || {
+                    vec![blind_take(
+                        moved.shards,
+                        moved.taken,
+                        moved.needs,
+                        &short,
+                        rng,
+                    )]
+                };
                 let planned = takes.get(&moved.item).cloned();
                 let takes = planned.unwrap_or_else(blind);
                 takes.into_iter().map(move |take| (moved, take))
@@ -590,7 +599,8 @@ impl Store {
             let row = rows
                 .get_mut(i - 1)
                 .filter(|r| lone && matches!(r, StockRow::Shard(_)))?;
-            *row = another_shard(moved.shards, *row, &mut fastrand::Rng::new());
+            let short = self.shards_seen_short(moved.item, moved.shards, moved.needs);
+            *row = another_shard(moved.shards, *row, &short, &mut fastrand::Rng::new());
             let take = Take { row: *row, ..*take };
             Some(
                 move_stock(catalog, moved, &take)
@@ -613,6 +623,9 @@ impl Store {
             return refused(old, before, now);
         }
         if (1..=slots.len()).any(|i| cancelled.failed_at(i).is_some()) {
+            let rows = rows.into_inner().unwrap_or_else(|e| e.into_inner());
+            let items = slots.iter().map(|(moved, _)| moved.item);
+            self.saw_failed_shards(items.zip(rows.iter().copied()), &cancelled, 1);
             return Ok(CartCommit::StockShort);
         }
         Err(StoreError::Unexpected(

@@ -52,6 +52,8 @@ pub struct Store {
     client: Client,
     tables: Tables,
     metrics: Arc<DbMetrics>,
+    /// What this process last saw of split items' shard rows (`shards::ShardHints`).
+    hints: Arc<shards::ShardHints>,
     /// How long a cart may idle before it expires (`Config::cart_idle_secs`).
     cart_idle_secs: i64,
     /// How long a guest's cart may idle (`Config::guest_cart_idle_secs`).
@@ -82,6 +84,7 @@ impl Store {
             client: Client::from_conf(config),
             tables,
             metrics,
+            hints: Arc::default(),
             cart_idle_secs: 30 * 24 * 60 * 60,
             guest_idle_secs: 72 * 60 * 60,
         }

@@ -119,7 +119,8 @@ impl Store {
             let row = rows
                 .get_mut(i)
                 .filter(|r| lone && matches!(r, StockRow::Shard(_)))?;
-            *row = another_shard(line.shards, *row, &mut fastrand::Rng::new());
+            let short = self.shards_seen_short(line.item_id, line.shards, take.needs);
+            *row = another_shard(line.shards, *row, &short, &mut fastrand::Rng::new());
             let bought = plan.cart.history.bought(line.item_id);
             let take = Take { row: *row, ..*take };
             Some(
@@ -135,6 +136,8 @@ impl Store {
             None => Ok(None),
             Some(cancelled) => {
                 let rows = rows.into_inner().unwrap_or_else(|e| e.into_inner());
+                let items = slots.iter().map(|(line, _)| line.item_id);
+                self.saw_failed_shards(items.zip(rows.iter().copied()), &cancelled, 0);
                 decode_reasons(plan.cart, &slots, &rows, &cancelled).map(Some)
             }
         }

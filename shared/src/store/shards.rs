@@ -11,6 +11,8 @@
 //! it whole changes the set in its transaction.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnConsumedCapacity,
@@ -28,6 +30,40 @@ use crate::domain::{Item, ItemId, Receipt, StockRow, Stocking, MAX_SHARDS};
 const BATCH_KEYS: usize = 100;
 /// Reads of a batch before it is declared unavailable.
 const READ_ATTEMPTS: u32 = 5;
+
+/// How long what a shard row was seen to hold steers the takes of this process.
+const HINT_TTL: Duration = Duration::from_secs(5);
+
+/// What this process (a Lambda instance, which serves many buyers of a sale one after another)
+/// last saw of split items' shard rows: a failed take's row as its condition returned it, every
+/// row of a read. Only a hint, never a rule: a blind take avoids the shards seen short of its
+/// units in the last [`HINT_TTL`] (so that, near a sell-out, buyers stop trying rows known to be
+/// empty), and what it takes is still decided by the row's condition in the transaction.
+#[derive(Debug, Default)]
+pub(crate) struct ShardHints {
+    seen: Mutex<HashMap<(ItemId, u32), (u64, Instant)>>,
+}
+
+impl ShardHints {
+    pub(crate) fn saw(&self, item: ItemId, shard: u32, stock: u64) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() > 10_000 {
+            seen.retain(|_, (_, at)| at.elapsed() < HINT_TTL);
+        }
+        seen.insert((item, shard), (stock, Instant::now()));
+    }
+
+    /// The shards of `item` (of `shards`) seen with fewer than `needs` units lately.
+    pub(crate) fn short(&self, item: ItemId, shards: u32, needs: u64) -> Vec<u32> {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        (0..shards.min(MAX_SHARDS))
+            .filter(|&i| {
+                seen.get(&(item, i))
+                    .is_some_and(|(stock, at)| *stock < needs && at.elapsed() < HINT_TTL)
+            })
+            .collect()
+    }
+}
 
 /// A shard row, as stored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -131,6 +167,38 @@ pub enum RowsCommit {
 }
 
 impl Store {
+    pub(crate) fn hints(&self) -> &ShardHints {
+        &self.hints
+    }
+
+    /// The shards of `item` (split over `shards`) this process saw short of `needs` units
+    /// lately: what a blind take avoids.
+    pub fn shards_seen_short(&self, item: ItemId, shards: u32, needs: u64) -> Vec<u32> {
+        match shards {
+            0 | 1 => vec![],
+            n => self.hints.short(item, n, needs),
+        }
+    }
+
+    /// Notes what the shard rows a cancelled transaction's conditions refused hold now (their
+    /// old items): `rows`, each action's item and row, from position `first` of the transaction.
+    pub(crate) fn saw_failed_shards(
+        &self,
+        rows: impl Iterator<Item = (ItemId, StockRow)>,
+        cancelled: &super::transact::Cancelled,
+        first: usize,
+    ) {
+        for (i, (item, row)) in rows.enumerate() {
+            let (StockRow::Shard(shard), Some(Some(raw))) = (row, cancelled.failed_at(first + i))
+            else {
+                continue;
+            };
+            if let Ok(Some((_, stock, _))) = decode_row(raw) {
+                self.hints.saw(item, shard, stock);
+            }
+        }
+    }
+
     /// Every row of each item of `items` (with the rows the caller believes it has: the item's
     /// own row says how many it has, and those are read too when they are more), strongly
     /// consistent, in as few `BatchGetItem`s as 100 keys a request allow: one for up to 99
@@ -159,7 +227,11 @@ impl Store {
             let shard_rows: Vec<Option<Raw>> = (0..shards)
                 .map(|i| found.get(&shard_id(item, i)).cloned())
                 .collect();
-            rows.insert(item, ItemRows::of(main, &shard_rows)?);
+            let read = ItemRows::of(main, &shard_rows)?;
+            for (i, stock) in read.stock.shards.iter().enumerate() {
+                self.hints().saw(item, i as u32, *stock);
+            }
+            rows.insert(item, read);
         }
         if !again.is_empty() {
             rows.extend(Box::pin(self.read_rows(&again)).await?);

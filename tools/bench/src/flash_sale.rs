@@ -111,6 +111,8 @@ pub struct Run {
     pub server_errors: usize,
     /// This run's `sold_per_s` over the forwarding run's of the same scenario and design.
     pub ratio: Option<f64>,
+    /// This run's `sold_per_s` over today's design's forwarding run of the same scenario.
+    pub ratio_to_today: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -122,7 +124,15 @@ pub struct Report {
     /// The mean of the log-normal window, in ms: `median * exp(sigma^2 / 2)`.
     pub window_mean_ms: f64,
     pub runs: Vec<Run>,
+    /// Nothing oversold, every unit sold or still in stock, one order or held unit per success.
     pub invariants_hold: bool,
+    /// The goal, for every scenario: the sharded design under the rule sells at 0.8 times
+    /// today's forwarding run or more, with no 5xx and p99 under 1 s (`None`: no sharded run).
+    pub goal_met: Option<bool>,
+    /// What the rule's figures make of one hot item on AWS, in purchases a second: one row
+    /// completes a transaction per mean window (today), `shards` rows side by side.
+    pub ceiling_today_per_s: f64,
+    pub ceiling_sharded_per_s: f64,
 }
 
 pub async fn run(options: Options) -> Report {
@@ -156,18 +166,36 @@ pub async fn run(options: Options) -> Report {
         runs[i].ratio = base
             .filter(|b| b.sold_per_s > 0.0)
             .map(|b| runs[i].sold_per_s / b.sold_per_s);
+        let today = runs
+            .iter()
+            .find(|r| r.mode == "forwarding" && r.scenario == runs[i].scenario && r.shards == 1);
+        runs[i].ratio_to_today = today
+            .filter(|b| b.sold_per_s > 0.0)
+            .map(|b| runs[i].sold_per_s / b.sold_per_s);
     }
+    let sharded_ruled: Vec<&Run> = (runs.iter())
+        .filter(|r| r.shards > 1 && r.mode == "rule")
+        .collect();
+    let goal_met = (!sharded_ruled.is_empty()).then(|| {
+        sharded_ruled.iter().all(|r| {
+            r.ratio_to_today.is_some_and(|x| x >= 0.8)
+                && r.server_errors == 0
+                && r.latency.p99_ms < 1000.0
+        })
+    });
     let rule = options.rule;
     let median_ms = rule.window_median.as_secs_f64() * 1000.0;
+    let window_mean_ms = median_ms * (rule.window_sigma.powi(2) / 2.0).exp();
     Report {
         options,
         window_median_ms: median_ms,
         window_sigma: rule.window_sigma,
         write_units_per_second: rule.write_units_per_second,
-        window_mean_ms: median_ms * (rule.window_sigma.powi(2) / 2.0).exp(),
-        invariants_hold: runs
-            .iter()
-            .all(|r| r.oversold == 0 && r.units_accounted && r.server_errors == 0),
+        window_mean_ms,
+        invariants_hold: runs.iter().all(|r| r.oversold == 0 && r.units_accounted),
+        goal_met,
+        ceiling_today_per_s: 1000.0 / window_mean_ms,
+        ceiling_sharded_per_s: f64::from(options.shards.max(1)) * 1000.0 / window_mean_ms,
         runs,
     }
 }
@@ -371,5 +399,6 @@ fn summarise(
         orders,
         server_errors: answers.iter().filter(|a| a.1 >= 500).count(),
         ratio: None,
+        ratio_to_today: None,
     }
 }

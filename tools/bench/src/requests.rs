@@ -308,6 +308,20 @@ pub async fn run() -> Report {
         run.measure(call, merge, "200", Some(2)).await;
     }
 
+    // An item split over 8 shards for a flash sale: the split, a purchase of one of its units
+    // (from one shard), a price change (every row, at their versions).
+    let split = ApiRequest::admin_update(4, json!({ "stock_shards": 8 }));
+    run.measure("admin: split item (stock_shards 8)", split, "200", None)
+        .await;
+    let hot = run.app.item(4).await;
+    let cart = run.app.fill_cart(310, &[hot], 1).await;
+    let request = ApiRequest::purchase(&cart, 310, &key());
+    let call = "purchase, success (1 line of an item split over 8 shards)";
+    run.measure(call, request, "200", Some(2)).await;
+    let repriced = ApiRequest::admin_update(4, json!({ "price": 1005 }));
+    let call = "admin: update item split over 8 shards (price)";
+    run.measure(call, repriced, "200", None).await;
+
     run.app.drop_tables().await;
     let mut rows = run.rows;
     rows.extend(order_rows(&items).await);

@@ -375,13 +375,17 @@ impl Store {
                 let mut update = Update::builder()
                     .table_name(table)
                     .set_key(Some(key))
-                    .set_expression_attribute_names(Some(names(&["price", "shard", "version"])))
+                    .set_expression_attribute_names(Some(names(&["price", "shard"])))
                     .expression_attribute_names("#max", MAX_PER_CUSTOMER)
                     .expression_attribute_values(":price", n(after.price.get()));
                 let mut condition = "attribute_exists(#shard)".to_owned();
+                // DynamoDB refuses a name the expressions do not use: `#version` only with a
+                // guard.
                 if guard {
                     condition.push_str(" AND #version = :version");
-                    update = update.expression_attribute_values(":version", n(seen.unwrap_or(0)));
+                    update = update
+                        .expression_attribute_names("#version", "version")
+                        .expression_attribute_values(":version", n(seen.unwrap_or(0)));
                 }
                 update = match after.max_per_customer {
                     Some(max) => update

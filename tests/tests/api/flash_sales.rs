@@ -362,6 +362,20 @@ async fn an_admin_reshards_reprices_and_sets_the_stock_of_a_split_item_at_its_ve
     assert!(version_of(&set) > current);
     assert_eq!(app.stocking(1).await, stocking(0, &[5, 5, 5, 5]));
 
+    // A price or limit change without `If-Match` reaches every shard too.
+    let repriced = admin_update(
+        &app,
+        1,
+        json!({ "price": 125, "max_per_customer": 5 }),
+        None,
+    )
+    .await;
+    assert_eq!(repriced.status, 200, "{}", repriced.text);
+    assert!(shard_rows(&app)
+        .await
+        .values()
+        .all(|(_, price)| *price == 125));
+
     // A restock goes to the pool; fewer shards take all of it; one makes the item whole.
     let restocked = admin_update(&app, 1, json!({ "restock": 3 }), None).await;
     assert_eq!(restocked.body["item"]["quantity"], 23);

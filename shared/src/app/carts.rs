@@ -203,6 +203,20 @@ where
             }
             Err(refusal) => return Err(refusal),
         };
+        // A split item whose every shard this process saw short of the units lately (near or
+        // past a sell-out): all its rows read first, rather than a take its shard would refuse.
+        if let Some(item) = split {
+            let moves = cart.stock_moves(&after, now);
+            let needs = (moves.iter().filter(|m| m.item == item.id))
+                .map(|m| m.needs)
+                .max()
+                .unwrap_or(0);
+            let short = store.shards_seen_short(item.id, item.shards, needs);
+            if needs > 0 && short.len() == item.shards as usize {
+                rows.store(item.shards, Ordering::Relaxed);
+                return Ok(Attempt::Again);
+            }
+        }
         // All of a split item's rows read: its units from rows that have them.
         let mut takes = Takes::new();
         if let (Some(stock), Some(item)) = (&read.stock, &read.item) {

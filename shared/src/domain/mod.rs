@@ -7,6 +7,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod listing;
 pub mod order;
+pub mod order_events;
 pub mod policy;
 pub mod purchase;
 

@@ -142,6 +142,15 @@ impl Function<'_> {
     fn is_scheduled(&self) -> bool {
         !self.events_of_type("Schedule").is_empty() || !self.events_of_type("ScheduleV2").is_empty()
     }
+
+    /// The event source mappings (`AWS::Lambda::EventSourceMapping`) that invoke it: a stream
+    /// feeds it.
+    fn stream_mappings<'t>(&self, template: &'t Yaml) -> Vec<&'t Yaml> {
+        resources(template, "AWS::Lambda::EventSourceMapping")
+            .into_values()
+            .filter(|m| reference(&m["Properties"]["FunctionName"]) == Some(&self.logical_id))
+            .collect()
+    }
 }
 
 /// The `AWS::Serverless::Function` resources, by binary name.
@@ -317,6 +326,8 @@ fn every_template_function_builds_its_own_crate_with_cargo_lambda() {
     );
 }
 
+/// Every function has one kind of trigger: HTTP routes, a schedule, or (the order events'
+/// publisher) a DynamoDB stream through an event source mapping of its own.
 #[test]
 fn every_function_is_either_behind_the_http_api_or_on_a_schedule() {
     let template = template();
@@ -330,9 +341,15 @@ fn every_function_is_either_behind_the_http_api_or_on_a_schedule() {
             .iter()
             .filter_map(|(_, e)| string(e.get("Type")))
             .collect();
-        assert!(
-            routed.contains(&function.binary) != function.is_scheduled(),
-            "{}: one kind of trigger, HTTP routes or a schedule (has {kinds:?})",
+        let triggers = [
+            routed.contains(&function.binary),
+            function.is_scheduled(),
+            !function.stream_mappings(&template).is_empty(),
+        ];
+        assert_eq!(
+            triggers.iter().filter(|t| **t).count(),
+            1,
+            "{}: one kind of trigger, HTTP routes, a schedule or a stream (has {kinds:?})",
             function.logical_id
         );
         assert!(
@@ -523,7 +540,7 @@ fn every_http_event_is_a_v2_request_on_one_of_its_functions_routes() {
     let routes = template_routes(&template);
     let files = event_files();
     for function in template_functions(&template).values() {
-        if function.is_scheduled() {
+        if function.is_scheduled() || !function.stream_mappings(&template).is_empty() {
             continue;
         }
         let name = &function.binary;
@@ -735,6 +752,13 @@ fn the_template_tables_are_exactly_the_schema_tables() {
         assert!(
             props.get("LocalSecondaryIndexes").is_none(),
             "{id}: no LSIs"
+        );
+
+        let stream = string(at(props, &["StreamSpecification", "StreamViewType"]));
+        assert_eq!(
+            stream,
+            def.stream.map(|view| view.as_str()),
+            "{id}: its stream"
         );
 
         let ttl = props.get("TimeToLiveSpecification");
@@ -1041,16 +1065,48 @@ fn only_the_admin_functions_get_the_admin_allow_list() {
     }
 }
 
-/// The table (and index) an IAM resource names: `!GetAtt T.Arn` or `!Sub "${T.Arn}/index/I"`.
-fn policy_resource(value: &Yaml) -> Option<(String, Option<String>)> {
+/// What a DynamoDB grant names in a table: all of it, an index, or its stream.
+#[derive(Debug, PartialEq, Eq)]
+enum Part {
+    Table,
+    Index(String),
+    Stream,
+}
+
+/// The table (and index, or stream) an IAM resource names: `!GetAtt T.Arn`,
+/// `!Sub "${T.Arn}/index/I"` or `!Sub "${T.Arn}/stream/*"`.
+fn policy_resource(value: &Yaml) -> Option<(String, Part)> {
     if let Some(target) = intrinsic(value, "GetAtt").and_then(Yaml::as_str) {
         let table = target.strip_suffix(".Arn")?;
-        return Some((table.to_owned(), None));
+        return Some((table.to_owned(), Part::Table));
     }
     let sub = intrinsic(value, "Sub").and_then(Yaml::as_str)?;
     let rest = sub.strip_prefix("${")?;
+    if let Some(table) = rest.strip_suffix(".Arn}/stream/*") {
+        return Some((table.to_owned(), Part::Stream));
+    }
     let (table, rest) = rest.split_once(".Arn}/index/")?;
-    Some((table.to_owned(), Some(rest.to_owned())))
+    Some((table.to_owned(), Part::Index(rest.to_owned())))
+}
+
+/// The only grants of another service than DynamoDB: the order events' publisher's
+/// `PutEvents` on its bus (checked by the_order_events_go_to_the_bus_the_stack_creates_or_the_one_named)
+/// and `SendMessage` to its dead-letter queue, for its stream mapping.
+fn other_service_grant(function: &Function, statement: &Yaml) -> bool {
+    let action = string(statement.get("Action"));
+    let sid = string(statement.get("Sid"));
+    let resource = &statement["Resource"];
+    function.binary == "publish-order-events"
+        && match (sid, action) {
+            (Some("PutTheOrderEvents"), Some("events:PutEvents")) => {
+                intrinsic(resource, "If").is_some()
+            }
+            (Some("SendGivenUpBatchesToTheDeadLetterQueue"), Some("sqs:SendMessage")) => {
+                intrinsic(resource, "GetAtt").and_then(Yaml::as_str)
+                    == Some("OrderEventsDeadLetterQueue.Arn")
+            }
+            _ => false,
+        }
 }
 
 #[test]
@@ -1076,6 +1132,9 @@ fn every_policy_names_explicit_dynamodb_actions_on_the_schema_tables_only() {
                 .unwrap_or_else(|| panic!("{id}: {policy:?} is an inline policy document"));
             for statement in statements {
                 assert_eq!(string(statement.get("Effect")), Some("Allow"), "{id}");
+                if other_service_grant(function, statement) {
+                    continue;
+                }
                 let actions: Vec<&str> = match &statement["Action"] {
                     Yaml::String(one) => vec![one.as_str()],
                     Yaml::Sequence(many) => many.iter().map(|a| a.as_str().unwrap()).collect(),
@@ -1101,11 +1160,15 @@ fn every_policy_names_explicit_dynamodb_actions_on_the_schema_tables_only() {
                         .iter()
                         .find(|d| d.logical_id == table)
                         .unwrap_or_else(|| panic!("{id}: {table} is not a schema table"));
-                    if let Some(index) = index {
-                        assert!(
+                    match index {
+                        Part::Table => {}
+                        Part::Index(index) => assert!(
                             def.indexes.iter().any(|i| i.name == index),
                             "{id}: {table} has no index {index}"
-                        );
+                        ),
+                        Part::Stream => {
+                            assert!(def.stream.is_some(), "{id}: {table} has no stream")
+                        }
                     }
                 }
             }

@@ -3,18 +3,23 @@
 //! ([`TestApp`], with the API's calls as methods), one request type that reaches a handler as
 //! an API Gateway HTTP API (payload v2) request or the local API over HTTP ([`ApiRequest`]),
 //! one proxy in front of DynamoDB Local that counts requests and injects faults
-//! ([`DynamoDbProxy`]), a stand-in for Secrets Manager ([`secrets`]), and the repository's files
-//! ([`repo`]).
+//! ([`DynamoDbProxy`]), a stand-in for Secrets Manager ([`secrets`]), the repository's files
+//! ([`repo`]), and the order events' local path: a stand-in for Lambda's mapping of the orders
+//! table's stream ([`stream`]), one for EventBridge ([`event_bus`]), and their contract,
+//! asyncapi.yaml ([`contract`]).
 //!
 //! DynamoDB Local must be running (`make test` starts it); its address comes from
 //! `AWS_ENDPOINT_URL_DYNAMODB`, else `http://127.0.0.1:$DYNAMODB_LOCAL_PORT` (default 8000).
 
 mod app;
+pub mod contract;
+pub mod event_bus;
 mod issuer;
 pub mod proxy;
 pub mod repo;
 mod request;
 pub mod secrets;
+pub mod stream;
 mod tls;
 pub mod tokens;
 

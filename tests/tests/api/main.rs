@@ -17,6 +17,7 @@ mod identity;
 mod limits;
 mod load;
 mod local_api;
+mod order_events;
 mod orders;
 mod outage;
 mod purchase;

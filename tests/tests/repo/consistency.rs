@@ -1735,3 +1735,133 @@ fn browsers_may_send_and_read_every_header_openapi_documents_from_the_given_orig
         "ExposeHeaders: the response headers openapi.yaml documents"
     );
 }
+
+// --- order events ---------------------------------------------------------------------------
+
+#[test]
+fn the_order_events_publisher_reads_the_orders_stream_as_the_local_stand_in_does() {
+    use testkit::stream::{BATCH_SIZE, MAX_RETRIES};
+    let template = template();
+    let functions = template_functions(&template);
+    let publisher = &functions["publish-order-events"];
+    let mappings = publisher.stream_mappings(&template);
+    assert_eq!(mappings.len(), 1, "one stream mapping");
+    let all = resources(&template, "AWS::Lambda::EventSourceMapping");
+    assert_eq!(all.len(), 1, "no other function is fed by a stream");
+    assert!(
+        publisher.events().is_empty(),
+        "no SAM event: it would grant every stream of the account"
+    );
+    let props = &mappings[0]["Properties"];
+
+    // The one table with a stream, as schema.rs gives it to DynamoDB Local.
+    let streamed: Vec<&str> = definitions()
+        .iter()
+        .filter(|d| d.stream.is_some())
+        .map(|d| d.logical_id)
+        .collect();
+    assert_eq!(streamed, ["OrdersTable"]);
+    let source = intrinsic(&props["EventSourceArn"], "GetAtt").and_then(Yaml::as_str);
+    assert_eq!(source, Some("OrdersTable.StreamArn"));
+    // From the oldest record, so that nothing written before the mapping existed is missed.
+    assert_eq!(string(props.get("StartingPosition")), Some("TRIM_HORIZON"));
+    // What the stand-in does (tests/src/stream.rs).
+    assert_eq!(props["BatchSize"].as_u64(), Some(BATCH_SIZE as u64));
+    assert_eq!(
+        props["MaximumRetryAttempts"].as_u64(),
+        Some(u64::from(MAX_RETRIES))
+    );
+    assert_eq!(
+        props["FunctionResponseTypes"],
+        serde_yaml::from_str::<Yaml>("[ReportBatchItemFailures]").unwrap()
+    );
+    assert_eq!(props["BisectBatchOnFunctionError"].as_bool(), Some(true));
+    // One batch of a shard at a time: an order's changes in the order they were written.
+    assert_eq!(props["ParallelizationFactor"].as_u64(), Some(1));
+    // Given up on while the stream (24 hours) still holds the records, with time to spare.
+    let age = props["MaximumRecordAgeInSeconds"]
+        .as_u64()
+        .expect("a bound on a record's age");
+    assert!((60..=12 * 3600).contains(&age), "{age}");
+    let destination = &props["DestinationConfig"]["OnFailure"]["Destination"];
+    assert_eq!(
+        intrinsic(destination, "GetAtt").and_then(Yaml::as_str),
+        Some("OrderEventsDeadLetterQueue.Arn")
+    );
+    let queue = &template["Resources"]["OrderEventsDeadLetterQueue"];
+    assert_eq!(string(queue.get("Type")), Some("AWS::SQS::Queue"));
+    assert_eq!(
+        queue["Properties"]["MessageRetentionPeriod"].as_u64(),
+        Some(14 * 86_400)
+    );
+    // The function stops starting requests DEADLINE_MARGIN before its deadline.
+    let timeout = publisher.properties()["Timeout"]
+        .as_u64()
+        .expect("its own timeout");
+    assert!(
+        timeout > shared::stream::DEADLINE_MARGIN.as_secs() + 10,
+        "{timeout}"
+    );
+}
+
+#[test]
+fn the_order_events_go_to_the_bus_the_stack_creates_or_the_one_named_and_to_no_other() {
+    let template = template();
+    let functions = template_functions(&template);
+    let publisher = &functions["publish-order-events"];
+    let bus = &template["Resources"]["OrderEventsBus"];
+    assert_eq!(string(bus.get("Type")), Some("AWS::Events::EventBus"));
+    assert_eq!(string(bus.get("Condition")), Some("CreateEventBus"));
+    let source = &template["Parameters"]["EventSource"];
+    assert_eq!(
+        string(source.get("Default")),
+        Some(publish_order_events::DEFAULT_SOURCE)
+    );
+    assert!(
+        string(source.get("AllowedPattern")).is_some_and(|p| p.starts_with("^(?!aws\\.)")),
+        "EventBridge keeps the sources starting with aws. for AWS"
+    );
+    let grant = publisher.properties()["Policies"][0]["Statement"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| string(s.get("Action")) == Some("events:PutEvents"))
+        .expect("a grant to put the events")
+        .clone();
+    for (given, bus_name, grant_resource) in [
+        (None, "!Ref OrderEventsBus", "!GetAtt OrderEventsBus.Arn"),
+        (
+            Some("shop-events"),
+            "shop-events",
+            "!Sub arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}",
+        ),
+    ] {
+        let parameters: Vec<(&str, &str)> = given.map(|b| ("EventBusName", b)).into_iter().collect();
+        let deployment = Deployment::new(&template, &parameters);
+        assert_eq!(
+            deployment.exists(bus),
+            given.is_none(),
+            "the stack creates a bus unless one is named"
+        );
+        let vars = environment(&template, publisher);
+        let expected: Yaml = serde_yaml::from_str(bus_name).unwrap();
+        assert_eq!(deployment.resolve(&vars["EVENT_BUS_NAME"]), Some(expected), "{given:?}");
+        assert_eq!(
+            deployment.resolve(&vars["EVENT_SOURCE"]),
+            Some(Yaml::String("cart-api".to_owned()))
+        );
+        let expected: Yaml = serde_yaml::from_str(grant_resource).unwrap();
+        assert_eq!(deployment.resolve(&grant["Resource"]), Some(expected), "{given:?}");
+    }
+    for function in functions
+        .values()
+        .filter(|f| f.binary != "publish-order-events")
+    {
+        let vars = environment(&template, function);
+        assert!(
+            !vars.contains_key("EVENT_BUS_NAME"),
+            "{}",
+            function.logical_id
+        );
+    }
+}

@@ -7,7 +7,10 @@
 //! - `openapi`: `openapi.yaml` documents exactly the routes served and the problem codes answered.
 //! - `dependencies`: every dependency is used, the lock file is committed, and `deny.toml` bans
 //!   what the functions must not link (`cargo deny check` enforces it).
+//! - `asyncapi`: `asyncapi.yaml` has a message per order event, valid for each event the
+//!   publisher makes, in schemas the tests' validator checks in full.
 
+mod asyncapi;
 mod consistency;
 mod dependencies;
 mod openapi;

@@ -7,12 +7,13 @@
 //!
 //! Environment: `ORDERS_TABLE`, `AWS_ENDPOINT_URL_DYNAMODB` (the stream is read there),
 //! `EVENT_BUS_NAME`, `EVENT_SOURCE`, `LOCAL_EVENTS_FILE` (default
-//! `.local/events/order-events.jsonl`), `LOCAL_EVENTS_DEAD_LETTER_FILE` (default
-//! `.local/events/order-events-dead-letters.jsonl`: batches given up on), `LOCAL_EVENTS_PORT`
-//! (the local bus's port; 0, the default, picks a free one). With `AWS_ENDPOINT_URL_EVENTBRIDGE`
-//! set, events go there and no local bus is started. Checkpoints are kept in
-//! `.local/events/checkpoints.json`, so a restart goes on where the last run stopped (a batch
-//! put but not yet checkpointed is delivered again: the same events, the same `event_id`s).
+//! `.local/events/order-events.jsonl`), `LOCAL_EVENTS_PORT` (the local bus's port; 0, the
+//! default, picks a free one). With `AWS_ENDPOINT_URL_EVENTBRIDGE` set, events go there and no
+//! local bus is started. Beside the events file: the shards' checkpoints
+//! (`order-events.checkpoints.json`), so that a restart goes on where the last run stopped (a
+//! batch put but not yet checkpointed when the process was killed is delivered again: the same
+//! events, the same `event_id`s), and the batches given up on after their retries, as the
+//! dead-letter queue would get them (`order-events.dead-letters.jsonl`).
 //!
 //! It prints `local EventBridge: <url>` once the bus listens (scripts/dev.sh waits for it and
 //! gives the URL to `cargo lambda watch`), and runs until it is stopped.
@@ -30,8 +31,7 @@ async fn main() -> std::process::ExitCode {
     let tables = shared::Tables::from_env();
     let file =
         var("LOCAL_EVENTS_FILE").unwrap_or_else(|| ".local/events/order-events.jsonl".to_owned());
-    let dead_letters = var("LOCAL_EVENTS_DEAD_LETTER_FILE")
-        .unwrap_or_else(|| ".local/events/order-events-dead-letters.jsonl".to_owned());
+    let file = std::path::PathBuf::from(file);
 
     let mut bus = None;
     let eventbridge = match var("AWS_ENDPOINT_URL_EVENTBRIDGE") {
@@ -59,20 +59,21 @@ async fn main() -> std::process::ExitCode {
         println!("local EventBridge: {}", bus.url());
     }
     println!(
-        "reading the stream of {} at {}; events (bus {}, source {}) in {file}",
+        "reading the stream of {} at {}; events (bus {}, source {}) in {}",
         tables.orders,
         testkit::dynamodb_endpoint(),
         publisher.bus(),
-        publisher.source()
+        publisher.source(),
+        file.display()
     );
-    let checkpoints = Checkpoints::in_file(".local/events/checkpoints.json");
+    let checkpoints = Checkpoints::in_file(file.with_extension("checkpoints.json"));
     let mapping = StreamMapping::new(
         &testkit::dynamodb_endpoint(),
         &tables.orders,
         InProcess(publisher),
     )
     .with_checkpoints(Arc::new(checkpoints))
-    .with_dead_letter_file(dead_letters);
+    .with_dead_letter_file(file.with_extension("dead-letters.jsonl"));
     // Until the process is stopped (make dev's SIGTERM, or its group's SIGINT or SIGHUP).
     let (_never, stop) = tokio::sync::watch::channel(false);
     mapping.run(stop).await;

@@ -41,6 +41,8 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// Did the interceptor and the proxy always agree?
     pub counts_agree: bool,
+    /// What the order events' publisher adds per order change.
+    pub order_events: Vec<crate::order_events::Row>,
 }
 
 struct Run {
@@ -274,7 +276,12 @@ pub async fn run() -> Report {
     let mut rows = run.rows;
     rows.extend(hold_rows(&items).await);
     let counts_agree = rows.iter().all(|r| r.requests == r.operations.len() as u64);
-    Report { rows, counts_agree }
+    let order_events = crate::order_events::run(20).await;
+    Report {
+        rows,
+        counts_agree,
+        order_events,
+    }
 }
 
 /// The same calls under `CHECKOUT_POLICY=hold` (holds of a second), and the sweep.

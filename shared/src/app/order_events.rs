@@ -401,6 +401,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_order_written_over_an_expired_keys_record_is_placed_and_the_records_end_is_nothing()
+    {
+        let record =
+            json!({"order_id": {"S": "k"}, "status": {"N": "200"}, "expires_at": {"N": "1"}});
+        let placed = image(&order("k", OrderStatus::Placed, 0));
+        let batch = records(vec![
+            // The purchase's put over a key's record of a cart write that had expired.
+            self::record(0, Some(record.clone()), Some(placed)),
+            // TTL deleting another expired record.
+            self::record(1, Some(record), None),
+        ]);
+        let bus = FakeBus::default();
+
+        let published = publish(&batch, &bus, later()).await;
+
+        assert_eq!(published.events, 1);
+        assert_eq!(
+            bus.requests(),
+            [vec![(OrderId::of_key("k").to_string(), "OrderPlaced")]]
+        );
+    }
+
+    #[tokio::test]
     async fn a_refused_entry_fails_the_batch_from_its_record_on() {
         // Orders a, b, c placed (records 0, 1, 2), then a paid (3): two requests.
         let mut values: Vec<Value> = ["a", "b", "c"]

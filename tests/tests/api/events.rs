@@ -629,7 +629,7 @@ struct Recorder {
 
 impl Recorder {
     async fn start(policy: CheckoutPolicy) -> Self {
-        let (app, proxy) = TestApp::spawn_behind_proxy().await;
+        let (app, proxy) = TestApp::spawn_streaming_behind_proxy().await;
         // Orders wait for a payment, so that every transition has one to wait for.
         let app = app.behind_jwt_authorizer().with_policy(policy);
         let mut app = app.taking_payments(900);

@@ -251,7 +251,7 @@ async fn pay(app: &TestApp, order: &str) -> TestResponse {
 
 /// An app taking payments (orders wait `pending_payment`), with 1,000 wines.
 async fn shop() -> TestApp {
-    let app = TestApp::spawn().await.taking_payments(900);
+    let app = TestApp::spawn_streaming().await.taking_payments(900);
     app.seed(&[("Wine - Port", 869, 1000)]).await;
     app
 }
@@ -300,6 +300,7 @@ async fn a_purchase_a_payment_and_a_cancellation_are_each_published_once_in_orde
     }
     let requests = events.bus.requests();
     assert!(requests.iter().all(|r| r.buses.iter().all(|b| b == BUS)));
+    app.drop_tables().await;
 }
 
 #[tokio::test]
@@ -379,13 +380,14 @@ async fn every_transition_of_an_order_is_one_event_that_names_the_status_it_left
         first_statuses,
         BTreeSet::from(["pending_payment", "placed"])
     );
+    placing.drop_tables().await;
 }
 
 // --- nothing for what did not commit ------------------------------------------------------------
 
 #[tokio::test]
 async fn changes_that_did_not_commit_and_key_records_of_cart_writes_publish_nothing() {
-    let (app, proxy) = TestApp::spawn_behind_proxy().await;
+    let (app, proxy) = TestApp::spawn_streaming_behind_proxy().await;
     let app = app.taking_payments(900);
     app.seed(&[("Wine - Port", 869, 3)]).await;
     let events = Events::start(&app).await;
@@ -446,6 +448,7 @@ async fn changes_that_did_not_commit_and_key_records_of_cart_writes_publish_noth
     assert!(seen[..3]
         .iter()
         .all(|e| e["detail"]["order"]["id"] == order));
+    app.drop_tables().await;
 }
 
 // --- faults ---------------------------------------------------------------------------------------
@@ -478,6 +481,7 @@ async fn a_lost_put_events_answer_delivers_the_event_again_with_the_same_event_i
             kind("OrderPaid", Some("pending_payment"))
         ]
     );
+    app.drop_tables().await;
 }
 
 #[tokio::test]
@@ -515,6 +519,7 @@ async fn a_refused_entry_is_put_again_with_those_after_it_and_each_orders_events
         "the batch, then the rest of it from b placed"
     );
     assert_eq!(log.batches[1][..], log.batches[0][1..]);
+    app.drop_tables().await;
 }
 
 #[tokio::test]
@@ -549,6 +554,7 @@ async fn a_failed_put_events_request_is_sent_again_from_its_first_record() {
         failed["batchItemFailures"][0]["itemIdentifier"],
         log.batches[0][0].as_str()
     );
+    app.drop_tables().await;
 }
 
 #[tokio::test]
@@ -577,6 +583,7 @@ async fn the_publisher_killed_between_its_put_and_its_checkpoint_delivers_again_
             kind("OrderPaid", Some("pending_payment"))
         ]
     );
+    app.drop_tables().await;
 }
 
 #[tokio::test]
@@ -617,6 +624,7 @@ async fn changes_of_one_order_in_one_batch_are_put_one_request_each_in_the_order
     }
     assert_in_order_per_order(&seen);
     assert_eq!(seen[3]["detail"]["order"]["id"], b);
+    app.drop_tables().await;
 }
 
 #[tokio::test]
@@ -676,4 +684,5 @@ async fn a_record_the_publisher_cannot_read_goes_to_the_dead_letter_queue_after_
     );
     let file = testkit::event_bus::read_events(&events.scratch.0.join("dead-letters.jsonl"));
     assert_eq!(file, std::slice::from_ref(letter));
+    app.drop_tables().await;
 }

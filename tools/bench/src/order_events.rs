@@ -73,7 +73,7 @@ fn stream_reads(proxy: &DynamoDbProxy) -> u64 {
 }
 
 pub async fn run(orders: u64) -> Vec<Row> {
-    let (app, proxy) = TestApp::spawn_behind_proxy().await;
+    let (app, proxy) = TestApp::spawn_streaming_behind_proxy().await;
     let app = app.taking_payments(900);
     app.seed(&[("Bench Item", 1000, 1_000_000)]).await;
     let dir = std::env::temp_dir().join(format!("cart-api-bench-events-{}", uuid::Uuid::new_v4()));

@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help tools check test dev token package deploy bench fmt lint dynamodb-start dynamodb-stop
+.PHONY: help tools check test dev sam-local sam-invoke token package deploy bench fmt lint dynamodb-start dynamodb-stop
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  make %-16s %s\n", $$1, $$2 }'
@@ -16,13 +16,19 @@ tools: ## Install missing tools (cargo-deny, .venv with cargo-lambda/SAM/zig, Dy
 check: ## Only Rust needed, ~1 min: fmt, cargo deny, clippy, unit/property tests, the repo's file tests
 	bash scripts/check.sh
 
-test: ## make check, sam validate, tests on DynamoDB Local, local API tests, make dev's stop test
+test: ## make check, sam validate, tests on DynamoDB Local, local API tests, SAM local (Docker), make dev's stop test
 	bash scripts/test.sh
 
 # One command per recipe: the recipe's shell execs it, so the script is make's child, and gets
 # the SIGTERM that make passes on when it is sent one itself.
 dev: ## Local API with hot reload on API_URL (default http://127.0.0.1:9000)
 	bash scripts/dev.sh
+
+sam-local: ## The API by sam local start-api on the template's routes (Docker) on API_URL; iam mode
+	bash scripts/sam-local.sh
+
+sam-invoke: ## One sam local invoke (Docker): make sam-invoke FN=<function> [EVENT=events/<name>.json]
+	@bash scripts/sam-invoke.sh "$(FN)" "$(EVENT)"
 
 # USER only when given on the command line: the environment's USER is the login name.
 token: ## A bearer token for the local API: make -s token USER=<id> [TTL=<seconds>]

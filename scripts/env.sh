@@ -23,8 +23,9 @@ fi
 : "${ORDERS_TABLE:=cart-api-orders}"; export ORDERS_TABLE
 : "${IDEMPOTENCY_TABLE:=cart-api-idempotency}"; export IDEMPOTENCY_TABLE
 # The checkout policy (latest | hold; HOLD_SECONDS, MAX_HOLD_SECONDS (0 or unset: twice
-# HOLD_SECONDS), MAX_HELD_PER_ITEM, CART_IDLE_DAYS keep the functions' defaults unless set), and
-# how often make dev runs the sweep of ended holds.
+# HOLD_SECONDS), MAX_HELD_PER_ITEM, CART_IDLE_DAYS, and a guest's MAX_GUEST_HELD_PER_ITEM (2) and
+# GUEST_CART_IDLE_HOURS (72) keep the functions' defaults unless set), and how often make dev
+# runs the sweep of ended holds.
 : "${CHECKOUT_POLICY:=latest}"; export CHECKOUT_POLICY
 # Whether orders wait for a payment (none | external; PAYMENT_WINDOW_SECONDS keeps the functions'
 # 900 unless set). The sweep below also expires the orders nobody paid in time.

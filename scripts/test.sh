@@ -4,7 +4,8 @@
 # Rust tests against DynamoDB Local (the cart and purchase contract under both checkout
 # policies; the order events end to end), the local API served by `cargo lambda watch` (its Rust
 # tests, then schemathesis against openapi.yaml), the contracts' linters (openapi.yaml,
-# asyncapi.yaml), and scripts/test-dev.sh (`make dev` stops what it started). Installs
+# asyncapi.yaml), the template under SAM CLI in Docker (scripts/test-sam.sh), and
+# scripts/test-dev.sh (`make dev` stops what it started). Installs
 # missing tools first. Reuses a DynamoDB Local that is already running (e.g. make dev's); one
 # started here is stopped on exit. Logs: .local/logs/.
 # shellcheck source=scripts/lib.sh
@@ -79,6 +80,11 @@ if ! HYPOTHESIS_STORAGE_DIRECTORY="$ROOT/.local/hypothesis" st --config-file tes
     tail -n 40 "$WATCH_LOG" >&2
     die "schemathesis found failures (reproduce each with the curl command above; the last lines of $WATCH_LOG are above)"
 fi
+
+# template.yaml under SAM CLI, every function in a Lambda container (Docker): each one's event
+# answered by sam local invoke as by cargo lambda invoke, and sam local start-api's tour.
+step "SAM CLI: sam local invoke against cargo lambda invoke, sam local start-api (scripts/test-sam.sh)"
+bash scripts/test-sam.sh 2>&1 | tee -a "$TEST_LOG"
 
 step "make dev stops what it started (scripts/test-dev.sh)"
 bash scripts/test-dev.sh 2>&1 | tee -a "$TEST_LOG"

@@ -9,7 +9,7 @@ use std::env;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::{CheckoutPolicy, PaymentMode};
+use crate::domain::{CheckoutPolicy, PaymentMode, UserId};
 use crate::jwt::LocalJwks;
 use crate::ApiError;
 
@@ -179,6 +179,11 @@ pub struct Config {
     /// A cart idle this long expires (`CART_IDLE_DAYS`, 30): it answers 404, its holds are
     /// released, and DynamoDB's TTL deletes it some time later.
     pub cart_idle_secs: i64,
+    /// A guest's cart idle this long expires (`GUEST_CART_IDLE_HOURS`, 72), its holds released.
+    pub guest_cart_idle_secs: i64,
+    /// `hold`: the most units of one item a guest may hold (`MAX_GUEST_HELD_PER_ITEM`, 2):
+    /// tighter than a signed-in user's, since a guest costs nothing to make.
+    pub guest_max_held_per_item: u64,
     /// `PAYMENT_MODE` (`none`, or `external` with `PAYMENT_WINDOW_SECONDS`).
     pub payment: PaymentMode,
     /// The key Stripe signs its webhook events with (`STRIPE_WEBHOOK_SECRET`); without it the
@@ -207,6 +212,8 @@ impl Config {
             request_budget: millis(vars, "REQUEST_BUDGET_MS", 9_000),
             checkout: checkout_from_vars(vars)?,
             cart_idle_secs: number(vars, "CART_IDLE_DAYS", 30) * 24 * 60 * 60,
+            guest_cart_idle_secs: number(vars, "GUEST_CART_IDLE_HOURS", 72).max(1) * 60 * 60,
+            guest_max_held_per_item: number(vars, "MAX_GUEST_HELD_PER_ITEM", 2).max(1) as u64,
             payment: PaymentMode::parse(
                 &var_or(vars, "PAYMENT_MODE", "none"),
                 number(
@@ -227,6 +234,23 @@ impl Config {
         self.cursor_secret.as_deref().ok_or_else(|| {
             ApiError::Internal("this function was started without a cursor key".into())
         })
+    }
+
+    /// The checkout policy for `owner`: a guest holds at most `guest_max_held_per_item` units of
+    /// an item.
+    pub fn checkout_for(&self, owner: &UserId) -> CheckoutPolicy {
+        match self.checkout {
+            CheckoutPolicy::Hold {
+                seconds,
+                max_per_item,
+                max_seconds,
+            } if owner.is_guest() => CheckoutPolicy::Hold {
+                seconds,
+                max_per_item: max_per_item.min(self.guest_max_held_per_item),
+                max_seconds,
+            },
+            policy => policy,
+        }
     }
 
     /// How long a request may take from now: until Lambda's `deadline` (Unix milliseconds) less
@@ -261,6 +285,8 @@ impl Config {
             request_budget: Duration::from_secs(9),
             checkout: CheckoutPolicy::Latest,
             cart_idle_secs: 30 * 24 * 60 * 60,
+            guest_cart_idle_secs: 72 * 60 * 60,
+            guest_max_held_per_item: 2,
             payment: PaymentMode::None,
             stripe_webhook_secret: Some(b"whsec_test".to_vec()),
         }

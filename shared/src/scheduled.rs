@@ -6,6 +6,7 @@ use std::future::Future;
 use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
+use tracing::Instrument as _;
 
 use crate::{telemetry, Store, Tables};
 
@@ -21,16 +22,25 @@ pub trait Scheduled {
     ) -> impl Future<Output = Result<Self::Summary, lambda_runtime::Error>> + Send;
 }
 
-/// Logging, the DynamoDB client (once), then the Lambda event loop, each run logged with its
-/// request id.
+/// Logging, the DynamoDB client (once), then the Lambda event loop, each run in a span
+/// carrying its request id (Lambda's: no API Gateway in front) and its X-Ray trace id, so every
+/// line of a run has them.
 pub async fn serve_scheduled<S: Scheduled>() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let store = Store::from_env(Tables::from_env());
     let store = &store;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let request_id = event.context.request_id.clone();
-        tracing::info!(function = S::NAME, request_id, "run started");
-        S::run(store, event).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let span = tracing::info_span!(
+            "run",
+            request_id = %event.context.request_id,
+            trace_id = tracing::field::Empty,
+        );
+        let trace = event.context.xray_trace_id.as_deref();
+        if let Some(root) = trace.and_then(telemetry::trace_root) {
+            span.record("trace_id", root);
+        }
+        span.in_scope(|| tracing::info!(function = S::NAME, "run started"));
+        S::run(store, event).instrument(span)
     }))
     .await
 }

@@ -33,3 +33,38 @@ export async function tour(): Promise<void> {
   }
   void response.headers.get("Idempotent-Replayed");
 }
+
+// A visitor fills a cart as a guest, signs in, and merges it into theirs.
+export async function guestTour(): Promise<void> {
+  const created = await api.POST("/api/v1/guest/carts", { body: {} });
+  if (!created.data) {
+    return;
+  }
+  const token: string = created.data.guest_token;
+  const guest = { params: { path: { cart_id: created.data.cart.id }, header: { "Guest-Token": token } } };
+  await api.POST("/api/v1/guest/carts/{cart_id}/items", { ...guest, body: { item_id: 110, quantity: 1 } });
+  const line = { params: { ...guest.params, path: { ...guest.params.path, item_id: 110 } } };
+  await api.PATCH("/api/v1/guest/carts/{cart_id}/items/{item_id}", { ...line, body: { quantity: 2 } });
+  const seen = await api.GET("/api/v1/guest/carts/{cart_id}", guest);
+  if (seen.error) {
+    // A missing token is `unauthenticated`, a wrong one `cart_not_found`: typed either way.
+    const code: components["schemas"]["ProblemCode"] = seen.error.code;
+    void code;
+  }
+  // @ts-expect-error the Guest-Token header is required on a guest's cart
+  await api.GET("/api/v1/guest/carts/{cart_id}", { params: { path: { cart_id: "x" } } });
+
+  const body = { guest_cart_id: created.data.cart.id, guest_token: token };
+  const merged = await api.POST("/api/v1/cart/merge", { body: { ...body, mode: "merge" } });
+  if (merged.data) {
+    for (const change of merged.data.merge) {
+      const outcome: "merged" | "capped" | "dropped" = change.outcome;
+      const from: "guest" | "user" = change.from;
+      const reason: components["schemas"]["MergeReason"] | undefined = change.reason;
+      void [outcome, from, reason, change.quantity];
+    }
+    void merged.data.cart.total;
+  }
+  // @ts-expect-error a merge's mode is merge, replace or keep
+  await api.POST("/api/v1/cart/merge", { body: { ...body, mode: "sum" } });
+}

@@ -7,6 +7,7 @@ Every answer must come back as a typed model: successes as theirs, problems as a
 whose `code` is the one expected.
 """
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -18,14 +19,24 @@ from cart_api_client import AuthenticatedClient, Client  # noqa: E402
 from cart_api_client.api.admin import admin_create_item, admin_update_item  # noqa: E402
 from cart_api_client.api.carts import add_cart_item, create_cart_with_slash, get_cart, remove_cart_item, set_cart_item  # noqa: E402
 from cart_api_client.api.catalog import list_items  # noqa: E402
+from cart_api_client.api.guests import guest_add_cart_item, guest_create_cart, guest_get_cart, guest_set_cart_item, merge_cart  # noqa: E402
 from cart_api_client.api.purchases import get_order, list_orders, purchase_cart  # noqa: E402
 from cart_api_client.models import (  # noqa: E402
     AddCartItemBody,
     AdminCreateItemBody,
     CartEnvelope,
     CreateCartWithSlashBody,
+    GuestAddCartItemBody,
+    GuestCartCreated,
+    GuestCreateCartBody,
+    GuestSetCartItemBody,
     InvalidRequestProblem,
     ItemChange,
+    MergeMode,
+    MergeOutcome,
+    MergeReason,
+    MergeRequest,
+    MergeResult,
     Purchase,
     PurchaseCartBody,
     SetCartItemBody,
@@ -118,7 +129,54 @@ def main():
     bob = AuthenticatedClient(base_url=API, token=token(f"bob-{RUN}"))
     problem("another user", get_cart.sync_detailed(cart_id, client=bob), "cart_not_found", 404)
 
+    guests(public, tea_id)
+
     print(f"test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out ({PASSED} checks of the generated Python client)")
+
+
+def guests(public, tea_id):
+    """A visitor fills a cart as a guest, signs in as Carol and merges it into her cart."""
+    # The generated functions ask for an AuthenticatedClient wherever the operation lists any
+    # security, `{}` (none, the guest routes in jwt mode) included. A visitor has no credential;
+    # the plain client is all such a call uses.
+    visitor = public
+    made = guest_create_cart.sync_detailed(client=visitor, body=GuestCreateCartBody())
+    check("a guest's cart", made.status_code == 201 and isinstance(made.parsed, GuestCartCreated), made.content)
+    cart_id, guest_token = made.parsed.cart.id, made.parsed.guest_token
+    guest_id = "guest:" + hashlib.sha256(guest_token.encode()).hexdigest()
+    check("the guest is the token's hash", made.parsed.cart.user_id == guest_id, made.parsed.cart.user_id)
+    added = guest_add_cart_item.sync_detailed(cart_id, client=visitor, body=GuestAddCartItemBody(item_id=tea_id, quantity=1), guest_token=guest_token)
+    check("a guest adds", added.status_code == 200 and added.parsed.cart.total == 500, added.content)
+    set_to = guest_set_cart_item.sync_detailed(cart_id, tea_id, client=visitor, body=GuestSetCartItemBody(quantity=2), guest_token=guest_token, idempotency_key=f"guest-set-{RUN}")
+    check("a guest sets a quantity", set_to.status_code == 200 and set_to.parsed.cart.lines[0].quantity == 2, set_to.content)
+    seen = guest_get_cart.sync_detailed(cart_id, client=visitor, guest_token=guest_token)
+    check("a guest views", seen.status_code == 200 and seen.headers.get("etag") == f'"{seen.parsed.cart.version}"', seen.headers)
+
+    # Another guest's token reaches nothing of this guest's cart.
+    other = guest_create_cart.sync_detailed(client=visitor, body=GuestCreateCartBody()).parsed
+    problem("another guest's token", guest_get_cart.sync_detailed(cart_id, client=visitor, guest_token=other.guest_token), "cart_not_found", 404)
+
+    # Carol signs in, with a tea in her own cart: the guest's two join it, and the answer says so.
+    carol = AuthenticatedClient(base_url=API, token=token(f"carol-{RUN}"))
+    mine = create_cart_with_slash.sync_detailed(client=carol, body=CreateCartWithSlashBody()).parsed.cart.id
+    add_cart_item.sync_detailed(mine, client=carol, body=AddCartItemBody(item_id=tea_id, quantity=1))
+    request = MergeRequest(guest_cart_id=cart_id, guest_token=guest_token, mode=MergeMode.MERGE)
+    merged = merge_cart.sync_detailed(client=carol, body=request, idempotency_key=f"merge-{RUN}")
+    check("merge", merged.status_code == 200 and isinstance(merged.parsed, MergeResult), merged.content)
+    check("merged into her cart", merged.parsed.cart.id == mine and merged.parsed.cart.lines[0].quantity == 3, merged.content)
+    changes = [(c.item_id, c.from_.value, c.quantity, c.outcome) for c in merged.parsed.merge]
+    check("every line that changed", changes == [(tea_id, "guest", 2, MergeOutcome.MERGED)], changes)
+    again = merge_cart.sync_detailed(client=carol, body=request, idempotency_key=f"merge-{RUN}")
+    check("merge, replayed", again.content == merged.content and again.headers.get("idempotent-replayed") == "true", again.headers)
+    problem("merged already", merge_cart.sync_detailed(client=carol, body=request), "cart_not_found", 404)
+    problem("the guest's cart is gone", guest_get_cart.sync_detailed(cart_id, client=visitor, guest_token=guest_token), "cart_not_found", 404)
+
+    # The other guest's tea, kept out: Carol's cart as it was, the line reported dropped.
+    guest_add_cart_item.sync_detailed(other.cart.id, client=visitor, body=GuestAddCartItemBody(item_id=tea_id, quantity=1), guest_token=other.guest_token)
+    kept = merge_cart.sync_detailed(client=carol, body=MergeRequest(guest_cart_id=other.cart.id, guest_token=other.guest_token, mode=MergeMode.KEEP))
+    check("keep", kept.status_code == 200 and kept.parsed.cart.lines[0].quantity == 3, kept.content)
+    dropped = [(c.outcome, c.reason) for c in kept.parsed.merge]
+    check("the guest's line dropped", dropped == [(MergeOutcome.DROPPED, MergeReason.KEPT)], dropped)
 
 
 if __name__ == "__main__":

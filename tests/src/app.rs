@@ -18,10 +18,16 @@ use cancel_order::CancelOrder;
 use create_cart::CreateCart;
 use get_cart::GetCart;
 use get_order::GetOrder;
+use guest_add_cart_item::GuestAddCartItem;
+use guest_create_cart::GuestCreateCart;
+use guest_get_cart::GuestGetCart;
+use guest_remove_cart_item::GuestRemoveCartItem;
+use guest_set_cart_item::GuestSetCartItem;
 use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request, Response};
 use list_items::ListItems;
 use list_orders::ListOrders;
+use merge_cart::MergeCart;
 use purchase_cart::PurchaseCart;
 use remove_cart_item::RemoveCartItem;
 use serde_json::{json, Value};
@@ -219,6 +225,13 @@ impl TestApp {
         })
     }
 
+    /// Guests' carts idle for `secs` expire.
+    pub fn guest_idling(mut self, secs: i64) -> Self {
+        self.state.config.guest_cart_idle_secs = secs;
+        self.state.store = self.state.store.clone().with_guest_cart_idle(secs);
+        self
+    }
+
     /// Carts idle for `secs` expire.
     pub fn idling(mut self, secs: i64) -> Self {
         self.state.config.cart_idle_secs = secs;
@@ -300,7 +313,10 @@ impl TestApp {
     /// Calls endpoint `E` with `req`, as Lambda would.
     pub async fn call<E: Endpoint>(&self, req: impl IntoCall) -> TestResponse {
         let req = req.into_request(self);
-        TestResponse::from(dispatch::<E>(&self.state, req).await)
+        // On the heap: a debug build's future of a whole handler is large, and a caller that
+        // can reach many handlers (`call_function`) would otherwise carry all of them on a test
+        // thread's stack.
+        TestResponse::from(Box::pin(dispatch::<E>(&self.state, req)).await)
     }
 
     /// Calls the HTTP function named `function` (`add-cart-item`).
@@ -322,6 +338,12 @@ impl TestApp {
             "admin-fulfil-order" => self.call::<AdminFulfilOrder>(req).await,
             "admin-order-payment" => self.call::<AdminOrderPayment>(req).await,
             "stripe-webhook" => self.call::<StripeWebhook>(req).await,
+            "guest-create-cart" => self.call::<GuestCreateCart>(req).await,
+            "guest-get-cart" => self.call::<GuestGetCart>(req).await,
+            "guest-add-cart-item" => self.call::<GuestAddCartItem>(req).await,
+            "guest-set-cart-item" => self.call::<GuestSetCartItem>(req).await,
+            "guest-remove-cart-item" => self.call::<GuestRemoveCartItem>(req).await,
+            "merge-cart" => self.call::<MergeCart>(req).await,
             other => panic!("no HTTP function is named {other}"),
         }
     }
@@ -458,6 +480,64 @@ impl TestApp {
     pub async fn list(&self, query: &[(&str, &str)]) -> TestResponse {
         self.call::<ListItems>(ApiRequest::list_items().queries(query))
             .await
+    }
+
+    /// A new guest's cart: its id and its guest token.
+    pub async fn guest_cart(&self) -> (String, String) {
+        let r = self
+            .call::<GuestCreateCart>(ApiRequest::guest_create_cart())
+            .await;
+        assert_eq!(r.status, 201, "a guest's cart: {}", r.text);
+        let id = r.body["cart"]["id"].as_str().expect("an id").to_owned();
+        (
+            id,
+            r.body["guest_token"].as_str().expect("a token").to_owned(),
+        )
+    }
+
+    /// The guest (`token`) adds `quantity` of `item` to their cart.
+    pub async fn guest_add(
+        &self,
+        cart: &str,
+        token: &str,
+        item: u64,
+        quantity: u64,
+    ) -> TestResponse {
+        let body = json!({ "item_id": item, "quantity": quantity });
+        let request = ApiRequest::guest_add_cart_item(cart, Some(token)).json(body);
+        self.call::<GuestAddCartItem>(request).await
+    }
+
+    /// The guest (`token`) sets the line of `item` to `quantity`.
+    pub async fn guest_set(
+        &self,
+        cart: &str,
+        token: &str,
+        item: u64,
+        quantity: u64,
+    ) -> TestResponse {
+        let request = ApiRequest::guest_set_cart_item(cart, item, Some(token))
+            .json(json!({ "quantity": quantity }));
+        self.call::<GuestSetCartItem>(request).await
+    }
+
+    /// The guest's cart, as the guest (`token`) sees it.
+    pub async fn guest_view(&self, cart: &str, token: &str) -> TestResponse {
+        self.call::<GuestGetCart>(ApiRequest::guest_get_cart(cart, Some(token)))
+            .await
+    }
+
+    /// `user` merges the guest's cart into theirs (`mode`: merge, replace or keep).
+    pub async fn merge(
+        &self,
+        user: impl ToString,
+        cart: &str,
+        token: &str,
+        mode: &str,
+    ) -> TestResponse {
+        let body = json!({ "guest_cart_id": cart, "guest_token": token, "mode": mode });
+        let request = ApiRequest::merge_cart().json(body).as_user(user);
+        self.call::<MergeCart>(request).await
     }
 
     /// The owner cancels `order`.

@@ -3,9 +3,10 @@
 //! ([`TestApp`], with the API's calls as methods), one request type that reaches a handler as
 //! an API Gateway HTTP API (payload v2) request or the local API over HTTP ([`ApiRequest`]),
 //! one proxy in front of DynamoDB Local that counts requests and injects faults
-//! ([`DynamoDbProxy`]), a stand-in for Secrets Manager ([`secrets`]), the repository's files
-//! ([`repo`]), and the order events' local path: a stand-in for Lambda's mapping of the orders
-//! table's stream ([`stream`]), one for EventBridge ([`event_bus`]), and their contract,
+//! ([`DynamoDbProxy`]), a stand-in for Secrets Manager ([`secrets`]), the functions' log lines
+//! captured ([`LogCapture`]), the repository's files ([`repo`]), `template.yaml` rendered for
+//! `sam local` ([`sam`]), and the order events' local path: a stand-in for Lambda's mapping of the
+//! orders table's stream ([`stream`]), one for EventBridge ([`event_bus`]), and their contract,
 //! asyncapi.yaml ([`contract`]).
 //!
 //! DynamoDB Local must be running (`make test` starts it); its address comes from
@@ -15,9 +16,11 @@ mod app;
 pub mod contract;
 pub mod event_bus;
 mod issuer;
+mod logs;
 pub mod proxy;
 pub mod repo;
 mod request;
+pub mod sam;
 pub mod secrets;
 pub mod stream;
 mod tls;
@@ -28,6 +31,7 @@ pub use app::{
     unique_tables, IntoCall, TestApp, TestResponse, ANYONE,
 };
 pub use issuer::{unix_now, LocalIssuer};
+pub use logs::LogCapture;
 pub use proxy::{DynamoDbProxy, Fault, Seen, Times};
 pub use request::{ApiRequest, Credential, BACKEND_ARN, BACKEND_CALLER_ID};
 

@@ -1,5 +1,5 @@
 //! The one HTTP proxy in front of DynamoDB Local. It counts: every request is kept with its
-//! target, its body and the answer it got (status and body, `ConsumedCapacity` included),
+//! target, its headers, its body and the answer it got (status and body, `ConsumedCapacity` included),
 //! whether a fault answered it or DynamoDB Local did; the tests assert request counts from it
 //! and the benchmark reads operations and capacity from it. And it injects the faults DynamoDB
 //! Local never produces: a transaction conflict, a 500, throttling, a dropped connection, a
@@ -78,6 +78,8 @@ struct Rule {
 #[derive(Clone, Debug)]
 pub struct Seen {
     pub target: String,
+    /// As sent: `x-amzn-trace-id`, `authorization`, `amz-sdk-request`, ...
+    pub headers: hyper::HeaderMap,
     pub body: Value,
     /// The fault that answered it, or `None` when it was forwarded honestly.
     pub fault: Option<Fault>,
@@ -424,6 +426,7 @@ async fn handle(
             });
         state.seen.push(Seen {
             target: target.clone(),
+            headers: parts.headers.clone(),
             body: json_body.clone(),
             fault,
             status: None,

@@ -171,6 +171,55 @@ impl ApiRequest {
         .with_iam()
     }
 
+    /// A new guest's cart: no sign-in.
+    pub fn guest_create_cart() -> Self {
+        Self::new("POST", "/api/v1/guest/carts", "/api/v1/guest/carts").unauthenticated()
+    }
+
+    /// A guest's cart, with its `Guest-Token` (`None`: no header).
+    pub fn guest_get_cart(cart: &str, token: Option<&str>) -> Self {
+        let route = "/api/v1/guest/carts/{cart_id}";
+        Self::guest(
+            Self::new("GET", route, &format!("/api/v1/guest/carts/{cart}")),
+            cart,
+            token,
+        )
+    }
+
+    pub fn guest_add_cart_item(cart: &str, token: Option<&str>) -> Self {
+        let route = "/api/v1/guest/carts/{cart_id}/items";
+        let path = format!("/api/v1/guest/carts/{cart}/items");
+        Self::guest(Self::new("POST", route, &path), cart, token)
+    }
+
+    pub fn guest_set_cart_item(cart: &str, item: impl ToString, token: Option<&str>) -> Self {
+        Self::guest_line("PATCH", cart, item, token)
+    }
+
+    pub fn guest_remove_cart_item(cart: &str, item: impl ToString, token: Option<&str>) -> Self {
+        Self::guest_line("DELETE", cart, item, token)
+    }
+
+    fn guest_line(method: &str, cart: &str, item: impl ToString, token: Option<&str>) -> Self {
+        let item = item.to_string();
+        let route = "/api/v1/guest/carts/{cart_id}/items/{item_id}";
+        let path = format!("/api/v1/guest/carts/{cart}/items/{item}");
+        Self::guest(Self::new(method, route, &path), cart, token).path_param("item_id", item)
+    }
+
+    fn guest(request: Self, cart: &str, token: Option<&str>) -> Self {
+        let request = request.path_param("cart_id", cart).unauthenticated();
+        match token {
+            Some(token) => request.header("Guest-Token", token),
+            None => request,
+        }
+    }
+
+    /// A signed-in user's merge of a guest's cart into theirs.
+    pub fn merge_cart() -> Self {
+        Self::new("POST", "/api/v1/cart/merge", "/api/v1/cart/merge")
+    }
+
     /// An order's transition (`cancel` by its owner).
     pub fn cancel_order(order: &str) -> Self {
         Self::order_route("POST", "/api/v1/orders/{order_id}/cancel", order, "/cancel")
@@ -271,6 +320,14 @@ impl ApiRequest {
             "/api/v1/admin/orders/{order_id}/fulfil" => "admin-fulfil-order",
             "/api/v1/admin/orders/{order_id}/payment" => "admin-order-payment",
             "/api/v1/webhooks/stripe" => "stripe-webhook",
+            "/api/v1/guest/carts" => "guest-create-cart",
+            "/api/v1/guest/carts/{cart_id}" => "guest-get-cart",
+            "/api/v1/guest/carts/{cart_id}/items" => "guest-add-cart-item",
+            "/api/v1/guest/carts/{cart_id}/items/{item_id}" if self.method == Method::PATCH => {
+                "guest-set-cart-item"
+            }
+            "/api/v1/guest/carts/{cart_id}/items/{item_id}" => "guest-remove-cart-item",
+            "/api/v1/cart/merge" => "merge-cart",
             other => panic!("no function serves {other}"),
         }
     }

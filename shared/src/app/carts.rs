@@ -13,9 +13,10 @@ use serde_json::json;
 
 use super::keys::{exactly_once, record, Attempt};
 use super::{AppState, Reply};
+use crate::domain::merge::MergeMode;
 use crate::domain::{
-    now_unix, AddRefusal, Cart, CartId, CheckoutPolicy, Fingerprint, IdempotencyKey, Item, ItemId,
-    KeyScope, LimitReached, Quantity, Shortfall, MAX_CART_LINES,
+    now_unix, AddRefusal, Cart, CartId, CheckoutPolicy, Fingerprint, GuestToken, IdempotencyKey,
+    Item, ItemId, KeyScope, LimitReached, Quantity, Shortfall, UserId, MAX_CART_LINES,
 };
 use crate::store::{AddLine, CartChange, CartCommit};
 use crate::ApiError;
@@ -39,7 +40,7 @@ pub async fn add(
     quantity: Quantity,
     key: Option<&IdempotencyKey>,
 ) -> Result<Reply, ApiError> {
-    let (store, policy) = (&state.store, state.config.checkout);
+    let (store, policy) = (&state.store, state.config.checkout_for(cart_id.owner()));
     let more = u64::from(quantity.get());
     let fast = key.is_none() && policy == CheckoutPolicy::Latest;
     let item = match fast {
@@ -92,7 +93,7 @@ pub async fn set(
     quantity: u64,
     key: Option<&IdempotencyKey>,
 ) -> Result<Reply, ApiError> {
-    let policy = state.config.checkout;
+    let policy = state.config.checkout_for(cart_id.owner());
     let request = Fingerprint::of("set", &[cart_id, &item_id, &quantity]);
     change(
         state,
@@ -237,4 +238,70 @@ fn refused(refusal: AddRefusal, item: &Item, quantity: u64) -> ApiError {
             again,
         },
     }
+}
+
+/// What a guest's cart creation answers: `{"cart": ..., "guest_token": ...}` (`201`). The
+/// token is shown this once: only its hash is kept, as the guest's id.
+pub async fn create_guest_cart(state: &AppState) -> Result<Reply, ApiError> {
+    let token = GuestToken::generate();
+    let (cart, _) = state
+        .store
+        .create_or_get_cart(&token.guest(), now_unix())
+        .await?;
+    let body = json!({ "cart": cart, "guest_token": token.as_str() }).to_string();
+    Ok(Reply::new(201, body, Some(cart.version)))
+}
+
+/// Meets the guest's cart `guest` with `user`'s at sign-in, in `mode` (`domain::merge`): one
+/// `BatchGetItem` (both carts, the key's record), then one transaction (the guest's cart gone,
+/// the user's written, what does not fit back in the stock, the key's record); again if either
+/// cart changed meanwhile. A user without a cart gets one first (one request more). The answer
+/// is the user's cart and every line that changed, with why.
+pub async fn merge(
+    state: &AppState,
+    user: &UserId,
+    guest: &CartId,
+    mode: MergeMode,
+    key: Option<&IdempotencyKey>,
+) -> Result<Reply, ApiError> {
+    let store = &state.store;
+    let policy = state.config.checkout_for(user);
+    let request = &Fingerprint::of("merge", &[guest, &mode.as_str()]);
+    let pk = key.map(|key| KeyScope::User(user).record_key(key));
+    let pk = pk.as_deref();
+    exactly_once(request, || async move {
+        let now = now_unix();
+        let read = store.read_merge(user, guest, pk, now).await?;
+        if let Some(receipt) = read.receipt {
+            return Ok(Attempt::Replay(receipt));
+        }
+        let guest = read.guest.ok_or(ApiError::CartNotFound)?;
+        let Some(mine) = read.user else {
+            store.create_or_get_cart(user, now).await?;
+            return Ok(Attempt::Again);
+        };
+        let merged = crate::domain::merge::merge(&mine, &guest, mode, policy, now);
+        let body = json!({ "cart": merged.cart, "merge": merged.changes }).to_string();
+        let reply = Reply::new(200, body, Some(merged.cart.version));
+        let record = pk.map(|pk| record(pk, request, &reply, now));
+        Ok(
+            match store
+                .commit_merge(
+                    &mine,
+                    &merged.cart,
+                    &guest,
+                    &merged.released,
+                    record.as_ref(),
+                    now,
+                )
+                .await?
+            {
+                CartCommit::Done => Attempt::Done(reply),
+                CartCommit::KeyTaken(receipt) => Attempt::Replay(receipt),
+                CartCommit::CartChanged | CartCommit::StockShort => Attempt::Again,
+                CartCommit::CartNotFound => Attempt::Again,
+            },
+        )
+    })
+    .await
 }

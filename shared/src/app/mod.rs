@@ -36,7 +36,9 @@ impl AppState {
     pub fn from_vars(vars: Vars<'_>) -> Result<Self, String> {
         let config = Config::from_vars(vars)?;
         let store = Store::from_vars(vars, config.tables.clone());
-        let store = store.with_cart_idle(config.cart_idle_secs);
+        let store = store
+            .with_cart_idle(config.cart_idle_secs)
+            .with_guest_cart_idle(config.guest_cart_idle_secs);
         Ok(Self { config, store })
     }
 }

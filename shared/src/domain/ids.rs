@@ -85,6 +85,11 @@ integer_id!(
 /// A shopper: 1 to 128 characters of `A-Z a-z 0-9 . _ : @ | + -` (a Cognito `sub` is a UUID).
 /// The original API's integer ids are accepted as JSON integers and mean the same user as their
 /// decimal string (`42` is `"42"`). No `#`, so `{user}#{key}` is unambiguous.
+///
+/// A guest is a shopper too, named by the hash of their guest token: `guest:` and 64 hex digits
+/// ([`GuestToken::guest`]). No client names a guest: `guest:` is refused in what a request or a
+/// token says ([`UserId::parse`]), and only ids read back from a cart id or from storage may be
+/// one ([`UserId::parse_any`]).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UserId(String);
 
@@ -93,14 +98,28 @@ impl UserId {
     const RULE: &'static str =
         "must be 1 to 128 characters of A-Z a-z 0-9 . _ : @ | + - (or a positive integer)";
 
-    /// A path, query or token value.
+    /// A path, query or token value: a user's id (never a guest's).
     pub fn parse(s: &str) -> Result<Self, Refusal> {
+        let id = Self::parse_any(s)?;
+        match id.is_guest() {
+            true => Err(format!("must not begin with {GUEST_PREFIX} (guests' ids)")),
+            false => Ok(id),
+        }
+    }
+
+    /// A user's or a guest's id, as a cart id or the storage holds it.
+    pub fn parse_any(s: &str) -> Result<Self, Refusal> {
         let allowed = |b: u8| b.is_ascii_alphanumeric() || b"._:@|+-".contains(&b);
         if (1..=Self::MAX_LEN).contains(&s.len()) && s.bytes().all(allowed) {
             Ok(Self(s.to_owned()))
         } else {
             Err(Self::RULE.to_owned())
         }
+    }
+
+    /// A guest's id, not a signed-in user's.
+    pub fn is_guest(&self) -> bool {
+        self.0.starts_with(GUEST_PREFIX)
     }
 
     /// A body member: a string as `parse` takes it, or a positive JSON integer.
@@ -116,6 +135,51 @@ impl UserId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// The prefix of a guest's id.
+const GUEST_PREFIX: &str = "guest:";
+
+/// A guest's secret: 32 bytes (244 random bits), base64url (43 characters), shown to the guest
+/// once at the creation of their cart and stored nowhere: the guest's id is its SHA-256
+/// ([`GuestToken::guest`]), so the cart it names is found by the token, and the token cannot be
+/// read back from the cart.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GuestToken(String);
+
+impl GuestToken {
+    /// A new token: two v4 UUIDs from the operating system's generator, 244 random bits.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        bytes[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+        bytes[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+        Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// A token as a client sends it; anything else is no token of ours.
+    pub fn parse(s: &str) -> Result<Self, Refusal> {
+        let ok = s.len() == 43 && URL_SAFE_NO_PAD.decode(s).is_ok_and(|b| b.len() == 32);
+        ok.then(|| Self(s.to_owned()))
+            .ok_or_else(|| "is not a guest token".to_owned())
+    }
+
+    /// The guest this token makes: `guest:` and the SHA-256 of the token, in hex.
+    pub fn guest(&self) -> UserId {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(self.0.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        UserId(format!("{GUEST_PREFIX}{hex}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for GuestToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GuestToken(..)")
     }
 }
 
@@ -192,7 +256,7 @@ impl CartId {
         let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| refuse())?;
         let (token, owner) = bytes.split_at_checked(16).ok_or_else(refuse)?;
         let owner = std::str::from_utf8(owner).map_err(|_| refuse())?;
-        let owner = UserId::parse(owner).map_err(|_| refuse())?;
+        let owner = UserId::parse_any(owner).map_err(|_| refuse())?;
         let token = Uuid::from_slice(token).map_err(|_| refuse())?;
         if token.get_version_num() != 4 {
             return Err(refuse());
@@ -315,6 +379,34 @@ impl PaymentReference {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_guest_is_named_by_its_tokens_hash_and_no_request_can_name_one() {
+        let token = GuestToken::generate();
+        let guest = token.guest();
+        assert!(guest.is_guest());
+        assert_eq!(guest.as_str().len(), 6 + 64);
+        assert_eq!(GuestToken::parse(token.as_str()).unwrap().guest(), guest);
+        assert_ne!(GuestToken::generate().guest(), guest, "tokens are random");
+        assert!(
+            UserId::parse(guest.as_str()).is_err(),
+            "no request names a guest"
+        );
+        assert!(UserId::from_json(&json!(guest.as_str())).is_err());
+        assert_eq!(UserId::parse_any(guest.as_str()), Ok(guest.clone()));
+        // A guest's cart id reads back with its guest.
+        let cart = CartId::generate(guest.clone());
+        assert_eq!(CartId::parse(&cart.to_string()).unwrap().owner(), &guest);
+        for bad in [
+            "",
+            "x",
+            &"a".repeat(43),
+            &"é".repeat(22),
+            &format!("{}=", token.as_str()),
+        ] {
+            assert!(GuestToken::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn payment_references_are_printable_words() {

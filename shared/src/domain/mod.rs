@@ -6,6 +6,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod lifecycle;
 pub mod listing;
+pub mod merge;
 pub mod order;
 pub mod order_events;
 pub mod policy;
@@ -14,7 +15,9 @@ pub mod purchase;
 pub use cart::{AddRefusal, Cart, CartHistory, CartLine, StockMove, MAX_CART_LINES};
 pub use catalog::{Item, ItemChange, ItemName, NewItem, Price, Stock};
 pub use idempotency::{Fingerprint, KeyScope, Receipt};
-pub use ids::{CartId, IdempotencyKey, ItemId, OrderId, PaymentReference, Quantity, UserId};
+pub use ids::{
+    CartId, GuestToken, IdempotencyKey, ItemId, OrderId, PaymentReference, Quantity, UserId,
+};
 pub use listing::{Cursor, ListQuery, Page};
 pub use order::{Order, OrderLine, OrderStatus, OrdersPage, OrdersQuery};
 pub use policy::{CheckoutPolicy, PaymentMode};

@@ -4,10 +4,11 @@
 
 use lambda_http::Request;
 
-use super::identity::{admin_principal, authenticate};
+use super::identity::{admin_principal, authenticate, require_iam};
 use super::request::{cart_in_path, json_object, key_header, named_user, Fields};
 use crate::app::AppState;
-use crate::domain::{CartId, IdempotencyKey, UserId};
+use crate::config::AuthMode;
+use crate::domain::{CartId, GuestToken, IdempotencyKey, UserId};
 use crate::ApiError;
 
 /// A call on a cart: the caller authenticated (`401`/`403` otherwise), the cart the path names
@@ -66,6 +67,49 @@ impl CartCall {
             false => Err(ApiError::CartNotFound),
         }
     }
+}
+
+/// A call on a guest's cart (no sign-in): the cart the path names, the `Guest-Token` header (a
+/// missing one is `401`; one that is not this cart's guest's is `404`, exactly as a cart that
+/// does not exist, or another guest's), the body and the key header. In `iam` mode the shop's
+/// backend calls, holding its visitor's token: the request must carry an IAM identity too.
+#[derive(Debug)]
+pub struct GuestCall {
+    pub cart: CartId,
+    pub body: Fields,
+    pub key: Option<IdempotencyKey>,
+}
+
+impl GuestCall {
+    pub fn parse(state: &AppState, req: &Request) -> Result<Self, ApiError> {
+        if state.config.auth.mode == AuthMode::Iam {
+            require_iam(state, req)?;
+        }
+        let token = guest_token(req)?;
+        let cart = cart_in_path(req)?;
+        let body = json_object(req)?;
+        let key = key_header(req)?;
+        match token.is_some_and(|token| token.guest() == *cart.owner()) {
+            true => Ok(Self { cart, body, key }),
+            false => Err(ApiError::CartNotFound),
+        }
+    }
+}
+
+/// The `Guest-Token` header: `401` without one; `None` for one that cannot be a guest token
+/// (no cart is that guest's: `404` follows).
+fn guest_token(req: &Request) -> Result<Option<GuestToken>, ApiError> {
+    let header = req
+        .headers()
+        .get("guest-token")
+        .ok_or(ApiError::Unauthenticated {
+            why: "no guest token was sent",
+            token_sent: false,
+        })?;
+    Ok(header
+        .to_str()
+        .ok()
+        .and_then(|t| GuestToken::parse(t.trim()).ok()))
 }
 
 /// A call that acts for a user (their cart's creation, their orders): the caller authenticated,

@@ -11,9 +11,9 @@ pub mod stripe;
 mod versions;
 
 pub use endpoint::{cold_start, dispatch, serve, Endpoint};
-pub use extract::{AdminCall, CartCall, UserCall};
+pub use extract::{AdminCall, CartCall, GuestCall, UserCall};
 pub use identity::{admin_principal, admits, authenticate, require_iam, Caller};
-pub use problem::problem;
+pub use problem::{problem, problem_for_request};
 pub use request::{
     cart_in_path, json_object, key_header, named_user, optional_field, order_in_path, path_param,
     query_param, required_field, Fields, MAX_BODY_BYTES,

@@ -11,6 +11,12 @@ use crate::ApiError;
 /// (what clients of the original API read), and the members that explain the conflict.
 /// Nothing internal: 5xx details are logged, never sent.
 pub fn problem(err: &ApiError) -> Response<Body> {
+    problem_for_request(err, "")
+}
+
+/// [`problem`], and on a `5xx` the `request_id` of the request (API Gateway's; `http::dispatch`
+/// logs every line of the request with it), so that a customer's report leads to the log lines.
+pub fn problem_for_request(err: &ApiError, request_id: &str) -> Response<Body> {
     let status = err.status();
     // The Display of every variant is written for clients; causes are only in `source()`.
     let detail = err.to_string();
@@ -74,6 +80,9 @@ pub fn problem(err: &ApiError) -> Response<Body> {
     };
     if let Some((name, value)) = extra {
         body[name] = value;
+    }
+    if status >= 500 && !request_id.is_empty() {
+        body["request_id"] = json!(request_id);
     }
     let mut response = Response::builder()
         .status(status)

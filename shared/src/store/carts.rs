@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
+    AttributeValue, Delete, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -27,7 +27,7 @@ use super::keys::NewRecord;
 use super::schema::CARTS_BY_EXPIRY_INDEX;
 use super::{built, n, names, s, Raw, RequestToken, Store, StoreError, Written, LAST_REQUEST};
 use crate::domain::{
-    Cart, CartHistory, CartId, CartLine, Item, ItemId, Price, Quantity, Receipt, UserId,
+    Cart, CartHistory, CartId, CartLine, Item, ItemId, Price, Quantity, Receipt, StockMove, UserId,
     MAX_CART_LINES,
 };
 
@@ -92,7 +92,7 @@ impl CartRecord {
     fn into_cart(self) -> Result<Cart, StoreError> {
         let corrupt =
             || StoreError::Unexpected(format!("cart of user {} is malformed", self.user_id).into());
-        let owner = UserId::parse(&self.user_id).map_err(|_| corrupt())?;
+        let owner = UserId::parse_any(&self.user_id).map_err(|_| corrupt())?;
         let token = self.cart_token.parse().map_err(|_| corrupt())?;
         let mut lines = Vec::with_capacity(self.qty.len());
         for (key, quantity) in &self.qty {
@@ -162,6 +162,16 @@ pub struct CartRead {
     /// The cart, if it exists, is this id's and has not idled out.
     pub cart: Option<Cart>,
     pub item: Option<Item>,
+}
+
+/// What a merge starts from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergeRead {
+    pub receipt: Option<Receipt>,
+    /// The user's cart, whichever it is, if it has not idled out.
+    pub user: Option<Cart>,
+    /// The guest's cart, if it is the one named and has not idled out.
+    pub guest: Option<Cart>,
 }
 
 /// One page of the carts to sweep, and where the next begins (`None`: the last page).
@@ -257,8 +267,8 @@ const ALIVE: &str = "(attribute_not_exists(#expires_at) OR #expires_at > :now)";
 
 impl Store {
     /// When a cart changed at `now` idles out.
-    pub(crate) fn cart_expiry(&self, now: i64) -> i64 {
-        now + self.cart_idle_secs()
+    pub(crate) fn cart_expiry(&self, owner: &UserId, now: i64) -> i64 {
+        now + self.cart_idle_secs(owner)
     }
 
     /// The user's cart, created if they have none (or theirs idled out with nothing held): one
@@ -304,7 +314,10 @@ impl Store {
             .expression_attribute_values(":token", s(id.token().to_string()))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":created_at", s(super::now_rfc3339()))
-            .expression_attribute_values(":expires_at", n(self.cart_expiry(now).max(0) as u64))
+            .expression_attribute_values(
+                ":expires_at",
+                n(self.cart_expiry(user, now).max(0) as u64),
+            )
             .expression_attribute_values(":now", n(now.max(0) as u64))
             .expression_attribute_values(":empty", empty);
         match self.update(request).await? {
@@ -375,7 +388,10 @@ impl Store {
             .expression_attribute_values(":name", s(item.name.as_str()))
             .expression_attribute_values(":added", n(added_now()))
             .expression_attribute_values(":now", n(now.max(0) as u64))
-            .expression_attribute_values(":expires_at", n(self.cart_expiry(now).max(0) as u64))
+            .expression_attribute_values(
+                ":expires_at",
+                n(self.cart_expiry(id.owner(), now).max(0) as u64),
+            )
             .expression_attribute_values(":max_lines", n(MAX_CART_LINES as u64))
             .expression_attribute_values(":room", n(room));
         Ok(match self.update(request).await? {
@@ -422,7 +438,10 @@ impl Store {
             .expression_attribute_values(":token", s(id.token().to_string()))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now.max(0) as u64))
-            .expression_attribute_values(":expires_at", n(self.cart_expiry(now).max(0) as u64));
+            .expression_attribute_values(
+                ":expires_at",
+                n(self.cart_expiry(id.owner(), now).max(0) as u64),
+            );
         Ok(match self.update(request).await? {
             Written::Done(new) => CartChange::Changed(owned_cart(new, id, now)?),
             Written::Refused(old) => match CartRecord::owned(old.as_ref(), id, now)? {
@@ -481,7 +500,8 @@ impl Store {
         alive_at: Option<i64>,
     ) -> Result<CartCommit, StoreError> {
         let now = alive_at.unwrap_or_else(crate::domain::now_unix);
-        let change = transition(before, after, alive_at, self.cart_idle_secs());
+        let idle = self.cart_idle_secs(before.user_id());
+        let change = transition(before, after, alive_at, idle);
         let moves = before.stock_moves(after, now);
         if record.is_none() && moves.is_empty() {
             let request = change.apply(self.update_cart(before.user_id()));
@@ -493,19 +513,7 @@ impl Store {
         // The transaction's client request token, and the cart's `LAST_REQUEST`: a resend of a
         // transaction that was applied finds its own token on the cart.
         let token = RequestToken::new();
-        let update = change
-            .apply_to(Update::builder().table_name(&self.tables().carts))
-            .set_key(Some(cart_key(before.user_id())))
-            .update_expression(format!(
-                "{}, #{LAST_REQUEST} = :request_token",
-                change.expression
-            ))
-            .expression_attribute_names(format!("#{LAST_REQUEST}"), LAST_REQUEST)
-            .expression_attribute_values(":request_token", s(&token.0))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let mut actions = vec![TransactWriteItem::builder()
-            .update(built(update.build())?)
-            .build()];
+        let mut actions = vec![self.cart_action(before, &change, &token)?];
         for moved in &moves {
             let update = move_stock(&self.tables().catalog, moved)?;
             actions.push(TransactWriteItem::builder().update(update).build());
@@ -528,6 +536,120 @@ impl Store {
         Err(StoreError::Unexpected(
             "a cart transaction was cancelled for no known reason".into(),
         ))
+    }
+
+    /// The user's cart (whichever it is, if it has not idled out), the guest's cart `guest`, and
+    /// the key's live receipt (`pk`), in one strongly consistent `BatchGetItem`: what a merge
+    /// starts from.
+    pub async fn read_merge(
+        &self,
+        user: &UserId,
+        guest: &CartId,
+        pk: Option<&str>,
+        now: i64,
+    ) -> Result<MergeRead, StoreError> {
+        let carts = &self.tables().carts;
+        let keys = vec![
+            (carts.clone(), cart_key(user)),
+            (carts.clone(), cart_key(guest.owner())),
+        ];
+        let (receipt, items) = self.batch_read(pk, keys, now).await?;
+        let mut items = items.into_iter();
+        let user = decode_cart(items.next().flatten().as_ref(), now)?;
+        let guest = CartRecord::owned(items.next().flatten().as_ref(), guest, now)?;
+        Ok(MergeRead {
+            receipt,
+            user,
+            guest: guest.map(CartRecord::into_cart).transpose()?,
+        })
+    }
+
+    /// Writes a merge in ONE transaction: the user's cart from `before` to `after` (if it is
+    /// still `before` and alive), the guest's cart `guest` deleted (if it is still that version),
+    /// the units `released` back into their items' stock, and the key's record. Held units that
+    /// moved from one cart to the other never pass through the available stock.
+    pub async fn commit_merge(
+        &self,
+        before: &Cart,
+        after: &Cart,
+        guest: &Cart,
+        released: &[(ItemId, u64)],
+        record: Option<&NewRecord<'_>>,
+        now: i64,
+    ) -> Result<CartCommit, StoreError> {
+        let change = transition(
+            before,
+            after,
+            Some(now),
+            self.cart_idle_secs(before.user_id()),
+        );
+        let token = RequestToken::new();
+        let delete = Delete::builder()
+            .table_name(&self.tables().carts)
+            .set_key(Some(cart_key(guest.user_id())))
+            .condition_expression(UNCHANGED)
+            .set_expression_attribute_names(Some(names(&["cart_token", "version"])))
+            .expression_attribute_values(":token", s(guest.id.token().to_string()))
+            .expression_attribute_values(":version", n(guest.version));
+        let mut actions = vec![
+            self.cart_action(before, &change, &token)?,
+            TransactWriteItem::builder()
+                .delete(built(delete.build())?)
+                .build(),
+        ];
+        for (item, units) in released {
+            let back = StockMove {
+                item: *item,
+                taken: -(*units as i64),
+                needs: 0,
+                limit: None,
+                total: 0,
+            };
+            let update = move_stock(&self.tables().catalog, &back)?;
+            actions.push(TransactWriteItem::builder().update(update).build());
+        }
+        let Some(cancelled) = self.transact(actions, record, &token).await? else {
+            return Ok(CartCommit::Done);
+        };
+        if let Some(receipt) = cancelled.taken_by.clone() {
+            return Ok(CartCommit::KeyTaken(receipt));
+        }
+        if let Some(old) = cancelled.failed_at(0) {
+            if token.written(old) {
+                return Ok(CartCommit::Done);
+            }
+            return refused(old, before, now);
+        }
+        match cancelled.failed_at(1) {
+            // The guest's cart changed (read again) or is gone (the read finds none: 404).
+            Some(_) => Ok(CartCommit::CartChanged),
+            None => Err(StoreError::Unexpected(
+                "a merge was cancelled for no known reason".into(),
+            )),
+        }
+    }
+
+    /// The transaction's action on `before`'s cart: `change`, if the cart is still `before`,
+    /// marked with `token` (a resend that was applied finds it).
+    fn cart_action(
+        &self,
+        before: &Cart,
+        change: &Transition,
+        token: &RequestToken,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = change
+            .apply_to(Update::builder().table_name(&self.tables().carts))
+            .set_key(Some(cart_key(before.user_id())))
+            .update_expression(format!(
+                "{}, #{LAST_REQUEST} = :request_token",
+                change.expression
+            ))
+            .expression_attribute_names(format!("#{LAST_REQUEST}"), LAST_REQUEST)
+            .expression_attribute_values(":request_token", s(&token.0))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        Ok(TransactWriteItem::builder()
+            .update(built(update.build())?)
+            .build())
     }
 
     /// One page of the users whose carts hold units whose hold ended by `now`, from the
@@ -560,7 +682,7 @@ impl Store {
             .iter()
             .filter_map(|raw| raw.get("user_id")?.as_s().ok());
         Ok(SweepPage {
-            users: users.filter_map(|u| UserId::parse(u).ok()).collect(),
+            users: users.filter_map(|u| UserId::parse_any(u).ok()).collect(),
             next: out.last_evaluated_key().cloned().map(SweepCursor),
         })
     }
@@ -631,36 +753,30 @@ fn transition(before: &Cart, after: &Cart, alive_at: Option<i64>, idle_secs: i64
     ]);
     let mut sets = vec!["#version = :next".to_owned()];
     let mut removes = Vec::new();
-    for (i, line) in after.lines.iter().enumerate() {
-        if before.lines.contains(line) {
-            continue;
-        }
-        values
-            .entry(":added".to_owned())
-            .or_insert_with(|| n(added_now()));
-        names.insert(format!("#s{i}"), line.item_id.get().to_string());
-        values.insert(format!(":q{i}"), n(line.quantity));
-        values.insert(format!(":p{i}"), n(line.unit_price.get()));
-        values.insert(format!(":n{i}"), s(line.name.as_str()));
-        values.insert(format!(":h{i}"), n(line.held));
-        values.insert(
-            format!(":u{i}"),
-            n(line.held_until.unwrap_or(0).max(0) as u64),
+    // The lines, written whole, map by map: one clause each whatever the cart's size (an
+    // expression of a clause per line passed DynamoDB's 4 KB for a few dozen lines), and the
+    // cart's version guards the whole like a part. `added` keeps the lines' order by position.
+    if before.lines != after.lines {
+        let map = |value: &dyn Fn(usize, &CartLine) -> AttributeValue| {
+            let lines = after.lines.iter().enumerate();
+            AttributeValue::M(
+                lines
+                    .map(|(i, l)| (l.item_id.get().to_string(), value(i, l)))
+                    .collect(),
+            )
+        };
+        values.insert(":qty".to_owned(), map(&|_, l| n(l.quantity)));
+        values.insert(":price".to_owned(), map(&|_, l| n(l.unit_price.get())));
+        values.insert(":name".to_owned(), map(&|_, l| s(l.name.as_str())));
+        values.insert(":added".to_owned(), map(&|i, _| n(i as u64)));
+        values.insert(":held".to_owned(), map(&|_, l| n(l.held)));
+        let until = |l: &CartLine| n(l.held_until.unwrap_or(0).max(0) as u64);
+        values.insert(":held_until".to_owned(), map(&|_, l| until(l)));
+        sets.push(
+            "#qty = :qty, #price = :price, #name = :name, #added = :added, #held = :held, \
+             #held_until = :held_until"
+                .to_owned(),
         );
-        sets.push(format!(
-            "#qty.#s{i} = :q{i}, #price.#s{i} = :p{i}, #name.#s{i} = :n{i}, \
-             #added.#s{i} = if_not_exists(#added.#s{i}, :added), #held.#s{i} = :h{i}, \
-             #held_until.#s{i} = :u{i}"
-        ));
-    }
-    for (i, line) in before.lines.iter().enumerate() {
-        if after.lines.iter().any(|l| l.item_id == line.item_id) {
-            continue;
-        }
-        names.insert(format!("#r{i}"), line.item_id.get().to_string());
-        removes.push(format!(
-            "#qty.#r{i}, #price.#r{i}, #name.#r{i}, #added.#r{i}, #held.#r{i}, #held_until.#r{i}"
-        ));
     }
     // The lines' limits, written whole (a cart written before they existed has no such map to
     // set a member of): small, and the cart's version guards it like the rest.

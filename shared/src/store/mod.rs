@@ -33,7 +33,7 @@ use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 
 pub use crate::telemetry::{CountRequests, DbMetrics, MetricsSnapshot};
-pub use carts::{AddLine, CartChange, CartCommit, CartRead, SweepCursor, SweepPage};
+pub use carts::{AddLine, CartChange, CartCommit, CartRead, MergeRead, SweepCursor, SweepPage};
 pub use catalog::{CatalogWrite, ItemCreate, ItemUpdate, ADMIN_ID_FLOOR};
 pub use error::StoreError;
 pub use keys::NewRecord;
@@ -41,6 +41,7 @@ pub use orders::{order_in_image, DueCursor, OrderCommit, StreamImage};
 pub use purchase::{PurchasePlan, PurchaseSnapshot};
 
 use crate::config::{process_env, Vars};
+use crate::domain::UserId;
 use crate::Tables;
 
 /// The tables and the one client every call goes through.
@@ -51,6 +52,8 @@ pub struct Store {
     metrics: Arc<DbMetrics>,
     /// How long a cart may idle before it expires (`Config::cart_idle_secs`).
     cart_idle_secs: i64,
+    /// How long a guest's cart may idle (`Config::guest_cart_idle_secs`).
+    guest_idle_secs: i64,
 }
 
 impl Store {
@@ -78,6 +81,7 @@ impl Store {
             tables,
             metrics,
             cart_idle_secs: 30 * 24 * 60 * 60,
+            guest_idle_secs: 72 * 60 * 60,
         }
     }
 
@@ -87,8 +91,19 @@ impl Store {
         self
     }
 
-    pub(crate) fn cart_idle_secs(&self) -> i64 {
-        self.cart_idle_secs
+    /// The same store, its guests' carts idling out after `secs` (`GUEST_CART_IDLE_HOURS`).
+    pub fn with_guest_cart_idle(mut self, secs: i64) -> Self {
+        self.guest_idle_secs = secs;
+        self
+    }
+
+    /// How long `owner`'s cart may idle: a guest's for `GUEST_CART_IDLE_HOURS`, a user's for
+    /// `CART_IDLE_DAYS`.
+    pub(crate) fn cart_idle_secs(&self, owner: &UserId) -> i64 {
+        match owner.is_guest() {
+            true => self.guest_idle_secs,
+            false => self.cart_idle_secs,
+        }
     }
 
     pub fn tables(&self) -> &Tables {
@@ -353,7 +368,8 @@ pub fn timeout_config() -> TimeoutConfig {
 /// own names: `AWS_REGION` (else `AWS_DEFAULT_REGION`), the role's credentials
 /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: the first link of the
 /// SDK's default chain, the one that answers in Lambda), and `AWS_ENDPOINT_URL_DYNAMODB` (else
-/// `AWS_ENDPOINT_URL`; neither when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`). Not using
+/// `AWS_ENDPOINT_URL`; neither when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), and with
+/// `AWS_XRAY_DAEMON_ADDRESS` (active tracing) the X-Ray subsegment of every call. Not using
 /// `aws-config`'s loader keeps its other providers (profiles, SSO, STS, IMDS) out of every
 /// binary: about 0.7 MB each.
 pub fn client_config_from_env() -> ClientConfig {
@@ -372,6 +388,10 @@ pub fn client_config_from_vars(vars: Vars<'_>) -> ClientConfig {
     }
     if let Some(url) = from.endpoint {
         config = config.endpoint_url(url);
+    }
+    // Under X-Ray active tracing (Lambda gives the daemon's address): each call a subsegment.
+    if let Some(trace) = crate::telemetry::TraceDynamoDb::from_env() {
+        config = config.interceptor(trace);
     }
     config
 }

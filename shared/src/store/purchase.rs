@@ -81,7 +81,8 @@ impl Store {
         }
         let order = put_order(&tables.orders, plan.order, plan.request, now)?;
         actions.push(TransactWriteItem::builder().put(order).build());
-        let cart = clear_cart(&tables.carts, plan.cart, self.cart_expiry(now))?;
+        let expiry = self.cart_expiry(plan.cart.user_id(), now);
+        let cart = clear_cart(&tables.carts, plan.cart, expiry)?;
         actions.push(TransactWriteItem::builder().update(cart).build());
         match self.transact(actions, None, &RequestToken::new()).await? {
             None => Ok(None),

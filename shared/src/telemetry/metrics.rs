@@ -9,12 +9,15 @@ use aws_sdk_dynamodb::config::{Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::ConsumedCapacity;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
 };
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
 #[derive(Debug, Default)]
 pub struct DbMetrics {
+    /// Operations called (`send()`), each one or more requests on the wire.
+    operations: AtomicU64,
     requests: AtomicU64,
     micros: AtomicU64,
     read_milli_units: AtomicU64,
@@ -24,7 +27,11 @@ pub struct DbMetrics {
 /// The counters at one moment; subtract two to get what happened in between.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MetricsSnapshot {
+    /// Requests put on the wire, the SDK's own retries included.
     pub requests: u64,
+    /// Of those, the SDK's retries: requests beyond the first of each operation (a throttled,
+    /// failed or timed-out attempt sent again).
+    pub retries: u64,
     /// Time between sending a request and receiving its response, summed over requests.
     pub dynamodb_micros: u64,
     pub read_milli_units: u64,
@@ -35,6 +42,8 @@ impl MetricsSnapshot {
     pub fn since(&self, earlier: &Self) -> Self {
         Self {
             requests: self.requests - earlier.requests,
+            // An operation counted but not yet sent makes `retries` one lower for a moment.
+            retries: self.retries.saturating_sub(earlier.retries),
             dynamodb_micros: self.dynamodb_micros - earlier.dynamodb_micros,
             read_milli_units: self.read_milli_units - earlier.read_milli_units,
             write_milli_units: self.write_milli_units - earlier.write_milli_units,
@@ -52,8 +61,11 @@ impl MetricsSnapshot {
 
 impl DbMetrics {
     pub fn snapshot(&self) -> MetricsSnapshot {
+        let operations = self.operations.load(Relaxed);
+        let requests = self.requests.load(Relaxed);
         MetricsSnapshot {
-            requests: self.requests.load(Relaxed),
+            requests,
+            retries: requests.saturating_sub(operations),
             dynamodb_micros: self.micros.load(Relaxed),
             read_milli_units: self.read_milli_units.load(Relaxed),
             write_milli_units: self.write_milli_units.load(Relaxed),
@@ -77,8 +89,8 @@ fn milli<'a>(consumed: impl IntoIterator<Item = &'a ConsumedCapacity>) -> u64 {
         .sum()
 }
 
-/// An SDK interceptor that counts every request put on the wire, retries included, and the
-/// time from handing each to the HTTP client to the end of its attempt.
+/// An SDK interceptor that counts every operation, every request put on the wire (retries
+/// included), and the time from handing each to the HTTP client to the end of its attempt.
 #[derive(Debug)]
 pub struct CountRequests(Arc<DbMetrics>);
 
@@ -108,6 +120,16 @@ impl CountRequests {
 impl Intercept for CountRequests {
     fn name(&self) -> &'static str {
         "CountRequests"
+    }
+
+    /// Once per operation, before its first attempt.
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.operations.fetch_add(1, Relaxed);
+        Ok(())
     }
 
     fn read_before_transmit(

@@ -4,6 +4,10 @@
 //!
 //! The events are fixed files, valid as they are: the cart events carry the claims of one user,
 //! as API Gateway's JWT authorizer passes them on, and name that user's cart id (`NT-0f8Z...`);
+//! the guest events carry one guest's `Guest-Token` (no authorizer runs on a guest's route in
+//! `jwt` mode) and name that guest's cart id (`TRxaLot_...`; a guest's id is the SHA-256 of the
+//! token, so a test can give that guest a cart with that id), which the merge event merges into
+//! the user's cart;
 //! `get-order` names one order id, and the order's transitions (`cancel-order`, the admin order
 //! events, the Stripe webhook's payment) name the order the purchase event buys (its id is its
 //! idempotency key's). `create-cart` makes random ids, so on fresh tables those targets do not
@@ -33,7 +37,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{Context, LambdaEvent, Request};
 use serde_json::{json, Value};
 use serde_yaml::Value as Yaml;
-use shared::domain::{now_unix, CartId, CheckoutPolicy};
+use shared::domain::{now_unix, CartId, CheckoutPolicy, GuestToken};
 use shared::http::stripe::{sign, verified_event};
 use shared::scheduled::Scheduled;
 use shared::store::schema::table_definitions;
@@ -118,6 +122,14 @@ const ON_A_SEEDED_CATALOG: &[(&str, u16, Option<&str>)] = &[
     ("admin-update-item", 200, None),
     // The user's first cart.
     ("create-cart", 201, None),
+    // A new guest; then the events' guest, whom the test gave a cart with the events' id.
+    ("guest-create-cart", 201, None),
+    ("guest-get-cart", 200, None),
+    ("guest-add-cart-item", 200, None),
+    ("guest-set-cart-item", 200, None),
+    ("guest-remove-cart-item", 200, None),
+    // The user (whose cart create-cart just made) takes the guest's cart.
+    ("merge-cart", 200, None),
     // The cart events' fixed id is not the id create-cart just made at random.
     ("get-cart", 404, Some("cart_not_found")),
     ("add-cart-item", 404, Some("cart_not_found")),
@@ -164,6 +176,7 @@ async fn every_event_answers_its_documented_status_on_a_freshly_seeded_catalog()
         documented, http_events,
         "every event's answer is documented"
     );
+    give_the_guest_the_events_cart(&app).await;
 
     for &(function, status, code) in ON_A_SEEDED_CATALOG {
         let response = invoke(&app, function).await;
@@ -302,7 +315,24 @@ async fn the_stripe_event_is_genuinely_signed_at_its_own_time_and_verifies_once_
 /// Gives the events' user's cart the id the cart events use (the token is the random half of a
 /// cart id; the user id the other). Storage detail on purpose: no API sets a cart's id.
 async fn give_the_users_cart_the_events_id(app: &TestApp) -> CartId {
-    let event = event_json("get-cart");
+    give_the_events_cart_id(app, "get-cart").await
+}
+
+/// Gives the events' guest (the guest their `Guest-Token` makes: its SHA-256) a new cart with the
+/// id the guest events use, as the guest's cart creation would have, had it drawn that token.
+async fn give_the_guest_the_events_cart(app: &TestApp) -> CartId {
+    let event = event_json("guest-get-cart");
+    let token = event["headers"]["guest-token"].as_str().unwrap();
+    let guest = GuestToken::parse(token).expect("a guest token").guest();
+    let store = app.store();
+    let (_, created) = store.create_or_get_cart(&guest, now_unix()).await.unwrap();
+    assert!(created, "the events' guest had no cart");
+    give_the_events_cart_id(app, "guest-get-cart").await
+}
+
+/// Gives the cart of the owner of the cart id `function`'s event names that id.
+async fn give_the_events_cart_id(app: &TestApp, function: &str) -> CartId {
+    let event = event_json(function);
     let id = CartId::parse(event["pathParameters"]["cart_id"].as_str().unwrap()).unwrap();
     app.store()
         .client()
@@ -367,6 +397,66 @@ async fn the_cart_events_take_their_users_cart_from_first_item_to_purchase() {
     let orders = invoke(&app, "list-orders").await;
     assert_eq!(orders.body["orders"][0], bought.body["order"]);
     assert_eq!(orders.body["next_cursor"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_guest_events_fill_the_guests_cart_which_the_merge_event_brings_to_the_user_who_buys_it(
+) {
+    let app = app_as_deployed().await;
+    run_seed_event(&app).await;
+    assert_eq!(invoke(&app, "create-cart").await.status, 201);
+    let users = give_the_users_cart_the_events_id(&app).await;
+    let guests = give_the_guest_the_events_cart(&app).await;
+    let stock_before = app.item(1).await.stock.get();
+
+    let added = invoke(&app, "guest-add-cart-item").await;
+    assert_eq!(added.status, 200, "{}", added.text);
+    assert_eq!(added.body["cart"]["id"], guests.to_string());
+    assert_eq!(added.body["cart"]["user_id"], guests.owner().to_string());
+    assert_eq!(added.body["cart"]["lines"][0]["quantity"], 1);
+    let set = invoke(&app, "guest-set-cart-item").await;
+    assert_eq!(set.status, 200, "{}", set.text);
+    assert_eq!(set.body["cart"]["lines"][0]["quantity"], 2);
+    let seen = invoke(&app, "guest-get-cart").await;
+    assert_eq!(seen.body, set.body);
+    // Another guest's token, or none: the events' cart stays closed.
+    let other = GuestToken::generate();
+    let mut wrong = event_json("guest-get-cart");
+    wrong["headers"]["guest-token"] = json!(other.as_str());
+    call(&app, "guest-get-cart", &wrong)
+        .await
+        .assert_problem(404, "cart_not_found");
+    let mut none = event_json("guest-get-cart");
+    none["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("guest-token");
+    call(&app, "guest-get-cart", &none)
+        .await
+        .assert_problem(401, "unauthenticated");
+    let removed = invoke(&app, "guest-remove-cart-item").await;
+    assert_eq!(removed.body["cart"]["lines"], json!([]));
+    assert_eq!(invoke(&app, "guest-add-cart-item").await.status, 200);
+
+    // The user signs in and takes the guest's cart: one line, reported; the guest's cart gone.
+    let merged = invoke(&app, "merge-cart").await;
+    assert_eq!(merged.status, 200, "{}", merged.text);
+    assert_eq!(merged.body["cart"]["id"], users.to_string());
+    assert_eq!(merged.body["cart"]["lines"][0]["quantity"], 1);
+    assert_eq!(
+        merged.body["merge"],
+        json!([{"item_id": 1, "from": "guest", "quantity": 1, "outcome": "merged"}])
+    );
+    for function in ["merge-cart", "guest-get-cart"] {
+        invoke(&app, function)
+            .await
+            .assert_problem(404, "cart_not_found");
+    }
+    // Then buys.
+    let bought = invoke(&app, "purchase-cart").await;
+    assert_eq!(bought.status, 200, "{}", bought.text);
+    assert_eq!(bought.body["order"]["lines"][0]["quantity"], 1);
+    assert_eq!(app.item(1).await.stock.get(), stock_before - 1);
 }
 
 #[tokio::test]
@@ -776,7 +866,54 @@ impl Recorder {
         .await
         .assert_problem(409, "price_changed");
         self.walk_the_orders().await;
-        self.publish_the_walks_order_changes().await;
+        // On the heap: with every function's handler inlined, the walk's future would not fit
+        // a test thread's stack in a debug build.
+        Box::pin(self.walk_the_guests()).await;
+        Box::pin(self.publish_the_walks_order_changes()).await;
+    }
+
+    /// A guest's cart, each guest function keyed and not, through the paths the user's cart
+    /// functions take (under `hold`, a guest holds at most 2 units of an item), then merged
+    /// into the user's cart: once as the event says (the held unit moves, no stock), once with
+    /// a key, `keep` (under `hold`, the guest's held unit goes back to the stock).
+    async fn walk_the_guests(&mut self) {
+        assert_eq!(self.call("guest-create-cart").await.status, 201);
+        give_the_guest_the_events_cart(&self.app).await;
+        assert_eq!(self.call("guest-add-cart-item").await.status, 200);
+        assert_eq!(self.call("guest-set-cart-item").await.status, 200);
+        // More than the whole stock (latest: the cart is read to tell 404 from 409), or past a
+        // guest's hold cap (hold).
+        let refused = self
+            .call_with("guest-add-cart-item", |e| {
+                e["body"] = json!(r#"{"item_id":1,"quantity":1000}"#);
+            })
+            .await;
+        assert_eq!(refused.status, 409, "{}", refused.text);
+        assert_eq!(self.keyed("guest-remove-cart-item", "gr").await.status, 200);
+        assert_eq!(self.keyed("guest-add-cart-item", "ga").await.status, 200);
+        assert_eq!(self.keyed("guest-set-cart-item", "gs").await.status, 200);
+        assert_eq!(self.call("guest-get-cart").await.status, 200);
+        assert_eq!(self.call("guest-remove-cart-item").await.status, 200);
+        assert_eq!(self.call("guest-add-cart-item").await.status, 200);
+        let merged = self.call("merge-cart").await;
+        assert_eq!(
+            merged.body["merge"][0]["outcome"], "merged",
+            "{}",
+            merged.text
+        );
+        give_the_guest_the_events_cart(&self.app).await;
+        assert_eq!(self.call("guest-add-cart-item").await.status, 200);
+        let keep = |e: &mut Value| {
+            let mut body: Value = serde_json::from_str(e["body"].as_str().unwrap()).unwrap();
+            body["mode"] = json!("keep");
+            e["body"] = json!(body.to_string());
+            e["headers"]["idempotency-key"] = json!("m");
+        };
+        let kept = self.call_with("merge-cart", keep).await;
+        assert_eq!(kept.body["merge"][0]["reason"], "kept", "{}", kept.text);
+        // Replayed: the key's record alone is read.
+        let replayed = self.call_with("merge-cart", keep).await;
+        assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
     }
 
     /// The order events' publisher, fed everything the walk wrote to the orders table by the
@@ -950,7 +1087,7 @@ async fn walk_under_both_policies() -> (
     };
     for policy in [CheckoutPolicy::Latest, hold] {
         let mut run = Recorder::start(policy).await;
-        run.walk().await;
+        Box::pin(run.walk()).await;
         for (function, seen) in run.needs {
             needs.entry(function).or_default().extend(seen);
         }
@@ -1062,8 +1199,10 @@ fn attribute_limits(
                 let table = tagged.value.as_str().unwrap();
                 let table = table.trim_end_matches(".Arn").to_owned();
                 if attributes.is_null() {
+                    // Not attribute-limited: no condition, or one on the keys alone (checked by
+                    // `key_limits`).
                     assert!(
-                        condition.is_null(),
+                        condition.is_null() || leading_keys(condition).is_some(),
                         "{function}: a condition without an attribute list: {condition:?}"
                     );
                     open.extend(actions.iter().map(|a| (a.clone(), table.clone())));
@@ -1315,7 +1454,15 @@ async fn every_attribute_limited_grant_admits_every_name_its_function_sends_and_
     };
     let keeps_out =
         |list: &BTreeSet<String>, names: &[&str]| names.iter().all(|n| !list.contains(*n));
-    for writer in ["add-cart-item", "set-cart-item", "remove-cart-item"] {
+    let guest_writers = [
+        "guest-add-cart-item",
+        "guest-set-cart-item",
+        "guest-remove-cart-item",
+    ];
+    for writer in ["add-cart-item", "set-cart-item", "remove-cart-item"]
+        .into_iter()
+        .chain(guest_writers)
+    {
         let catalog = limit(writer, "UpdateItem", "CatalogTable");
         assert!(
             keeps_out(&catalog, &["price", "name", "name_lc", "next_id"]),
@@ -1376,14 +1523,214 @@ async fn every_attribute_limited_grant_admits_every_name_its_function_sends_and_
         keeps_out(&record, &["lines", "total", "cart_id"]),
         "{record:?}"
     );
+    // A merge gives units back as the sweep does, and puts only its key's record.
+    let merge = limit("merge-cart", "UpdateItem", "CatalogTable");
+    assert!(
+        keeps_out(
+            &merge,
+            &["price", "name", "name_lc", "next_id", "max_per_customer"]
+        ),
+        "{merge:?}"
+    );
+    let record = limit("merge-cart", "PutItem", "OrdersTable");
+    assert!(
+        keeps_out(&record, &["lines", "total", "cart_id"]),
+        "{record:?}"
+    );
     let mut expected: BTreeSet<String> = [
         "add-cart-item",
         "set-cart-item",
         "remove-cart-item",
         "purchase-cart",
+        "merge-cart",
     ]
     .map(str::to_owned)
     .into();
+    expected.extend(guest_writers.map(str::to_owned));
     expected.extend(transitions.map(str::to_owned));
     assert_eq!(limited_functions, expected);
+
+    key_limits(&template, &sent);
+}
+
+// --- key-level least privilege ------------------------------------------------------------------
+
+/// The key patterns of a condition on the keys alone (`ForAllValues:StringLike`
+/// `dynamodb:LeadingKeys`), if it is one.
+fn leading_keys(condition: &Yaml) -> Option<BTreeSet<String>> {
+    let map = condition.as_mapping()?;
+    let like = &condition["ForAllValues:StringLike"];
+    let keys = like.get("dynamodb:LeadingKeys")?;
+    (map.len() == 1 && like.as_mapping()?.len() == 1).then(|| yaml_strings(keys))
+}
+
+/// `function`'s statements conditioned on their partition keys: (actions, table, patterns).
+fn key_limited(template: &Yaml, function: &str) -> Vec<KeyLimit> {
+    let mut found = Vec::new();
+    for statement in statements(template, function) {
+        let Some(patterns) = leading_keys(&statement["Condition"]) else {
+            continue;
+        };
+        let actions: BTreeSet<String> = yaml_strings(&statement["Action"])
+            .into_iter()
+            .map(|a| a.trim_start_matches("dynamodb:").to_owned())
+            .collect();
+        let Yaml::Tagged(table) = &statement["Resource"] else {
+            panic!("{function}: a key-limited statement names one table")
+        };
+        let table = table.value.as_str().unwrap().trim_end_matches(".Arn");
+        found.push((actions, table.to_owned(), patterns));
+    }
+    found
+}
+
+/// A statement limited to some partition keys: its actions, its table, the key patterns.
+type KeyLimit = (BTreeSet<String>, String, BTreeSet<String>);
+
+/// `function`'s policy statements.
+fn statements<'a>(template: &'a Yaml, function: &str) -> Vec<&'a Yaml> {
+    let resource = template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(function))
+        .unwrap();
+    let policies = resource["Properties"]["Policies"].as_sequence().unwrap();
+    policies
+        .iter()
+        .flat_map(|p| p["Statement"].as_sequence().into_iter().flatten())
+        .collect()
+}
+
+/// Whether a statement names the carts table among its resources.
+fn names_carts(statement: &Yaml) -> bool {
+    let resources: Vec<&Yaml> = match &statement["Resource"] {
+        Yaml::Sequence(many) => many.iter().collect(),
+        one => vec![one],
+    };
+    resources.iter().any(|r| match r {
+        Yaml::Tagged(t) => t.value.as_str() == Some("CartsTable.Arn"),
+        _ => false,
+    })
+}
+
+/// The partition key values of the items `request` reads or writes on `table` (a logical id)
+/// with `action`: (action, key value) for each.
+fn partition_keys(request: &Seen, table: &str, key: &str) -> Vec<(String, String)> {
+    let value = |item_key: &Value| item_key[key]["S"].as_str().unwrap_or_default().to_owned();
+    let body = &request.body;
+    match request.operation() {
+        "TransactWriteItems" => body["TransactItems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|item| {
+                let (kind, op) = item.as_object().unwrap().iter().next().unwrap();
+                let action = match kind.as_str() {
+                    "Put" => "PutItem",
+                    "Update" => "UpdateItem",
+                    "Delete" => "DeleteItem",
+                    _ => "ConditionCheckItem",
+                };
+                let at = if kind == "Put" {
+                    &op["Item"]
+                } else {
+                    &op["Key"]
+                };
+                (op["TableName"] == table).then(|| (action.to_owned(), value(at)))
+            })
+            .collect(),
+        "BatchGetItem" | "BatchWriteItem" => body["RequestItems"][table]["Keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|k| (request.operation().to_owned(), value(k)))
+            .collect(),
+        operation if body["TableName"] == table => {
+            let at = body.get("Key").unwrap_or(&body["Item"]);
+            vec![(operation.to_owned(), value(at))]
+        }
+        _ => vec![],
+    }
+}
+
+/// Whether `text` matches the IAM pattern `pattern` (`*` any run of characters; no `?` here).
+fn like(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, rest)) => {
+            let Some(tail) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=tail.len()).any(|i| tail.is_char_boundary(i) && like(rest, &tail[i..]))
+        }
+    }
+}
+
+/// The guests' functions reach guests' carts only, and the merge deletes only a guest's: their
+/// statements on the carts table say so with `dynamodb:LeadingKeys` `guest:*`, and every key
+/// each of them was seen sending there matches its statement's patterns.
+fn key_limits(template: &Yaml, sent: &BTreeMap<String, Vec<Seen>>) {
+    let tables = table_definitions(&shared::Tables::with_prefix("t"));
+    let partition = |table: &str| -> &str {
+        let def = tables.iter().find(|d| d.logical_id == table).unwrap();
+        def.partition_key.0
+    };
+    let guest_only = BTreeSet::from(["guest:*".to_owned()]);
+    for (function, requests) in sent {
+        let limits = key_limited(template, function);
+        if function.starts_with("guest-") {
+            // Every statement on the carts table, limited to guests' keys.
+            let on_carts = statements(template, function)
+                .into_iter()
+                .filter(|st| names_carts(st))
+                .collect::<Vec<_>>();
+            assert!(!on_carts.is_empty(), "{function}");
+            for statement in on_carts {
+                assert_eq!(
+                    leading_keys(&statement["Condition"]).as_ref(),
+                    Some(&guest_only),
+                    "{function}: guests' carts only: {statement:?}"
+                );
+            }
+        }
+        if function == "merge-cart" {
+            let delete = limits.iter().find(|l| l.0.contains("DeleteItem"));
+            assert_eq!(
+                delete.map(|l| (&l.1, &l.2)),
+                Some((&"CartsTable".to_owned(), &guest_only)),
+                "merge-cart deletes a guest's cart, never a user's"
+            );
+        }
+        let mut used = vec![0usize; limits.len()];
+        for request in requests {
+            for (i, (actions, table, patterns)) in limits.iter().enumerate() {
+                for (action, key) in partition_keys(request, table, partition(table)) {
+                    if !actions.contains(&action) {
+                        continue;
+                    }
+                    used[i] += 1;
+                    assert!(
+                        patterns.iter().any(|p| like(p, &key)),
+                        "{function}: {action} on {table} of {key:?}, outside {patterns:?}"
+                    );
+                }
+            }
+        }
+        for ((actions, table, _), used) in limits.iter().zip(used) {
+            assert!(
+                used > 0,
+                "{function}: {actions:?} on {table}: no request exercised it"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_leading_keys_pattern_matches_as_iam_does() {
+    assert!(like("guest:*", "guest:ab12"));
+    assert!(like("guest:*", "guest:"));
+    assert!(!like("guest:*", "7"));
+    assert!(!like("guest:*", "xguest:ab"));
+    assert!(like("*:*", "a:b"));
 }

@@ -74,24 +74,26 @@ async fn a_hold_renewed_after_it_ended_takes_its_units_as_a_new_buyer_would() {
 
 #[tokio::test]
 async fn no_call_renews_a_hold_past_the_cap_and_its_units_are_listed_again_within_a_sweep() {
-    // Arrange: holds of 1 s, at most 2 s of holding an item.
-    let app = TestApp::spawn().await.with_policy(capped(1, 2));
+    // Arrange: holds of 2 s, at most 3 s of holding an item (3 s of cool-down after it: room
+    // for a slow machine between the steps).
+    let app = TestApp::spawn().await.with_policy(capped(2, 3));
     app.seed(&[("Wine - Port", 869, 5), ("Mussels", 1470, 5)])
         .await;
     let cart = app.new_cart(7).await;
     let first = app.add(&cart, 7, 1, 2).await;
-    let began = held_until(&first, 1) - 1;
+    let began = held_until(&first, 1) - 2;
 
-    // Act: renew within the cap (the hold never outlives it), then past it, every way.
-    until(began + 1).await;
+    // Act: renew after the first hold ended (the renewal never outlives the window), then past
+    // the window, every way.
+    until(began + 2).await;
     let within = app.add(&cart, 7, 1, 1).await;
     assert_eq!(within.status, 200, "{}", within.text);
     assert_eq!(
         held_until(&within, 1),
-        began + 2,
-        "capped at the first hold + 2 s"
+        began + 3,
+        "capped at the first hold + 3 s"
     );
-    until(began + 2).await;
+    until(began + 3).await;
     let add = app.add(&cart, 7, 1, 1).await;
     let set = app.set(&cart, 7, 1, 3).await;
     let lower = app.set(&cart, 7, 1, 1).await;
@@ -108,8 +110,8 @@ async fn no_call_renews_a_hold_past_the_cap_and_its_units_are_listed_again_withi
     assert_eq!(removed.status, 200, "removing is always allowed");
     assert_eq!(other_item.status, 200, "the cap is per item");
     assert_eq!(listed(&app, 1).await, 5, "the removal gave the units back");
-    // After the cap has cooled down as long again, a new window begins.
-    until(began + 4).await;
+    // After the window has cooled down as long again, a new one begins.
+    until(began + 6).await;
     assert_eq!(app.add(&cart, 7, 1, 1).await.status, 200);
 }
 

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::{read, root};
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
-use shared::domain::{CartId, UserId};
+use shared::domain::{CartId, GuestToken, UserId};
 use shared::store::schema::{table_definitions, AttrType, Projected, TableDef};
 use shared::Tables;
 
@@ -268,6 +268,12 @@ fn is_public_path(path: &str) -> bool {
     path == "/api/v1/items" || is_webhook_path(path)
 }
 
+/// A guest's routes: no authorizer in `jwt` mode (a visitor has no token of the issuer; the
+/// functions check the `Guest-Token` header), IAM in `iam` mode (the shop's backend calls).
+fn is_guest_path(path: &str) -> bool {
+    path.starts_with("/api/v1/guest/") || path == "/api/v1/guest"
+}
+
 // --- functions ------------------------------------------------------------------------------
 
 #[test]
@@ -409,7 +415,7 @@ fn every_route_invokes_its_function_through_the_one_api_with_payload_v2() {
 }
 
 #[test]
-fn the_listing_and_webhooks_are_public_admin_needs_iam_and_cart_routes_follow_the_authentication_mode(
+fn the_listing_and_webhooks_are_public_admin_needs_iam_and_user_and_guest_routes_follow_the_authentication_mode(
 ) {
     let template = template();
     let parameter = &template["Parameters"]["Authentication"];
@@ -424,6 +430,8 @@ fn the_listing_and_webhooks_are_public_admin_needs_iam_and_cart_routes_follow_th
     let user_auth: Yaml = serde_yaml::from_str("!If [JwtMode, JWT, AWS_IAM]").unwrap();
     let user_authorizer: Yaml =
         serde_yaml::from_str("!If [JwtMode, !Ref UserJwtAuthorizer, !Ref AWS::NoValue]").unwrap();
+    let guest_auth: Yaml = serde_yaml::from_str("!If [JwtMode, NONE, AWS_IAM]").unwrap();
+    let mut guests = 0;
 
     for (key, (_, route)) in template_route_resources(&template) {
         let props = &route["Properties"];
@@ -435,6 +443,16 @@ fn the_listing_and_webhooks_are_public_admin_needs_iam_and_cart_routes_follow_th
         } else if is_admin_path(path) {
             assert_eq!(auth.as_str(), Some("AWS_IAM"), "{key} needs SigV4");
             assert!(authorizer.is_none(), "{key}");
+        } else if is_guest_path(path) {
+            assert_eq!(
+                *auth, guest_auth,
+                "{key}: no authorizer (jwt: the Guest-Token is the function's to check) or IAM"
+            );
+            assert!(
+                authorizer.is_none(),
+                "{key}: never the users' JWT authorizer"
+            );
+            guests += 1;
         } else {
             assert_eq!(
                 *auth, user_auth,
@@ -443,6 +461,7 @@ fn the_listing_and_webhooks_are_public_admin_needs_iam_and_cart_routes_follow_th
             assert_eq!(authorizer, Some(&user_authorizer), "{key}");
         }
     }
+    assert_eq!(guests, 5, "create, view, add, set, remove");
     let authorizer = &template["Resources"]["UserJwtAuthorizer"];
     assert_eq!(string(authorizer.get("Condition")), Some("JwtMode"));
     assert_eq!(
@@ -501,6 +520,36 @@ fn every_route_is_throttled_the_purchase_tighter_and_checkout_can_keep_its_concu
         purchase.get("ThrottlingBurstLimit").and_then(reference),
         Some("PurchaseThrottleBurst")
     );
+    // Anyone may make a guest (and a stored cart) without signing in: tighter still.
+    let guests = &stage["RouteSettings"]["POST /api/v1/guest/carts"];
+    assert_eq!(
+        guests.get("ThrottlingRateLimit").and_then(reference),
+        Some("GuestCartThrottleRatePerSecond")
+    );
+    assert_eq!(
+        guests.get("ThrottlingBurstLimit").and_then(reference),
+        Some("GuestCartThrottleBurst")
+    );
+    let settings = stage["RouteSettings"].as_mapping().unwrap();
+    let routes = template_routes(&template);
+    for key in settings.keys().map(|k| k.as_str().unwrap()) {
+        let (method, path) = key.split_once(' ').unwrap();
+        assert!(
+            routes.iter().any(|(m, p, _)| m == method && p == path),
+            "{key}: a throttle of a route that exists"
+        );
+    }
+    let depends: Vec<&str> = stages.values().next().unwrap()["DependsOn"]
+        .as_sequence()
+        .expect("DependsOn lists the throttled routes")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(
+        depends,
+        ["PurchaseCartRoute", "GuestCreateCartRoute"],
+        "the stage is made after the routes its settings name"
+    );
     let number = |name: &str| {
         let value = &template["Parameters"][name]["Default"];
         value
@@ -509,6 +558,8 @@ fn every_route_is_throttled_the_purchase_tighter_and_checkout_can_keep_its_concu
     };
     assert!(number("PurchaseThrottleRatePerSecond") < number("ThrottleRatePerSecond"));
     assert!(number("PurchaseThrottleBurst") < number("ThrottleBurst"));
+    assert!(number("GuestCartThrottleRatePerSecond") < number("PurchaseThrottleRatePerSecond"));
+    assert!(number("GuestCartThrottleBurst") < number("PurchaseThrottleBurst"));
     assert_eq!(
         number("PurchaseReservedConcurrency"),
         0,
@@ -581,16 +632,23 @@ fn every_http_event_is_a_v2_request_on_one_of_its_functions_routes() {
         let sub = &event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"];
         assert_eq!(
             sub.is_string(),
-            !is_admin_path(route) && !is_public_path(route),
+            !is_admin_path(route) && !is_public_path(route) && !is_guest_path(route),
             "events/{name}.json: JWT claims exactly on the cart, purchase and order routes"
         );
-        // Public routes: no authorizer ran, so there is nothing of one in the event.
-        if is_public_path(route) {
+        // Public and (jwt mode) guest routes: no authorizer ran, so there is nothing of one in
+        // the event.
+        if is_public_path(route) || is_guest_path(route) {
             assert!(
                 event["requestContext"]["authorizer"].is_null(),
-                "events/{name}.json: no authorizer on a public route"
+                "events/{name}.json: no authorizer on a public or guest route"
             );
         }
+        // A guest's cart is named by its token: every guest event but the creation sends one.
+        assert_eq!(
+            event["headers"]["guest-token"].is_string(),
+            is_guest_path(route) && route != "/api/v1/guest/carts",
+            "events/{name}.json: a Guest-Token exactly on a guest's cart routes"
+        );
         // And lambda_http reads it as the function will.
         lambda_http::request::from_str(&event.to_string())
             .unwrap_or_else(|e| panic!("events/{name}.json: {e}"));
@@ -618,8 +676,10 @@ fn every_scheduled_function_has_an_eventbridge_scheduled_event() {
 #[test]
 fn the_cart_events_share_one_valid_cart_id_of_their_tokens_user() {
     let files = event_files();
-    let ids: BTreeSet<&str> = files
+    let users = files
         .values()
+        .filter(|e| e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"].is_string());
+    let ids: BTreeSet<&str> = users
         .filter_map(|e| e["pathParameters"]["cart_id"].as_str())
         .collect();
     let subs: BTreeSet<&str> = files
@@ -627,10 +687,43 @@ fn the_cart_events_share_one_valid_cart_id_of_their_tokens_user() {
         .filter_map(|e| e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"].as_str())
         .collect();
 
-    assert_eq!(ids.len(), 1, "one cart id across events/: {ids:?}");
+    assert_eq!(ids.len(), 1, "one user's cart id across events/: {ids:?}");
     assert_eq!(subs.len(), 1, "one user across events/: {subs:?}");
     let id = CartId::parse(ids.first().unwrap()).expect("a well-formed cart id");
     assert_eq!(id.owner(), &UserId::parse(subs.first().unwrap()).unwrap());
+}
+
+#[test]
+fn the_guest_events_share_one_cart_of_their_tokens_guest_which_the_merge_event_names() {
+    let files = event_files();
+    let guests: Vec<&Json> = files
+        .values()
+        .filter(|e| e["headers"]["guest-token"].is_string())
+        .collect();
+    let ids: BTreeSet<&str> = guests
+        .iter()
+        .filter_map(|e| e["pathParameters"]["cart_id"].as_str())
+        .collect();
+    let tokens: BTreeSet<&str> = guests
+        .iter()
+        .filter_map(|e| e["headers"]["guest-token"].as_str())
+        .collect();
+
+    assert_eq!(guests.len(), 4, "view, add, set, remove");
+    assert_eq!(ids.len(), 1, "one guest's cart id across events/: {ids:?}");
+    assert_eq!(tokens.len(), 1, "one guest across events/: {tokens:?}");
+    let id = CartId::parse(ids.first().unwrap()).expect("a well-formed cart id");
+    let token = GuestToken::parse(tokens.first().unwrap()).expect("a well-formed guest token");
+    assert_eq!(
+        id.owner(),
+        &token.guest(),
+        "the token's guest owns the cart"
+    );
+    // The merge event merges that cart into its user's.
+    let body = files["merge-cart"]["body"].as_str().expect("a body");
+    let body: Json = serde_json::from_str(body).expect("JSON");
+    assert_eq!(body["guest_cart_id"], *ids.first().unwrap());
+    assert_eq!(body["guest_token"], *tokens.first().unwrap());
 }
 
 // --- tables ---------------------------------------------------------------------------------
@@ -877,8 +970,14 @@ fn endpoints_using_cursors() -> BTreeSet<&'static str> {
         of::<create_cart::CreateCart>(),
         of::<get_cart::GetCart>(),
         of::<get_order::GetOrder>(),
+        of::<guest_add_cart_item::GuestAddCartItem>(),
+        of::<guest_create_cart::GuestCreateCart>(),
+        of::<guest_get_cart::GuestGetCart>(),
+        of::<guest_remove_cart_item::GuestRemoveCartItem>(),
+        of::<guest_set_cart_item::GuestSetCartItem>(),
         of::<list_items::ListItems>(),
         of::<list_orders::ListOrders>(),
+        of::<merge_cart::MergeCart>(),
         of::<purchase_cart::PurchaseCart>(),
         of::<remove_cart_item::RemoveCartItem>(),
         of::<set_cart_item::SetCartItem>(),
@@ -950,6 +1049,51 @@ fn the_listing_signs_its_cursors_with_a_secret_of_the_stack() {
         reading,
         "the functions whose cold start reads the key (Endpoint::USES_CURSORS) are those given it"
     );
+}
+
+#[test]
+fn a_guests_idle_time_and_hold_cap_go_wherever_a_users_go_with_the_functions_defaults() {
+    let template = template();
+    let number = |name: &str| {
+        let parameter = &template["Parameters"][name];
+        assert_eq!(string(parameter.get("Type")), Some("Number"), "{name}");
+        assert_eq!(parameter["MinValue"].as_i64(), Some(1), "{name}");
+        parameter["Default"].as_i64().expect("a numeric default")
+    };
+    // What a function reads with none of the variables set.
+    let defaults = shared::Config::from_vars(&|_: &str| None).unwrap();
+    assert_eq!(
+        number("GuestCartIdleHours") * 60 * 60,
+        defaults.guest_cart_idle_secs
+    );
+    assert_eq!(
+        number("MaxGuestHeldPerItem"),
+        defaults.guest_max_held_per_item as i64
+    );
+    assert!(number("MaxGuestHeldPerItem") <= number("MaxHeldPerItem"));
+    assert!(number("GuestCartIdleHours") < number("CartIdleDays") * 24);
+    for function in template_functions(&template).values() {
+        let vars = environment(&template, function);
+        for (users, guests, parameter) in [
+            (
+                "CART_IDLE_DAYS",
+                "GUEST_CART_IDLE_HOURS",
+                "GuestCartIdleHours",
+            ),
+            (
+                "MAX_HELD_PER_ITEM",
+                "MAX_GUEST_HELD_PER_ITEM",
+                "MaxGuestHeldPerItem",
+            ),
+        ] {
+            assert_eq!(
+                vars.get(guests).and_then(reference),
+                vars.contains_key(users).then_some(parameter),
+                "{}: {guests} wherever {users}",
+                function.logical_id
+            );
+        }
+    }
 }
 
 #[test]
@@ -1862,6 +2006,476 @@ fn the_order_events_go_to_the_bus_the_stack_creates_or_the_one_named_and_to_no_o
             !vars.contains_key("EVENT_BUS_NAME"),
             "{}",
             function.logical_id
+        );
+    }
+}
+
+// --- operations: alarms, failure destinations, tracing, protection ---------------------------
+// docs/operations.md#alarms is the runbook of what these tests require.
+
+/// A metric an alarm watches: namespace (a string or `!Ref AWS::StackName`), name, dimensions.
+#[derive(Debug)]
+struct Watched {
+    namespace: Yaml,
+    name: String,
+    dimensions: BTreeMap<String, Yaml>,
+}
+
+/// The `AWS::CloudWatch::Alarm` resources, by logical id.
+fn alarms(template: &Yaml) -> BTreeMap<String, &Yaml> {
+    resources(template, "AWS::CloudWatch::Alarm")
+}
+
+/// Every metric an alarm reads: its own, or each `MetricStat` of its metric math.
+fn watched(alarm: &Yaml) -> Vec<Watched> {
+    let props = &alarm["Properties"];
+    let metric = |m: &Yaml| Watched {
+        namespace: m["Namespace"].clone(),
+        name: string(m.get("MetricName")).unwrap_or_default().to_owned(),
+        dimensions: m
+            .get("Dimensions")
+            .and_then(Yaml::as_sequence)
+            .into_iter()
+            .flatten()
+            .map(|d| {
+                let name = string(d.get("Name")).unwrap_or_default().to_owned();
+                (name, d["Value"].clone())
+            })
+            .collect(),
+    };
+    match props.get("Metrics").and_then(Yaml::as_sequence) {
+        Some(queries) => queries
+            .iter()
+            .filter_map(|q| at(q, &["MetricStat", "Metric"]))
+            .map(metric)
+            .collect(),
+        None => vec![metric(props)],
+    }
+}
+
+fn tag(tag: &str, value: &str) -> Yaml {
+    serde_yaml::from_str(&format!("!{tag} {value}")).unwrap()
+}
+
+/// The alarms watching metric `name` of `namespace` with dimension `key` = `value`.
+fn alarms_on<'a>(
+    template: &'a Yaml,
+    namespace: &Yaml,
+    name: &str,
+    key: &str,
+    value: &Yaml,
+) -> Vec<(String, &'a Yaml)> {
+    alarms(template)
+        .into_iter()
+        .filter(|(_, alarm)| {
+            watched(alarm).iter().any(|m| {
+                m.namespace == *namespace && m.name == name && m.dimensions.get(key) == Some(value)
+            })
+        })
+        .collect()
+}
+
+fn text(value: &str) -> Yaml {
+    Yaml::String(value.to_owned())
+}
+
+#[test]
+fn every_alarm_tells_the_topic_and_its_threshold_is_a_described_parameter() {
+    let template = template();
+    let topic = tag("Ref", "AlarmTopic");
+    assert_eq!(
+        string(template["Resources"]["AlarmTopic"].get("Type")),
+        Some("AWS::SNS::Topic")
+    );
+    let subscription = &template["Resources"]["AlarmEmailSubscription"];
+    assert_eq!(
+        string(subscription.get("Condition")),
+        Some("SubscribeAlarmEmail")
+    );
+    let props = &subscription["Properties"];
+    assert_eq!(props.get("TopicArn"), Some(&topic));
+    assert_eq!(string(props.get("Protocol")), Some("email"));
+    assert_eq!(
+        props.get("Endpoint").and_then(reference),
+        Some("AlarmEmail")
+    );
+    assert_eq!(
+        string(template["Parameters"]["AlarmEmail"].get("Default")),
+        Some(""),
+        "no subscription unless asked for"
+    );
+
+    let alarms = alarms(&template);
+    assert!(alarms.len() > 30, "{} alarms", alarms.len());
+    // The two whose threshold is a fact, not a choice: "a message waits", "no run at all".
+    let fixed = [
+        "FailedEventsAlarm",
+        "OrderEventsDeadLetterAlarm",
+        "SweepNotRunningAlarm",
+    ];
+    for (id, alarm) in alarms {
+        let props = &alarm["Properties"];
+        for actions in ["AlarmActions", "OKActions"] {
+            let actions = props[actions].as_sequence();
+            assert_eq!(
+                actions.map(Vec::as_slice),
+                Some(&[topic.clone()][..]),
+                "{id}"
+            );
+        }
+        assert!(
+            string(props.get("AlarmDescription")).is_some_and(|d| d.contains("Runbook")),
+            "{id}: its description points to the runbook"
+        );
+        assert!(props.get("TreatMissingData").is_some(), "{id}");
+        match props.get("Threshold").and_then(reference) {
+            Some(parameter) => {
+                let description = string(template["Parameters"][parameter].get("Description"));
+                assert!(
+                    description.is_some_and(|d| !d.trim().contains('\n')),
+                    "{id}: {parameter} is explained in one line"
+                );
+            }
+            None => assert!(fixed.contains(&id.as_str()), "{id}: a parameter sets it"),
+        }
+    }
+}
+
+#[test]
+fn every_function_has_an_errors_and_a_throttles_alarm() {
+    // Generic on purpose: a new function (the order-event publisher, say) fails here until it
+    // has its alarms.
+    let template = template();
+    let lambda = text("AWS/Lambda");
+    for function in template_functions(&template).values() {
+        let id = &function.logical_id;
+        let name = tag("Ref", id);
+        for metric in ["Errors", "Throttles"] {
+            let found = alarms_on(&template, &lambda, metric, "FunctionName", &name);
+            assert!(!found.is_empty(), "{id}: no alarm on its {metric}");
+        }
+        // A function reading a stream or a queue also has its failure destination and an
+        // alarm on its iterator age (streams).
+        for event in function.events().iter().map(|(_, e)| e) {
+            let kind = string(event.get("Type")).unwrap_or_default();
+            if kind == "DynamoDB" || kind == "Kinesis" {
+                let found = alarms_on(&template, &lambda, "IteratorAge", "FunctionName", &name);
+                assert!(!found.is_empty(), "{id}: no alarm on its IteratorAge");
+                let on_failure = at(event, &["Properties", "DestinationConfig", "OnFailure"]);
+                assert!(
+                    on_failure.is_some(),
+                    "{id}: its {kind} events have no OnFailure"
+                );
+            }
+        }
+        // The same for a stream read by a mapping of its own (the order events' publisher).
+        for mapping in function.stream_mappings(&template) {
+            let found = alarms_on(&template, &lambda, "IteratorAge", "FunctionName", &name);
+            assert!(!found.is_empty(), "{id}: no alarm on its IteratorAge");
+            let on_failure = at(mapping, &["Properties", "DestinationConfig", "OnFailure"]);
+            assert!(
+                on_failure.is_some(),
+                "{id}: its stream mapping has no OnFailure"
+            );
+        }
+    }
+}
+
+/// Event sources that invoke a function asynchronously (Lambda's own queue and retries).
+const ASYNC_EVENTS: &[&str] = &[
+    "Schedule",
+    "ScheduleV2",
+    "EventBridgeRule",
+    "CloudWatchEvent",
+    "SNS",
+    "S3",
+];
+
+#[test]
+fn every_asynchronously_invoked_function_sends_failed_events_to_a_watched_queue() {
+    let template = template();
+    let mut seen = 0;
+    for function in template_functions(&template).values() {
+        let id = &function.logical_id;
+        let kinds: Vec<&str> = (function.events().iter())
+            .filter_map(|(_, e)| string(e.get("Type")))
+            .collect();
+        if !kinds.iter().any(|k| ASYNC_EVENTS.contains(k)) {
+            continue;
+        }
+        seen += 1;
+        let config = &function.properties()["EventInvokeConfig"];
+        assert!(
+            config.get("MaximumRetryAttempts").is_some(),
+            "{id}: retries set deliberately, not left to Lambda's default"
+        );
+        assert!(config.get("MaximumEventAgeInSeconds").is_some(), "{id}");
+        let on_failure = &config["DestinationConfig"]["OnFailure"];
+        assert_eq!(string(on_failure.get("Type")), Some("SQS"), "{id}");
+        let queue = intrinsic(&on_failure["Destination"], "GetAtt")
+            .and_then(Yaml::as_str)
+            .and_then(|q| q.strip_suffix(".Arn"))
+            .unwrap_or_else(|| panic!("{id}: OnFailure is !GetAtt <Queue>.Arn"));
+        assert_eq!(
+            string(template["Resources"][queue].get("Type")),
+            Some("AWS::SQS::Queue"),
+            "{id}: {queue}"
+        );
+    }
+    assert!(seen >= 2, "the scheduled functions are asynchronous");
+    // Every queue: a message waiting in it is an alarm.
+    for (queue, _) in resources(&template, "AWS::SQS::Queue") {
+        let name = tag("GetAtt", &format!("{queue}.QueueName"));
+        let sqs = text("AWS/SQS");
+        let found = alarms_on(
+            &template,
+            &sqs,
+            "ApproximateNumberOfMessagesVisible",
+            "QueueName",
+            &name,
+        );
+        assert!(!found.is_empty(), "{queue}: no alarm on its messages");
+    }
+}
+
+#[test]
+fn the_sweep_alarms_when_it_fails_and_when_it_does_not_run() {
+    let template = template();
+    let name = tag("Ref", "ReleaseHoldsFunction");
+    let lambda = text("AWS/Lambda");
+    let not_running = alarms_on(&template, &lambda, "Invocations", "FunctionName", &name);
+    let [(id, alarm)] = not_running.as_slice() else {
+        panic!("one alarm on the sweep's invocations: {not_running:?}");
+    };
+    let props = &alarm["Properties"];
+    assert_eq!(
+        string(props.get("ComparisonOperator")),
+        Some("LessThanThreshold"),
+        "{id}"
+    );
+    assert_eq!(props["Threshold"].as_u64(), Some(1), "{id}");
+    assert!(props["Period"].as_u64().is_some_and(|p| p <= 300), "{id}");
+    assert_eq!(
+        string(props.get("TreatMissingData")),
+        Some("breaching"),
+        "{id}: no data is no run"
+    );
+    let failing = alarms_on(&template, &lambda, "Errors", "FunctionName", &name);
+    assert!(!failing.is_empty(), "an alarm on the sweep's errors");
+}
+
+#[test]
+fn the_api_alarms_on_its_5xx_rate_and_each_route_group_on_its_p99_latency() {
+    let template = template();
+    let api = tag("Ref", "CartApi");
+    let gateway = text("AWS/ApiGateway");
+    for metric in ["5xx", "Count"] {
+        let found = alarms_on(&template, &gateway, metric, "ApiId", &api);
+        assert!(!found.is_empty(), "the 5xx rate alarm reads {metric}");
+    }
+    // The per-request line's metrics are in the stack's own namespace.
+    let namespace = tag("Ref", "AWS::StackName");
+    let globals = at(
+        &template,
+        &["Globals", "Function", "Environment", "Variables"],
+    );
+    assert_eq!(
+        globals.and_then(|g| g.get("METRICS_NAMESPACE")),
+        Some(&namespace)
+    );
+    let groups: BTreeSet<&str> = template_routes(&template)
+        .iter()
+        .map(|(method, path, _)| shared::telemetry::emf::route_group(&format!("{method} {path}")))
+        .collect();
+    assert!(!groups.contains("other"), "every route is in a group");
+    for group in ["catalog", "cart", "purchase", "orders"] {
+        assert!(groups.contains(group), "{group} has routes");
+        let found = alarms_on(
+            &template,
+            &namespace,
+            "latency_ms",
+            "route_group",
+            &text(group),
+        );
+        let [(id, alarm)] = found.as_slice() else {
+            panic!("one latency alarm for {group}: {found:?}");
+        };
+        let props = &alarm["Properties"];
+        assert_eq!(string(props.get("ExtendedStatistic")), Some("p99"), "{id}");
+        let capitalized = group[..1].to_uppercase() + &group[1..];
+        assert_eq!(
+            props.get("Threshold").and_then(reference),
+            Some(format!("{capitalized}P99LatencyMs").as_str()),
+            "{id}"
+        );
+    }
+    // The access log carries the request id the functions log and a 5xx problem shows.
+    let stage = &template["Resources"]["CartApiStage"]["Properties"];
+    let format = string(at(stage, &["AccessLogSettings", "Format"])).unwrap_or_default();
+    assert!(
+        format.contains(r#""requestId":"$context.requestId""#),
+        "{format}"
+    );
+    // The dashboard shows the per-route metrics.
+    let dashboard = &template["Resources"]["Dashboard"];
+    let body = intrinsic(&dashboard["Properties"]["DashboardBody"], "Sub")
+        .and_then(Yaml::as_str)
+        .expect("DashboardBody is !Sub");
+    for metric in [
+        "latency_ms",
+        "dynamodb_requests",
+        "dynamodb_retries",
+        "read_capacity_units",
+    ] {
+        assert!(body.contains(metric), "the dashboard shows {metric}");
+    }
+}
+
+#[test]
+fn purchase_concurrency_is_alarmed_near_its_reservation_only_when_one_is_set() {
+    let template = template();
+    let name = tag("Ref", "PurchaseCartFunction");
+    let lambda = text("AWS/Lambda");
+    let found = alarms_on(
+        &template,
+        &lambda,
+        "ConcurrentExecutions",
+        "FunctionName",
+        &name,
+    );
+    let [(id, alarm)] = found.as_slice() else {
+        panic!("one alarm on purchase-cart's concurrency: {found:?}");
+    };
+    assert_eq!(
+        string(alarm.get("Condition")),
+        Some("ReservePurchaseConcurrency"),
+        "{id}"
+    );
+    let expression = (alarm["Properties"]["Metrics"]
+        .as_sequence()
+        .into_iter()
+        .flatten())
+    .filter_map(|m| m.get("Expression"))
+    .filter_map(|e| intrinsic(e, "Sub").and_then(Yaml::as_str))
+    .next();
+    assert!(
+        expression.is_some_and(|e| e.contains("${PurchaseReservedConcurrency}")),
+        "{id}: a percent of the reservation"
+    );
+}
+
+#[test]
+fn every_table_alarms_on_throttles_and_on_system_errors_of_every_operation_it_serves() {
+    let template = template();
+    let dynamodb = text("AWS/DynamoDB");
+    // The operations the functions' policies grant on each table (and its indexes).
+    let mut granted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for function in template_functions(&template).values() {
+        let policies = function.properties()["Policies"].as_sequence();
+        for statement in policies
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["Statement"].as_sequence())
+            .flatten()
+        {
+            let actions: Vec<&str> = match &statement["Action"] {
+                Yaml::String(one) => vec![one.as_str()],
+                Yaml::Sequence(many) => many.iter().filter_map(Yaml::as_str).collect(),
+                _ => vec![],
+            };
+            let targets: Vec<&Yaml> = match &statement["Resource"] {
+                Yaml::Sequence(many) => many.iter().collect(),
+                one => vec![one],
+            };
+            for (table, _) in targets.into_iter().filter_map(policy_resource) {
+                let ops = granted.entry(table).or_default();
+                ops.extend(
+                    (actions.iter())
+                        .filter_map(|a| a.strip_prefix("dynamodb:"))
+                        .map(str::to_owned),
+                );
+            }
+        }
+    }
+    for (table, _) in resources(&template, "AWS::DynamoDB::Table") {
+        let name = tag("Ref", &table);
+        for metric in ["ReadThrottleEvents", "WriteThrottleEvents"] {
+            let found = alarms_on(&template, &dynamodb, metric, "TableName", &name);
+            assert!(!found.is_empty(), "{table}: no alarm on its {metric}");
+        }
+        let found = alarms_on(&template, &dynamodb, "SystemErrors", "TableName", &name);
+        let watched_ops: BTreeSet<String> = (found.iter())
+            .flat_map(|(_, alarm)| watched(alarm))
+            .filter(|m| m.name == "SystemErrors" && m.dimensions.get("TableName") == Some(&name))
+            .filter_map(|m| {
+                m.dimensions
+                    .get("Operation")
+                    .and_then(|o| o.as_str().map(str::to_owned))
+            })
+            .collect();
+        // Of DynamoDB Streams' calls only GetRecords has per-operation metrics ("Operation"
+        // dimension, Amazon DynamoDB developer guide, "DynamoDB Metrics and dimensions"); the
+        // others are Lambda's mapping's, whose trouble its IteratorAge alarm shows.
+        let unmetered = ["DescribeStream", "GetShardIterator", "ListStreams"];
+        let mut needed = granted.get(&table).cloned().unwrap_or_default();
+        needed.retain(|op| !unmetered.contains(&op.as_str()));
+        assert!(
+            watched_ops.is_superset(&needed),
+            "{table}: SystemErrors of {:?} unwatched",
+            needed.difference(&watched_ops).collect::<Vec<_>>()
+        );
+        // The alarm's expression adds every operation it reads.
+        for (id, alarm) in &found {
+            let queries = alarm["Properties"]["Metrics"].as_sequence().unwrap();
+            let expression = (queries.iter())
+                .find_map(|q| string(q.get("Expression")))
+                .unwrap_or_else(|| panic!("{id}: an expression"));
+            for query in queries.iter().filter(|q| q.get("MetricStat").is_some()) {
+                let query_id = string(query.get("Id")).unwrap();
+                assert!(expression.contains(query_id), "{id}: {query_id} not summed");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_function_is_traced_and_logs_at_the_templates_level_not_rust_logs() {
+    let template = template();
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(globals.get("Tracing").and_then(reference), Some("Tracing"));
+    assert_eq!(
+        string(template["Parameters"]["Tracing"].get("Default")),
+        Some("Active"),
+        "on by default"
+    );
+    assert_eq!(
+        at(globals, &["LoggingConfig", "ApplicationLogLevel"]).and_then(reference),
+        Some("LogLevel")
+    );
+    for function in template_functions(&template).values() {
+        let id = &function.logical_id;
+        assert!(
+            function.properties().get("Tracing").is_none(),
+            "{id}: traced as the parameter says"
+        );
+        assert!(
+            !environment(&template, function).contains_key("RUST_LOG"),
+            "{id}: RUST_LOG would override ApplicationLogLevel (AWS_LAMBDA_LOG_LEVEL)"
+        );
+    }
+}
+
+#[test]
+fn every_table_is_protected_from_deletion() {
+    let template = template();
+    let parameter = &template["Parameters"]["TableDeletionProtection"];
+    assert_eq!(string(parameter.get("Default")), Some("true"));
+    for (id, table) in resources(&template, "AWS::DynamoDB::Table") {
+        let protection = table["Properties"].get("DeletionProtectionEnabled");
+        assert_eq!(
+            protection.and_then(reference),
+            Some("TableDeletionProtection"),
+            "{id}"
         );
     }
 }

@@ -9,10 +9,13 @@
 //!   what the functions must not link (`cargo deny check` enforces it).
 //! - `asyncapi`: `asyncapi.yaml` has a message per order event, valid for each event the
 //!   publisher makes, in schemas the tests' validator checks in full.
+//! - `sam_template`: `template.yaml` as `sam local` runs it keeps the template's routes,
+//!   functions and environment, in a shape SAM CLI reads.
 
 mod asyncapi;
 mod consistency;
 mod dependencies;
 mod openapi;
+mod sam_template;
 
 use testkit::repo::{read, root};

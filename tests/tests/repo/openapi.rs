@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::read;
 use serde_yaml::Value as Yaml;
-use shared::domain::{CartId, ItemId, OrderId};
+use shared::domain::merge::{MergeMode, Outcome, Why};
+use shared::domain::{CartId, GuestToken, ItemId, OrderId};
 use shared::domain::{LimitReached, OrderStatus, PriceChange, Shortfall};
 use shared::ApiError;
 
@@ -370,9 +371,13 @@ const VARYING_MEMBERS: [&str; 3] = [
     "precondition_failed",
 ];
 
-/// The body `shared::http::problem` writes for `error`.
+/// The request id of the examples: a `5xx` problem carries API Gateway's.
+const EXAMPLE_REQUEST_ID: &str = "JzJ6fhwrIAMEV3w=";
+
+/// The body `shared::http::problem_for_request` writes for `error` in a request with the
+/// examples' id.
 fn written_body(error: &ApiError) -> serde_json::Value {
-    match shared::http::problem(error).body() {
+    match shared::http::problem_for_request(error, EXAMPLE_REQUEST_ID).body() {
         lambda_http::Body::Text(text) => {
             serde_json::from_str(text).expect("problem bodies are JSON")
         }
@@ -557,4 +562,160 @@ fn id_examples_are_ids_the_api_accepts() {
         let text = example.as_str().unwrap();
         assert!(OrderId::parse(text).is_ok(), "{text} is an order id");
     }
+    // The example guest: its token, and its cart, which is the token's guest's.
+    let tokens = schemas["GuestToken"]["examples"].as_sequence().unwrap();
+    for example in tokens {
+        let text = example.as_str().unwrap();
+        assert!(GuestToken::parse(text).is_ok(), "{text} is a guest token");
+    }
+    let guest = GuestToken::parse(tokens[0].as_str().unwrap())
+        .unwrap()
+        .guest();
+    let carts = schemas["CartId"]["examples"].as_sequence().unwrap();
+    let guests_cart = carts
+        .iter()
+        .filter_map(|c| CartId::parse(c.as_str().unwrap()).ok())
+        .find(|c| c.owner().is_guest())
+        .expect("an example of a guest's cart id");
+    assert_eq!(guests_cart.owner(), &guest, "the example token's guest");
+}
+
+/// `value`'s enum (after references), as strings.
+fn string_enum(doc: &Yaml, value: &Yaml) -> BTreeSet<String> {
+    resolve(doc, value)["enum"]
+        .as_sequence()
+        .expect("an enum")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// What the answer writes for `$value`: a JSON string.
+macro_rules! serialized {
+    ($value:expr) => {
+        serde_json::to_value($value)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+}
+
+#[test]
+fn a_merges_modes_outcomes_and_reasons_are_the_codes() {
+    let doc = openapi();
+    let schemas = &doc["components"]["schemas"];
+    // Every variant: the matches have no wildcard, so a new one does not compile until it is
+    // listed here, and then openapi.yaml must name it.
+    let modes = [MergeMode::Merge, MergeMode::Replace, MergeMode::Keep];
+    for mode in modes {
+        match mode {
+            MergeMode::Merge | MergeMode::Replace | MergeMode::Keep => {}
+        }
+    }
+    let outcomes = [Outcome::Merged, Outcome::Capped, Outcome::Dropped];
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Merged | Outcome::Capped | Outcome::Dropped => {}
+        }
+    }
+    let reasons = [
+        Why::HoldLimit,
+        Why::CustomerLimit,
+        Why::HeldAtAnotherPrice,
+        Why::HoldTimeLimit,
+        Why::CartFull,
+        Why::Replaced,
+        Why::Kept,
+    ];
+    for reason in reasons {
+        match reason {
+            Why::HoldLimit
+            | Why::CustomerLimit
+            | Why::HeldAtAnotherPrice
+            | Why::HoldTimeLimit
+            | Why::CartFull
+            | Why::Replaced
+            | Why::Kept => {}
+        }
+    }
+    let mode_names: BTreeSet<String> = modes.iter().map(|m| m.as_str().to_owned()).collect();
+    assert_eq!(string_enum(&doc, &schemas["MergeMode"]), mode_names);
+    for name in &mode_names {
+        assert_eq!(
+            MergeMode::parse(name).map(MergeMode::as_str),
+            Ok(name.as_str())
+        );
+    }
+    let default = &schemas["MergeRequest"]["properties"]["mode"]["default"];
+    assert_eq!(default.as_str(), Some(MergeMode::Merge.as_str()));
+    let outcome_names: BTreeSet<String> = outcomes.iter().map(|o| serialized!(o)).collect();
+    assert_eq!(string_enum(&doc, &schemas["MergeOutcome"]), outcome_names);
+    let reason_names: BTreeSet<String> = reasons.iter().map(|r| serialized!(r)).collect();
+    assert_eq!(string_enum(&doc, &schemas["MergeReason"]), reason_names);
+    let change = &schemas["MergeLineChange"]["properties"];
+    let from = string_enum(&doc, &change["from"]);
+    assert_eq!(
+        from,
+        BTreeSet::from(["guest".to_owned(), "user".to_owned()])
+    );
+}
+
+#[test]
+fn the_guest_routes_need_their_token_and_follow_the_authentication_mode() {
+    let doc = openapi();
+    let security = |op: &Yaml| -> Vec<Vec<String>> {
+        op["security"]
+            .as_sequence()
+            .expect("a security list")
+            .iter()
+            .map(|requirement| {
+                mapping(requirement)
+                    .map(|(name, _)| name.to_owned())
+                    .collect()
+            })
+            .collect()
+    };
+    let guests: Vec<(Route, &Yaml)> = operations(&doc)
+        .into_iter()
+        .filter(|((_, path), _)| path.starts_with("/api/v1/guest/"))
+        .collect();
+    assert_eq!(guests.len(), 5, "create, view, add, set, remove");
+    for ((method, path), op) in guests {
+        let route = format!("{method} {path}");
+        // No credential in `jwt` mode; SigV4 (the shop's backend) in `iam` mode.
+        assert_eq!(security(op), [vec![], vec!["sigv4".to_owned()]], "{route}");
+        assert!(!op["responses"]["403"].is_null(), "{route}: iam mode");
+        if path == "/api/v1/guest/carts" {
+            let created = resolve(&doc, &op["responses"]["201"]);
+            let schema = resolve(&doc, &created["content"]["application/json"]["schema"]);
+            let required = schema["required"].as_sequence().unwrap();
+            assert!(required.iter().any(|r| r.as_str() == Some("guest_token")));
+            continue;
+        }
+        let token = op["parameters"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|p| resolve(&doc, p))
+            .find(|p| p["name"].as_str() == Some("Guest-Token"))
+            .unwrap_or_else(|| panic!("{route}: the Guest-Token header"));
+        assert_eq!(token["in"].as_str(), Some("header"), "{route}");
+        assert_eq!(token["required"].as_bool(), Some(true), "{route}");
+        let unauthenticated = resolve(&doc, &op["responses"]["401"]);
+        assert!(
+            !unauthenticated["headers"]["WWW-Authenticate"].is_null(),
+            "{route}: 401 without the token, with the challenge every 401 carries"
+        );
+        assert!(
+            !op["responses"]["404"].is_null(),
+            "{route}: another guest's"
+        );
+    }
+    let merge = &doc["paths"]["/api/v1/cart/merge"]["post"];
+    assert_eq!(
+        security(merge),
+        [vec!["bearer".to_owned()], vec!["sigv4".to_owned()]],
+        "a merge is a signed-in user's"
+    );
 }

@@ -272,8 +272,47 @@ pub async fn run() -> Report {
     let update = ApiRequest::admin_update(3, json!({ "price": 1234 }));
     run.measure("admin: update item", update, "200", None).await;
 
+    // Guests and the merge at sign-in, of guest carts of 1, 10 and 50 lines into a user's cart.
+    let guest = run.measure(
+        "guest: create cart",
+        ApiRequest::guest_create_cart(),
+        "201",
+        Some(1),
+    );
+    let guest = guest.await;
+    let (guest_cart, token) = (
+        guest.body["cart"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        guest.body["guest_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    );
+    let guest_add = ApiRequest::guest_add_cart_item(&guest_cart, Some(&token))
+        .json(json!({ "item_id": 1, "quantity": 1 }));
+    run.measure("guest: add item (new line)", guest_add, "200", Some(2))
+        .await;
+    for lines in [1usize, 10, 50] {
+        let user = 400 + lines as u64;
+        run.app.fill_cart(user, &items[..1], 1).await;
+        let (guest_cart, token) = run.app.guest_cart().await;
+        for item in &items[..lines] {
+            run.app
+                .guest_add(&guest_cart, &token, item.id.get(), 1)
+                .await;
+        }
+        let s = if lines == 1 { "" } else { "s" };
+        let body = json!({ "guest_cart_id": guest_cart, "guest_token": token, "mode": "merge" });
+        let merge = ApiRequest::merge_cart().json(body).as_user(user);
+        let call = format!("merge a guest's cart ({lines} line{s})");
+        run.measure(call, merge, "200", Some(2)).await;
+    }
+
     run.app.drop_tables().await;
     let mut rows = run.rows;
+    rows.extend(order_rows(&items).await);
     rows.extend(hold_rows(&items).await);
     let counts_agree = rows.iter().all(|r| r.requests == r.operations.len() as u64);
     let order_events = crate::order_events::run(20).await;
@@ -282,6 +321,65 @@ pub async fn run() -> Report {
         counts_agree,
         order_events,
     }
+}
+
+/// An order's transitions, with payments (`PAYMENT_MODE=external`): each is one read of the
+/// order and one write (a transaction when the units go back); the sweep's expiry of one.
+async fn order_rows(items: &[Item]) -> Vec<Row> {
+    let (app, proxy) = TestApp::spawn_behind_proxy().await;
+    let app = app.taking_payments(1);
+    app.direct().put_items(items).await.expect("seeded");
+    let mut run = Run {
+        app,
+        proxy,
+        rows: Vec::new(),
+    };
+    run.app.list(&[]).await;
+    let mut orders = Vec::new();
+    for user in 500..504u64 {
+        let cart = run.app.fill_cart(user, &items[..1], 1).await;
+        let bought = run.app.purchase(&cart, user, &key()).await;
+        orders.push((
+            bought.body["order"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            user,
+        ));
+    }
+    let payment = |order: &str, status: &str| {
+        ApiRequest::admin_order_payment(order)
+            .json(json!({ "status": status, "reference": format!("pi_{status}") }))
+    };
+    let (paid, failed, cancelled) = (&orders[0].0, &orders[1].0, &orders[2]);
+    for (call, request, goal) in [
+        ("order: payment captured", payment(paid, "captured"), 2),
+        (
+            "order: the same payment again (unchanged)",
+            payment(paid, "captured"),
+            1,
+        ),
+        ("order: fulfil", ApiRequest::admin_fulfil_order(paid), 2),
+        (
+            "order: payment failed (cancels, 1 line back)",
+            payment(failed, "failed"),
+            2,
+        ),
+        (
+            "order: cancel by its owner (1 line back)",
+            ApiRequest::cancel_order(&cancelled.0).as_user(cancelled.1),
+            2,
+        ),
+    ] {
+        run.measure(call, request, "200", Some(goal)).await;
+    }
+    let started = run.start();
+    let swept = run.app.sweep_at(now_unix() + 5).await;
+    let outcome = format!("{} orders expired", swept.expired_orders);
+    let call = "sweep, 1 order expired (1 line back)".to_owned();
+    run.row("release-holds", call, outcome, started, None);
+    run.app.drop_tables().await;
+    run.rows
 }
 
 /// The same calls under `CHECKOUT_POLICY=hold` (holds of a second), and the sweep.
@@ -338,6 +436,7 @@ fn a_transaction_bills_each_item_twice_and_each_index_entry_once() {
     let response = json!({ "ConsumedCapacity": [c("a"), c("b")] });
     let seen = Seen {
         target,
+        headers: Default::default(),
         body,
         fault: None,
         status: Some(status),

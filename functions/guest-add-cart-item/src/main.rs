@@ -1,0 +1,6 @@
+//! `guest-add-cart-item`: wiring only; the handler is in `handler.rs`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::http::serve::<guest_add_cart_item::GuestAddCartItem>().await
+}

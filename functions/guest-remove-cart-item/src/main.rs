@@ -1,0 +1,6 @@
+//! `guest-remove-cart-item`: wiring only; the handler is in `handler.rs`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::http::serve::<guest_remove_cart_item::GuestRemoveCartItem>().await
+}

@@ -1,0 +1,6 @@
+//! `guest-set-cart-item`: wiring only; the handler is in `handler.rs`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::http::serve::<guest_set_cart_item::GuestSetCartItem>().await
+}

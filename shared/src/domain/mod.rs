@@ -40,6 +40,13 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// An RFC 3339 time as Unix seconds; `None` if it is not one.
+pub fn unix_of(rfc3339: &str) -> Option<i64> {
+    let at = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()?;
+    Some(at.unix_timestamp())
+}
+
 /// Unix seconds in RFC 3339 (UTC), as the API shows times; empty if out of range.
 pub fn rfc3339(unix: i64) -> String {
     let at = time::OffsetDateTime::from_unix_timestamp(unix).ok();

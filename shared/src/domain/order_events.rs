@@ -18,7 +18,7 @@
 use serde::Serialize;
 
 use super::lifecycle::as_of;
-use super::{rfc3339, Order, OrderId, OrderStatus};
+use super::{rfc3339, unix_of, Order, OrderId, OrderStatus};
 
 /// The events, by the name they carry as EventBridge's `detail-type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -90,6 +90,9 @@ impl OrderEvent {
 /// seconds). `None` stands for an item that is no order (none there, or a key's record).
 pub fn event_of(before: Option<&Order>, after: Option<&Order>, at: i64) -> Option<OrderEvent> {
     let after = after?;
+    // Never before the order was created: DynamoDB records a stream record's time rounded down
+    // to the second (DynamoDB Local to the minute), and the purchase stamps the order itself.
+    let at = unix_of(&after.created_at).map_or(at, |created| at.max(created));
     let (kind, previous_status) = match before {
         None => (OrderEventKind::OrderPlaced, None),
         Some(before) if before.status == after.status => return None,
@@ -145,7 +148,7 @@ mod tests {
                 unit_price: Price::new(1299).unwrap(),
             }],
             total: 2598,
-            created_at: "2026-12-05T12:59:10Z".to_owned(),
+            created_at: "2026-12-05T12:58:30Z".to_owned(),
             status,
             version,
             payment_due_by: Some(DUE),
@@ -246,6 +249,16 @@ mod tests {
         );
         let uuid = uuid::Uuid::parse_str(&placed.event_id).unwrap();
         assert_eq!(uuid.get_version_num(), 8);
+    }
+
+    #[test]
+    fn an_event_never_occurs_before_its_order_was_created() {
+        // A stream record's time is rounded down (DynamoDB Local: to the minute).
+        let rounded = AT - 60;
+        let event = event_of(None, Some(&order(PendingPayment, 0)), rounded).unwrap();
+        assert_eq!(event.occurred_at, "2026-12-05T12:58:30Z");
+        let event = event_of(None, Some(&order(PendingPayment, 0)), AT).unwrap();
+        assert_eq!(event.occurred_at, "2026-12-05T12:59:00Z");
     }
 
     #[test]

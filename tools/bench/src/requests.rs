@@ -258,6 +258,14 @@ pub async fn run() -> Report {
     let call = "purchase, price_changed (1 line)";
     run.measure(call, request, "409 price_changed", None).await;
 
+    // An item limited per customer: the purchase also keeps what the user bought of it.
+    let limit = ApiRequest::admin_update(4, json!({ "max_per_customer": 5 }));
+    assert_eq!(run.app.send(limit).await.status, 200);
+    let cart = run.app.fill_cart(301, &items[3..4], 1).await;
+    let request = ApiRequest::purchase(&cart, 301, &key());
+    let call = "purchase, success (1 line, limited per customer)";
+    run.measure(call, request, "200", Some(2)).await;
+
     // Orders and the admin.
     if let Some((id, user)) = &first_order {
         let view = ApiRequest::order(id, *user);

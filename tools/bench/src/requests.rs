@@ -333,9 +333,12 @@ pub async fn run() -> Report {
 
 /// An order's transitions, with payments (`PAYMENT_MODE=external`): each is one read of the
 /// order and one write (a transaction when the units go back); the sweep's expiry of one.
+const PAYMENT_WINDOW: i64 = 60;
+
 async fn order_rows(items: &[Item]) -> Vec<Row> {
     let (app, proxy) = TestApp::spawn_behind_proxy().await;
-    let app = app.taking_payments(1);
+    // A window no slow run outlives before the payments (the sweep's row then looks past it).
+    let app = app.taking_payments(PAYMENT_WINDOW);
     app.direct().put_items(items).await.expect("seeded");
     let mut run = Run {
         app,
@@ -382,7 +385,7 @@ async fn order_rows(items: &[Item]) -> Vec<Row> {
         run.measure(call, request, "200", Some(goal)).await;
     }
     let started = run.start();
-    let swept = run.app.sweep_at(now_unix() + 5).await;
+    let swept = run.app.sweep_at(now_unix() + PAYMENT_WINDOW + 1).await;
     let outcome = format!("{} orders expired", swept.expired_orders);
     let call = "sweep, 1 order expired (1 line back)".to_owned();
     run.row("release-holds", call, outcome, started, None);

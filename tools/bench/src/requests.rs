@@ -270,7 +270,7 @@ pub async fn run() -> Report {
     let call = "purchase, success (1 line, limited per customer)";
     run.measure(call, request, "200", Some(2)).await;
     let request = ApiRequest::purchase(&early, 302, &key());
-    let call = "purchase, success (1 line, limited after it was added)";
+    let call = "purchase, limit set after the line was added (1 line)";
     run.measure(call, request, "200", None).await;
 
     // Orders and the admin.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# `make dev`: DynamoDB Local, the tables, the functions built, `cargo lambda watch` serving the API
-# on $API_URL with hot reload (extra arguments go to it), the catalog seeded, and the sweep of
-# ended holds on a schedule. However it is stopped (Ctrl-C; SIGTERM or SIGHUP to its group;
+# `make dev`: DynamoDB Local, the tables, the functions built, the order events (the orders table's
+# stream read as Lambda's mapping reads it, the real publisher, each event appended to
+# $LOCAL_EVENTS_FILE by a local stand-in for EventBridge), `cargo lambda watch` serving the API on
+# $API_URL with hot reload (extra arguments go to it), the catalog seeded, and the sweep of ended
+# holds on a schedule. However it is stopped (Ctrl-C; SIGTERM or SIGHUP to its group;
 # SIGTERM to make), it stops what it started (see lib.sh), but not a DynamoDB Local it found
 # running. Its pid is in .local/dev-$API_PORT.pid. Everything it writes is in .local/ or target/,
 # which watch ignores (it ignores what .gitignore does), so nothing it writes triggers a reload.
@@ -22,6 +24,19 @@ cargo build --workspace --bins
 step "creating tables"
 cargo run -q --bin create-tables
 local_issuer
+EVENTS_LOG=".local/logs/stream-events-$API_PORT.log"
+step "order events: the orders table's stream to publish-order-events, events in ${LOCAL_EVENTS_FILE#"$ROOT"/} (log $EVENTS_LOG)"
+: >"$EVENTS_LOG"
+# The binary built above, run as it is (not through cargo), so that the signals reach it.
+start_child "$EVENTS_LOG" "$CARGO_TARGET_DIR/debug/stream-events"
+EVENTS_PID=$CHILD
+if [[ -z "${AWS_ENDPOINT_URL_EVENTBRIDGE:-}" ]]; then
+    wait_until 30 "$EVENTS_PID" grep -qs '^local EventBridge: ' "$EVENTS_LOG" ||
+        { tail -n 20 "$EVENTS_LOG" >&2; die "the order events' local EventBridge did not start"; }
+    # The functions' EventBridge client too (`cargo lambda invoke publish-order-events`).
+    AWS_ENDPOINT_URL_EVENTBRIDGE="$(sed -n 's/^local EventBridge: //p' "$EVENTS_LOG" | head -n 1)"
+    export AWS_ENDPOINT_URL_EVENTBRIDGE
+fi
 step "starting cargo lambda watch on $API_URL"
 start_watch - "$@"
 
@@ -47,6 +62,7 @@ if [[ "$AUTH_MODE" == jwt ]]; then
 else
     printf '\n\niam mode: cart routes take user_id in the body or query, as the original API.\n' >&2
 fi
+printf '\nOrder events: tail -f %s\n' "${LOCAL_EVENTS_FILE#"$ROOT"/}" >&2
 printf '\nEditing sources reloads the functions. Ctrl-C to stop.\n\n' >&2
 
 # Returns when watch exits, or at once on a signal (whose trap exits; the cleanup stops the rest).

@@ -53,6 +53,12 @@ fi
 # with 400 what is not signed with it) rather than answering 503; to forward real test-mode events,
 # set the whsec_ secret `stripe listen --forward-to $API_URL/api/v1/webhooks/stripe` prints.
 : "${STRIPE_WEBHOOK_SECRET:=whsec_local-development-secret}"; export STRIPE_WEBHOOK_SECRET
+# The order events: the bus and source the publisher names (the template passes the stack's bus and
+# its EventSource parameter), and the file make dev's local stand-in for EventBridge appends every
+# event to, one JSON line each (with AWS_ENDPOINT_URL_EVENTBRIDGE set, events go there instead).
+: "${EVENT_BUS_NAME:=cart-api-orders}"; export EVENT_BUS_NAME
+: "${EVENT_SOURCE:=cart-api}"; export EVENT_SOURCE
+: "${LOCAL_EVENTS_FILE:=$ROOT/.local/events/order-events.jsonl}"; export LOCAL_EVENTS_FILE
 : "${RUST_LOG:=info}"; export RUST_LOG
 
 : "${CARGO_TARGET_DIR:=$ROOT/target}"; export CARGO_TARGET_DIR

@@ -195,16 +195,24 @@ sam_render() {
     [[ -z "${HOLD_SECONDS:-}" ]] || params+=(--param "HoldSeconds=$HOLD_SECONDS")
     [[ -z "${MAX_HELD_PER_ITEM:-}" ]] || params+=(--param "MaxHeldPerItem=$MAX_HELD_PER_ITEM")
     [[ -z "${CART_IDLE_DAYS:-}" ]] || params+=(--param "CartIdleDays=$CART_IDLE_DAYS")
-    for pair in "AWS_ENDPOINT_URL_DYNAMODB=$SAM_DDB_URL" "$@"; do env_args+=(--env "$pair"); done
+    # The cursor key itself, as locally (the stack's secret, CURSOR_SECRET_ARN, does not exist here:
+    # sam_env_vars empties it).
+    for pair in "AWS_ENDPOINT_URL_DYNAMODB=$SAM_DDB_URL" "CURSOR_SECRET=$CURSOR_SECRET" "$@"; do
+        env_args+=(--env "$pair")
+    done
     "$CARGO_TARGET_DIR/debug/sam-template" --template template.yaml --code-dir "$SAM_CODE_DIR" \
         "${params[@]}" "${env_args[@]}" >"$out" || die "could not render template.yaml for sam local"
 }
 
-# sam_env_vars OUT: the --env-vars file: the tables' names and the cursor key, for every function.
+# sam_env_vars OUT: the --env-vars file, for every function that declares the variable: the
+# tables' names, the cursor key (and no ARN of the stack's secret, which does not exist here), the
+# Stripe webhook's local secret.
 sam_env_vars() {
     python3 -c 'import json, os, sys
-names = ["CATALOG_TABLE", "CARTS_TABLE", "ORDERS_TABLE", "IDEMPOTENCY_TABLE", "CURSOR_SECRET"]
-json.dump({"Parameters": {n: os.environ[n] for n in names}}, open(sys.argv[1], "w"), indent=2)' "$1"
+names = ["CATALOG_TABLE", "CARTS_TABLE", "ORDERS_TABLE", "IDEMPOTENCY_TABLE", "CURSOR_SECRET", "STRIPE_WEBHOOK_SECRET"]
+values = {n: os.environ[n] for n in names}
+values["CURSOR_SECRET_ARN"] = ""
+json.dump({"Parameters": values}, open(sys.argv[1], "w"), indent=2)' "$1"
 }
 
 # SAM_CLI: the SAM CLI in a clean environment: only what it needs itself (the dummy AWS

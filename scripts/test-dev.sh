@@ -6,7 +6,8 @@
 # left whose environment carries that API_PORT (every process make dev starts inherits it). Also
 # checked: a second `make dev` names the running one; each run serves its AUTH_MODE over HTTP
 # (jwt: `make token`'s token accepted, none a 401; iam: the body names the user); under
-# CHECKOUT_POLICY=hold a held unit leaves the listing and its sweep brings it back. Ends with a
+# CHECKOUT_POLICY=hold a held unit leaves the listing and its sweep brings it back; a purchase's
+# OrderPlaced reaches the run's own events file (LOCAL_EVENTS_FILE) within 5 s. Ends with a
 # cargo-style `test result:` line for test.sh's tally. Logs: .local/logs/test-dev-*.log.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -15,7 +16,11 @@ set +e # every failure is reported as a test's
 free_port() { local p="$1"; while port_open "$p"; do p=$((p + 1)); done; echo "$p"; }
 PORT="$(free_port $((API_PORT + 1)))"
 DDB_PORT="$(free_port $((DYNAMODB_LOCAL_PORT + 1)))"
-DEV_ENV=(env -u API_URL -u AWS_ENDPOINT_URL_DYNAMODB API_PORT="$PORT" DYNAMODB_LOCAL_PORT="$DDB_PORT")
+# The order events of these runs in a file of their own, not the developer's.
+EVENTS=".local/events/test-dev-$PORT.jsonl"
+rm -f "${EVENTS%.jsonl}".*
+DEV_ENV=(env -u API_URL -u AWS_ENDPOINT_URL_DYNAMODB -u AWS_ENDPOINT_URL_EVENTBRIDGE API_PORT="$PORT"
+    DYNAMODB_LOCAL_PORT="$DDB_PORT" LOCAL_EVENTS_FILE="$ROOT/$EVENTS")
 MAKE_PID='' PASSED=0 FAILED=0
 
 leftovers() { grep -lsxz "API_PORT=$PORT" /proc/[0-9]*/environ | cut -d/ -f3; }
@@ -67,6 +72,25 @@ print(json.load(sys.stdin)["cart"]["id"])')"
         echo "hold: item $item listed $before, then $held while held, then $now"
 }
 
+# An order's OrderPlaced is in the events file.
+placed() {
+    python3 -c 'import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+sys.exit(not any(e["detail-type"] == "OrderPlaced" and e["detail"]["order"]["id"] == sys.argv[2] for e in lines))' "$EVENTS" "$1" 2>/dev/null
+}
+# A purchase (jwt mode) is published: its OrderPlaced in the run's events file within 5 s.
+events_flow() {
+    local auth=(-H "Authorization: Bearer $(make -s token USER=test-dev-buyer)") cart item order
+    cart="$(curl -s -X POST "${auth[@]}" "http://127.0.0.1:$PORT/api/v1/cart/" | python3 -c 'import json, sys
+print(json.load(sys.stdin)["cart"]["id"])')"
+    read -r item _ < <(listed)
+    status POST "/api/v1/cart/$cart/items" "${auth[@]}" -d "{\"item_id\": $item, \"quantity\": 1}" >/dev/null
+    order="$(curl -s -X POST "${auth[@]}" -H "Idempotency-Key: test-dev-$$-$SECONDS" \
+        "http://127.0.0.1:$PORT/api/v1/cart/$cart/purchase" | python3 -c 'import json, sys
+print(json.load(sys.stdin)["order"]["id"])')"
+    wait_until 5 "" placed "$order" || echo "events: no OrderPlaced of order ${order:-(none bought)} in $EVENTS"
+}
+
 # check NAME SIGNAL TARGET MODE [POLICY]: make dev started with AUTH_MODE=MODE (and
 # CHECKOUT_POLICY=POLICY), then stopped with SIGNAL sent to TARGET, `group` or `make`.
 check() {
@@ -87,6 +111,7 @@ check() {
         fi
         why="$(serves "$4")"
         [[ "$policy" != hold ]] || why="$why$(hold_comes_back)"
+        [[ "$1" != sigint_to_its_group ]] || why="$why$(events_flow)"
         kill "-$2" -- "$([[ $3 == group ]] && echo -)$MAKE_PID"
         wait_until 30 "" gone "$MAKE_PID" || why="${why:+$why; }make still runs 30 s after SIG$2"
     fi

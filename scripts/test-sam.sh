@@ -74,7 +74,8 @@ for name, value in template["Globals"]["Function"]["Environment"]["Variables"].i
     if name in overrides:
         value = overrides[name]
     elif isinstance(value, dict):
-        value = parameters[value["Ref"]]
+        # A parameter's value; SAM CLI names the stack "local".
+        value = {"AWS::StackName": "local"}.get(value["Ref"]) or parameters[value["Ref"]]
     print(f"{name}={value}")
 EOF
 }

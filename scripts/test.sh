@@ -2,8 +2,9 @@
 # `make test`, stopping at the first failure: the fast tier (`make check`, scripts/check.sh:
 # formatting, cargo deny, clippy, the tests that need no service), the SAM template lint, the
 # Rust tests against DynamoDB Local (the cart and purchase contract under both checkout
-# policies), the local API served by `cargo lambda watch` (its Rust tests, then schemathesis
-# against openapi.yaml), the template under SAM CLI in Docker (scripts/test-sam.sh), and
+# policies; the order events end to end), the local API served by `cargo lambda watch` (its Rust
+# tests, then schemathesis against openapi.yaml), the contracts' linters (openapi.yaml,
+# asyncapi.yaml), the template under SAM CLI in Docker (scripts/test-sam.sh), and
 # scripts/test-dev.sh (`make dev` stops what it started). Installs
 # missing tools first. Reuses a DynamoDB Local that is already running (e.g. make dev's); one
 # started here is stopped on exit. Logs: .local/logs/.
@@ -51,10 +52,12 @@ fi
 # openapi.yaml as client generators and linters read it: redocly and spectral clean; the
 # TypeScript client it generates type-checks against tests/contract/check.ts; the Python client it
 # generates (no warning allowed) runs the README's tour against the local API, typed throughout.
-step "contract: linters, generated TypeScript and Python clients (tests/contract)"
+# asyncapi.yaml (the order events) as the AsyncAPI parser reads it: no error or warning.
+step "contract: linters, generated TypeScript and Python clients, asyncapi.yaml (tests/contract)"
 (cd tests/contract && PATH="$PWD/node_modules/.bin:$PATH" && redocly lint --config redocly.yaml ../../openapi.yaml &&
     spectral lint --ruleset spectral.yaml -F hint ../../openapi.yaml &&
-    openapi-typescript ../../openapi.yaml -o ../../.local/client/api.d.ts && tsc -p tsconfig.json)
+    openapi-typescript ../../openapi.yaml -o ../../.local/client/api.d.ts && tsc -p tsconfig.json &&
+    node asyncapi.mjs)
 rm -rf .local/client/cart_api_client
 GENERATED="$(openapi-python-client generate --path openapi.yaml --meta none --config tests/contract/generator.yaml \
     --output-path .local/client/cart_api_client 2>&1)" || die "openapi-python-client failed: $GENERATED"

@@ -3,7 +3,7 @@
 # when nothing is): rustfmt and clippy, cargo-deny in .local/cargo-deny/ (rust: all `make check`
 # needs), .venv (cargo-lambda, the SAM CLI, zig, schemathesis, the Python client generator),
 # DynamoDB Local in .local/dynamodb-local/, and (all) openapi.yaml's linters and TypeScript tools
-# (tests/contract/). Needs Rust (rustup's), and for all: python3 with venv, Java 17+ and npm.
+# and asyncapi.yaml's parser (tests/contract/). Needs Rust (rustup's), and for all: python3 with venv, Java 17+ and npm.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

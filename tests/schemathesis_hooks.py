@@ -152,6 +152,11 @@ def before_call(ctx, case, **kwargs):
         if not has_header and isinstance(body, dict) and "idempotency_key" not in body:
             digest = hashlib.sha256(repr(sorted(body.items(), key=str)).encode()).hexdigest()
             body["idempotency_key"] = f"schemathesis-{digest[:32]}"
+        elif not has_header and not isinstance(body, dict):
+            # No body at all (it is optional): the key goes in the header, one per cart.
+            what = repr(sorted((case.path_parameters or {}).items()))
+            digest = hashlib.sha256(what.encode()).hexdigest()
+            case.headers = {**headers, "Idempotency-Key": f"schemathesis-{digest[:32]}"}
 
 
 @schemathesis.hook

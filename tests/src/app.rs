@@ -135,9 +135,27 @@ impl IntoCall for Request {
 }
 
 impl TestApp {
-    /// Fresh tables in DynamoDB Local.
+    /// Fresh tables in DynamoDB Local (without the orders table's stream: see
+    /// [`TestApp::spawn_streaming`]).
     pub async fn spawn() -> Self {
         Self::spawn_at(&dynamodb_endpoint()).await
+    }
+
+    /// Fresh tables as deployed, the orders table with its stream: for the tests of the order
+    /// events, which read it. (The others do without: DynamoDB Local slows every write of a table
+    /// with a stream, `Store::create_tables_without_streams`.)
+    pub async fn spawn_streaming() -> Self {
+        Self::spawn_with(unique_tables(), &dynamodb_endpoint(), true).await
+    }
+
+    /// [`TestApp::spawn_streaming`], the functions talking to DynamoDB through a proxy of their
+    /// own.
+    pub async fn spawn_streaming_behind_proxy() -> (Self, DynamoDbProxy) {
+        let proxy = DynamoDbProxy::start().await;
+        (
+            Self::spawn_with(unique_tables(), &proxy.url(), true).await,
+            proxy,
+        )
     }
 
     /// Fresh tables, with the functions talking to DynamoDB through `endpoint` (a proxy, say).
@@ -155,15 +173,20 @@ impl TestApp {
     /// `tables`, emptied (dropped if they exist, then created), the functions talking to
     /// DynamoDB through `endpoint`.
     pub async fn spawn_on(tables: Tables, endpoint: &str) -> Self {
+        Self::spawn_with(tables, endpoint, false).await
+    }
+
+    async fn spawn_with(tables: Tables, endpoint: &str, streams: bool) -> Self {
         let direct = store_at(&dynamodb_endpoint(), tables.clone());
         direct
             .delete_tables()
             .await
             .expect("DynamoDB Local is running (make test starts it)");
-        direct
-            .create_tables()
-            .await
-            .expect("the tables are created");
+        let created = match streams {
+            true => direct.create_tables().await,
+            false => direct.create_tables_without_streams().await,
+        };
+        created.expect("the tables are created");
         let mut config = Config::for_tables(tables.clone());
         config.checkout = policy_from_env();
         let store = store_at(endpoint, tables);

@@ -4,14 +4,18 @@
 //! an API Gateway HTTP API (payload v2) request or the local API over HTTP ([`ApiRequest`]),
 //! one proxy in front of DynamoDB Local that counts requests and injects faults
 //! ([`DynamoDbProxy`]), a stand-in for Secrets Manager ([`secrets`]), the functions' log lines
-//! captured ([`LogCapture`]), the repository's files ([`repo`]), and `template.yaml` rendered
-//! for `sam local` ([`sam`]).
+//! captured ([`LogCapture`]), the repository's files ([`repo`]), `template.yaml` rendered for
+//! `sam local` ([`sam`]), and the order events' local path: a stand-in for Lambda's mapping of the
+//! orders table's stream ([`stream`]), one for EventBridge ([`event_bus`]), and their contract,
+//! asyncapi.yaml ([`contract`]).
 //!
 //! DynamoDB Local must be running (`make test` starts it); its address comes from
 //! `AWS_ENDPOINT_URL_DYNAMODB`, else `http://127.0.0.1:$DYNAMODB_LOCAL_PORT` (default 8000).
 
 mod app;
 pub mod contention;
+pub mod contract;
+pub mod event_bus;
 mod issuer;
 mod logs;
 pub mod proxy;
@@ -19,6 +23,7 @@ pub mod repo;
 mod request;
 pub mod sam;
 pub mod secrets;
+pub mod stream;
 mod tls;
 pub mod tokens;
 

@@ -1,7 +1,8 @@
 //! The application layer: the loops that read, decide with a rule of `domain`, write through
 //! `store` and try again when what they read changed meanwhile. One function per loop: the
 //! purchase ([`purchase`]), the cart writes ([`carts`]), the admin's item writes ([`items`]),
-//! an order's transitions ([`orders`]), the sweep's care of split items ([`shards`]),
+//! an order's transitions ([`orders`]), the publishing of their events ([`order_events`]),
+//! the sweep's care of split items ([`shards`]),
 //! and the one every keyed write runs in ([`keys::exactly_once`]; start there to learn how an
 //! idempotency key works).
 //!
@@ -11,6 +12,7 @@
 pub mod carts;
 pub mod items;
 pub mod keys;
+pub mod order_events;
 pub mod orders;
 pub mod purchase;
 pub mod shards;

@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod listing;
 pub mod merge;
 pub mod order;
+pub mod order_events;
 pub mod policy;
 pub mod purchase;
 pub mod shards;
@@ -39,6 +40,13 @@ pub fn now_rfc3339() -> String {
     let now = now.replace_nanosecond(0).unwrap_or(now);
     now.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// An RFC 3339 time as Unix seconds; `None` if it is not one.
+pub fn unix_of(rfc3339: &str) -> Option<i64> {
+    let at = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()?;
+    Some(at.unix_timestamp())
 }
 
 /// Unix seconds in RFC 3339 (UTC), as the API shows times; empty if out of range.

@@ -38,7 +38,7 @@ pub use carts::{AddLine, CartChange, CartCommit, CartRead, MergeRead, SweepCurso
 pub use catalog::{CatalogWrite, ItemCreate, ItemUpdate, ADMIN_ID_FLOOR};
 pub use error::StoreError;
 pub use keys::NewRecord;
-pub use orders::{DueCursor, OrderCommit};
+pub use orders::{order_in_image, DueCursor, OrderCommit, StreamImage};
 pub use purchase::{PurchasePlan, PurchaseSnapshot};
 pub use shards::{ItemRows, RowsCommit};
 

@@ -159,6 +159,25 @@ pub(crate) fn is_order(raw: &Raw) -> bool {
     raw.contains_key("lines")
 }
 
+/// An item as a DynamoDB stream record carries it (`NewImage`, `OldImage` of a change of the
+/// orders table), in the stream's JSON (`{"S": "..."}`, `{"N": "..."}`): opaque outside this
+/// module, which alone knows an order's shape.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct StreamImage(serde_dynamo::Item);
+
+/// The order a stream image of the orders table holds, decoded as every read of an order is:
+/// `None` when the item is no order (a key's record of a cart write: no `lines`); an error when
+/// it is an order that does not decode (a bug, or an item written by hand).
+pub fn order_in_image(image: &StreamImage) -> Result<Option<Order>, StoreError> {
+    if !image.0.contains_key("lines") {
+        return Ok(None);
+    }
+    let record: OrderRecord =
+        serde_dynamo::from_item(image.0.clone()).map_err(StoreError::mapping)?;
+    record.into_order().map(Some)
+}
+
 /// The purchase's order, one action of its transaction, bound to `request`. Its id is its key's,
 /// so it is refused when the key already bought something or holds a live record of a cart
 /// write (`now`: Unix seconds); the refusal returns what holds the key.
@@ -388,5 +407,62 @@ impl Store {
         raw.filter(is_order)
             .map(|raw| OrderRecord::decode(raw)?.into_order())
             .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order() -> Order {
+        let user = UserId::parse("7").unwrap();
+        Order {
+            id: OrderId::of_key("user#7#k"),
+            cart_id: CartId::generate(user.clone()),
+            user_id: user,
+            lines: vec![OrderLine {
+                item_id: ItemId::new(3).unwrap(),
+                name: "Wine".to_owned(),
+                quantity: 2,
+                unit_price: Price::new(1299).unwrap(),
+            }],
+            total: 2598,
+            created_at: "2026-12-05T12:59:00Z".to_owned(),
+            status: OrderStatus::PendingPayment,
+            version: 0,
+            payment_due_by: Some(1_796_476_440),
+            refund_due: false,
+            payment_reference: None,
+        }
+    }
+
+    /// An item as the stream's JSON carries it.
+    fn image(item: Raw) -> StreamImage {
+        let item: serde_dynamo::Item = item.into();
+        serde_json::from_value(serde_json::to_value(item).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_stream_image_of_an_order_decodes_as_the_order_and_a_keys_record_as_none() {
+        let order = order();
+        let written = serde_dynamo::to_item(OrderRecord::from_order(
+            &order,
+            &Fingerprint::of("purchase", &[&"cart"]),
+        ))
+        .unwrap();
+        assert_eq!(order_in_image(&image(written)).unwrap(), Some(order));
+
+        let record = HashMap::from([
+            ("order_id".to_owned(), s("k")),
+            ("status".to_owned(), n(200)),
+            ("body".to_owned(), s("{}")),
+        ]);
+        assert_eq!(order_in_image(&image(record)).unwrap(), None);
+
+        let broken = HashMap::from([
+            ("order_id".to_owned(), s("not an id")),
+            ("lines".to_owned(), AttributeValue::L(vec![])),
+        ]);
+        assert!(order_in_image(&image(broken)).is_err());
     }
 }

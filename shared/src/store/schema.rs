@@ -4,7 +4,8 @@
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 
 use super::{Store, StoreError};
@@ -24,6 +25,23 @@ pub const ORDERS_BY_DUE_INDEX: &str = "by-due";
 pub enum Projected {
     All,
     KeysOnly,
+}
+
+/// What a table's stream records of each change (`StreamSpecification.StreamViewType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Streamed {
+    /// The item before and after the change: what the order events are made from
+    /// (`publish-order-events`).
+    NewAndOldImages,
+}
+
+impl Streamed {
+    /// The name CloudFormation and the DynamoDB API give it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NewAndOldImages => "NEW_AND_OLD_IMAGES",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +69,8 @@ pub struct TableDef {
     pub sort_key: Option<(&'static str, AttrType)>,
     pub indexes: Vec<IndexDef>,
     pub ttl_attribute: Option<&'static str>,
+    /// Its DynamoDB stream, if it has one.
+    pub stream: Option<Streamed>,
 }
 
 /// Every table the functions use.
@@ -69,6 +89,7 @@ pub fn table_definitions(tables: &Tables) -> Vec<TableDef> {
                 projection: Projected::All,
             }],
             ttl_attribute: None,
+            stream: None,
         },
         TableDef {
             logical_id: "CartsTable",
@@ -83,6 +104,7 @@ pub fn table_definitions(tables: &Tables) -> Vec<TableDef> {
                 projection: Projected::KeysOnly,
             }],
             ttl_attribute: Some("expires_at"),
+            stream: None,
         },
         TableDef {
             logical_id: "OrdersTable",
@@ -106,6 +128,9 @@ pub fn table_definitions(tables: &Tables) -> Vec<TableDef> {
             ],
             // Only users' keys' records of cart writes expire; orders have no `expires_at`.
             ttl_attribute: Some("expires_at"),
+            // Every change of an order, before and after: the order events' source
+            // (`publish-order-events`). Read free of charge by Lambda; kept 24 hours.
+            stream: Some(Streamed::NewAndOldImages),
         },
         TableDef {
             logical_id: "IdempotencyTable",
@@ -115,6 +140,7 @@ pub fn table_definitions(tables: &Tables) -> Vec<TableDef> {
             sort_key: None,
             indexes: vec![],
             ttl_attribute: Some("expires_at"),
+            stream: None,
         },
     ]
 }
@@ -133,6 +159,16 @@ fn keys(pk: (&str, AttrType), sk: Option<(&str, AttrType)>) -> Vec<KeySchemaElem
     keys
 }
 
+fn stream_specification(view: Streamed) -> StreamSpecification {
+    StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(match view {
+            Streamed::NewAndOldImages => StreamViewType::NewAndOldImages,
+        })
+        .build()
+        .expect("the flag and the view are set")
+}
+
 fn attribute(name: &str, t: AttrType) -> AttributeDefinition {
     AttributeDefinition::builder()
         .attribute_name(name)
@@ -145,9 +181,25 @@ fn attribute(name: &str, t: AttrType) -> AttributeDefinition {
 }
 
 impl Store {
-    /// Creates the tables that do not exist yet (and their TTL setting). Idempotent.
+    /// Creates the tables that do not exist yet (and their TTL setting and stream). Idempotent.
     pub async fn create_tables(&self) -> Result<(), StoreError> {
+        self.create_tables_with(true).await
+    }
+
+    /// [`Store::create_tables`] without the streams, for tests that read none: DynamoDB Local
+    /// writes a stream record inside the write that makes it, so a transaction on a table with
+    /// a stream takes about half as long again there, enough to time out a 120-buyer flash sale
+    /// on a loaded machine (DynamoDB's streams cost a write nothing).
+    pub async fn create_tables_without_streams(&self) -> Result<(), StoreError> {
+        self.create_tables_with(false).await
+    }
+
+    async fn create_tables_with(&self, streams: bool) -> Result<(), StoreError> {
         for def in table_definitions(self.tables()) {
+            let def = TableDef {
+                stream: def.stream.filter(|_| streams),
+                ..def
+            };
             let mut attributes = vec![def.partition_key];
             attributes.extend(def.sort_key);
             for index in &def.indexes {
@@ -183,9 +235,15 @@ impl Store {
                         .expect("name, keys and projection are set"),
                 );
             }
+            if let Some(view) = def.stream {
+                request = request.stream_specification(stream_specification(view));
+            }
             match request.send().await {
                 Ok(_) => {}
-                Err(e) if e.code() == Some("ResourceInUseException") => continue,
+                Err(e) if e.code() == Some("ResourceInUseException") => {
+                    self.enable_stream(&def).await?;
+                    continue;
+                }
                 Err(e) => return Err(StoreError::from_sdk(e)),
             }
             if let Some(attribute) = def.ttl_attribute {
@@ -204,6 +262,33 @@ impl Store {
                     .map_err(StoreError::from_sdk)?;
             }
         }
+        Ok(())
+    }
+
+    /// A table made before it had a stream (a DynamoDB Local that outlived an older checkout)
+    /// gets it, as CloudFormation would give it on deploy; any other table is left alone.
+    async fn enable_stream(&self, def: &TableDef) -> Result<(), StoreError> {
+        let Some(view) = def.stream else {
+            return Ok(());
+        };
+        let table = self
+            .client()
+            .describe_table()
+            .table_name(&def.name)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let spec = table.table().and_then(|t| t.stream_specification());
+        if spec.is_some_and(|s| s.stream_enabled()) {
+            return Ok(());
+        }
+        self.client()
+            .update_table()
+            .table_name(&def.name)
+            .stream_specification(stream_specification(view))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
         Ok(())
     }
 

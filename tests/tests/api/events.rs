@@ -19,9 +19,17 @@
 //! (no signed sample stays valid), so it answers `400 invalid_signature`, as a replayed event
 //! must. The tests that need it accepted sign its body again, now.
 //!
-//! The last test is the least-privilege check: it records, through a proxy, every DynamoDB
+//! The stream event (`publish-order-events`) is a batch of the orders table's stream as Lambda
+//! delivers it: an order placed, then paid, and a key's record of a cart write; it publishes two
+//! events, valid against asyncapi.yaml, on the test kit's stand-in for EventBridge.
+//!
+//! The last tests are the least-privilege checks: they record, through a proxy, every DynamoDB
 //! call each function makes while the events (and a few variations of them reaching the rarer
-//! code paths) run, and compares them with the function's policy in `template.yaml`.
+//! code paths) run, and compare them with the function's policy in `template.yaml`. The order
+//! events' publisher is walked too: the stand-in for its stream mapping reads everything the walk
+//! wrote through the proxy (the stream calls Lambda makes with the function's role), the
+//! publisher puts the events on the stand-in bus (its `PutEvents`, and the bus it named), and a
+//! record it cannot read is given up on (what the mapping sends the dead-letter queue).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,6 +41,9 @@ use shared::domain::{now_unix, CartId, CheckoutPolicy, GuestToken};
 use shared::http::stripe::{sign, verified_event};
 use shared::scheduled::Scheduled;
 use shared::store::schema::table_definitions;
+use testkit::contract::Contract;
+use testkit::event_bus::LocalEventBus;
+use testkit::stream::{InProcess, StreamMapping, STREAMS_TARGET_PREFIX};
 use testkit::{assert_no_internals, TestApp, TestResponse};
 use testkit::{DynamoDbProxy, Seen};
 
@@ -151,7 +162,9 @@ async fn every_event_answers_its_documented_status_on_a_freshly_seeded_catalog()
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .filter_map(|name| name.strip_suffix(".json").map(str::to_owned))
-            .filter(|name| name != "seed-catalog" && name != "release-holds")
+            .filter(|name| {
+                !["seed-catalog", "release-holds", "publish-order-events"].contains(&name.as_str())
+            })
             .collect();
     http_events.sort();
     let mut documented: Vec<String> = ON_A_SEEDED_CATALOG
@@ -493,6 +506,76 @@ async fn the_order_events_take_the_order_the_purchase_event_bought_through_its_l
     }
 }
 
+/// The bus the tests' publisher names.
+const EVENT_BUS: &str = "cart-api-orders";
+
+/// A folder of a test's own, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new() -> Self {
+        let name = format!("cart-api-events-{}", uuid::Uuid::new_v4());
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The publisher as deployed (`EVENT_BUS_NAME`, `EVENT_SOURCE` as the template sets them), its
+/// EventBridge client pointed at `bus`.
+fn publisher(bus: &LocalEventBus) -> publish_order_events::PublishOrderEvents {
+    let url = bus.url();
+    let vars = move |name: &str| match name {
+        "EVENT_BUS_NAME" => Some(EVENT_BUS.to_owned()),
+        "EVENT_SOURCE" => Some("cart-api".to_owned()),
+        "AWS_ENDPOINT_URL_EVENTBRIDGE" => Some(url.clone()),
+        "AWS_REGION" => Some("us-east-1".to_owned()),
+        "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("local".to_owned()),
+        _ => None,
+    };
+    publish_order_events::PublishOrderEvents::from_vars(&vars).expect("its configuration")
+}
+
+#[tokio::test]
+async fn the_stream_event_publishes_the_orders_two_changes_and_nothing_for_the_keys_record() {
+    let scratch = Scratch::new();
+    let bus = LocalEventBus::start(scratch.0.join("events.jsonl")).await;
+    let event: shared::stream::StreamEvent =
+        serde_json::from_value(event_json("publish-order-events")).expect("Lambda's stream event");
+    assert_eq!(event.records.len(), 3);
+
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let answer = publisher(&bus).publish_batch(&event, later).await;
+
+    assert_eq!(answer, shared::stream::BatchResponse::done());
+    let events = bus.events();
+    let contract = Contract::load();
+    events.iter().for_each(|e| contract.assert_valid(e));
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["detail-type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["OrderPlaced", "OrderPaid"]);
+    let paid = &events[1]["detail"];
+    assert_eq!(paid["previous_status"], "pending_payment");
+    assert_eq!(
+        paid["order"]["payment_reference"],
+        "pi_3QExampleOrderPayment01"
+    );
+    // The purchase event's order, the one the order events name.
+    assert_eq!(
+        paid["order"]["id"],
+        event_json("cancel-order")["pathParameters"]["order_id"]
+    );
+    assert_eq!(events[0]["source"], "cart-api");
+}
+
 // --- least privilege -------------------------------------------------------------------------
 
 /// One DynamoDB permission: the IAM action, the table's logical id, and the index if any.
@@ -523,20 +606,10 @@ fn granted(template: &Yaml, function: &str) -> BTreeSet<Grant> {
             };
             for action in &actions {
                 for resource in &resources {
-                    let Yaml::Tagged(tagged) = resource else {
-                        panic!("{function}: {resource:?} is !GetAtt or !Sub");
-                    };
-                    let text = tagged.value.as_str().unwrap();
-                    let (table, index) = if tagged.tag == "GetAtt" {
-                        (text.trim_end_matches(".Arn"), None)
-                    } else {
-                        let rest = text.trim_start_matches("${");
-                        let (table, index) = rest.split_once(".Arn}/index/").unwrap();
-                        (table, Some(index.to_owned()))
-                    };
+                    let (table, index) = granted_resource(function, resource);
                     grants.insert((
                         action.trim_start_matches("dynamodb:").to_owned(),
-                        table.to_owned(),
+                        table,
                         index,
                     ));
                 }
@@ -544,6 +617,30 @@ fn granted(template: &Yaml, function: &str) -> BTreeSet<Grant> {
         }
     }
     grants
+}
+
+/// The resource of a grant: a table (`!GetAtt T.Arn`), its index (`!Sub ${T.Arn}/index/I`) or
+/// stream (`!Sub ${T.Arn}/stream/*`, as `stream/*`), or another resource of the template by its
+/// logical id (`!GetAtt R.Arn`; `!If [created, !GetAtt R.Arn, the one a parameter names]`: R, the
+/// bus the function puts on either way).
+fn granted_resource(function: &str, resource: &Yaml) -> (String, Option<String>) {
+    let Yaml::Tagged(tagged) = resource else {
+        panic!("{function}: {resource:?} is !GetAtt, !Sub or !If");
+    };
+    if tagged.tag == "If" {
+        let branches = tagged.value.as_sequence().unwrap();
+        return granted_resource(function, &branches[1]);
+    }
+    let text = tagged.value.as_str().unwrap();
+    if tagged.tag == "GetAtt" {
+        return (text.trim_end_matches(".Arn").to_owned(), None);
+    }
+    let rest = text.trim_start_matches("${");
+    if let Some((table, stream)) = rest.split_once(".Arn}/stream/") {
+        return (table.to_owned(), Some(format!("stream/{stream}")));
+    }
+    let (table, index) = rest.split_once(".Arn}/index/").unwrap();
+    (table.to_owned(), Some(index.to_owned()))
 }
 
 /// The permissions the requests in `seen` need. A transaction needs no action of its own: each
@@ -556,8 +653,30 @@ fn needed(app: &TestApp, seen: &[Seen]) -> BTreeSet<Grant> {
     let table = |name: &Value| logical_ids[name.as_str().unwrap()].to_owned();
     let mut needs = BTreeSet::new();
     for request in seen {
-        let operation = request.operation();
         let body = &request.body;
+        // The stream calls the mapping makes with the function's role. ListStreams names the
+        // table, DescribeStream and GetShardIterator the stream's ARN, GetRecords an iterator
+        // (DynamoDB Local's begins with the stream's ARN).
+        if let Some(operation) = request.target.strip_prefix(STREAMS_TARGET_PREFIX) {
+            let name = match body["TableName"].as_str() {
+                Some(name) => name.to_owned(),
+                None => {
+                    let arn = body["StreamArn"]
+                        .as_str()
+                        .or(body["ShardIterator"].as_str());
+                    let arn = arn.unwrap_or_else(|| panic!("{operation}: which stream? {body}"));
+                    let (_, rest) = arn.split_once(":table/").unwrap();
+                    rest.split_once("/stream/").unwrap().0.to_owned()
+                }
+            };
+            needs.insert((
+                operation.to_owned(),
+                table(&json!(name)),
+                Some("stream/*".to_owned()),
+            ));
+            continue;
+        }
+        let operation = request.operation();
         match operation {
             "BatchGetItem" | "BatchWriteItem" => {
                 for name in body["RequestItems"].as_object().unwrap().keys() {
@@ -590,6 +709,9 @@ fn needed(app: &TestApp, seen: &[Seen]) -> BTreeSet<Grant> {
 struct Recorder {
     proxy: DynamoDbProxy,
     app: TestApp,
+    /// The order events' stand-in bus, in `scratch`.
+    bus: LocalEventBus,
+    scratch: Scratch,
     needs: BTreeMap<String, BTreeSet<Grant>>,
     /// Every request each function sent, with the logical id of the table of each.
     sent: BTreeMap<String, Vec<Seen>>,
@@ -597,14 +719,18 @@ struct Recorder {
 
 impl Recorder {
     async fn start(policy: CheckoutPolicy) -> Self {
-        let (app, proxy) = TestApp::spawn_behind_proxy().await;
+        let (app, proxy) = TestApp::spawn_streaming_behind_proxy().await;
         // Orders wait for a payment, so that every transition has one to wait for.
         let app = app.behind_jwt_authorizer().with_policy(policy);
         let mut app = app.taking_payments(900);
         app.state.config.auth.allow_unsigned_requests = false;
+        let scratch = Scratch::new();
+        let bus = LocalEventBus::start(scratch.0.join("events.jsonl")).await;
         Self {
             proxy,
             app,
+            bus,
+            scratch,
             needs: BTreeMap::new(),
             sent: BTreeMap::new(),
         }
@@ -744,6 +870,7 @@ impl Recorder {
         // a test thread's stack in a debug build.
         Box::pin(self.walk_the_guests()).await;
         Box::pin(self.walk_a_split_item()).await;
+        Box::pin(self.publish_the_walks_order_changes()).await;
     }
 
     /// A guest's cart, each guest function keyed and not, through the paths the user's cart
@@ -834,6 +961,53 @@ impl Recorder {
             "{}",
             whole.text
         );
+    }
+
+    /// The order events' publisher, fed everything the walk wrote to the orders table by the
+    /// stand-in for its stream mapping (reading through the proxy), then a record it cannot read,
+    /// which the mapping gives up on at once: what it sends the dead-letter queue.
+    async fn publish_the_walks_order_changes(&mut self) {
+        let orders = self.app.direct().tables().orders.clone();
+        let broken = [("order_id", "not-an-order"), ("lines", "not a list")]
+            .map(|(name, value)| (name.to_owned(), AttributeValue::S(value.to_owned())));
+        let put = self.app.direct().client().put_item().table_name(&orders);
+        put.set_item(Some(broken.into())).send().await.unwrap();
+        let mapping =
+            StreamMapping::new(&self.proxy.url(), &orders, InProcess(publisher(&self.bus)))
+                .with_dead_letter_file(self.scratch.0.join("dead-letters.jsonl"))
+                .with_max_retries(0);
+        self.proxy.reset_counts();
+
+        mapping.drain().await.expect("the stream runs dry");
+
+        let function = "publish-order-events";
+        self.record(function);
+        let contract = Contract::load();
+        let events = self.bus.events();
+        assert!(
+            events.len() >= 10,
+            "the walk's order changes: {}",
+            events.len()
+        );
+        events.iter().for_each(|e| contract.assert_valid(e));
+        let needs = self.needs.entry(function.to_owned()).or_default();
+        for request in self.bus.requests() {
+            for bus in request.buses {
+                let bus = if bus == EVENT_BUS {
+                    "OrderEventsBus".to_owned()
+                } else {
+                    bus
+                };
+                needs.insert(("events:PutEvents".to_owned(), bus, None));
+            }
+        }
+        let given_up = mapping.log().dead_letters;
+        assert_eq!(given_up.len(), 1, "the record it cannot read");
+        needs.insert((
+            "sqs:SendMessage".to_owned(),
+            "OrderEventsDeadLetterQueue".to_owned(),
+            None,
+        ));
     }
 
     /// The order the purchase event bought (the order events' own), before the sweep could
@@ -1050,7 +1224,12 @@ fn attribute_limits(
             continue;
         };
         for statement in statements {
-            let actions: BTreeSet<String> = yaml_strings(&statement["Action"])
+            let actions = yaml_strings(&statement["Action"]);
+            // The publisher's PutEvents and SendMessage: no DynamoDB attribute in them.
+            if !actions.iter().all(|a| a.starts_with("dynamodb:")) {
+                continue;
+            }
+            let actions: BTreeSet<String> = actions
                 .into_iter()
                 .map(|a| a.trim_start_matches("dynamodb:").to_owned())
                 .collect();

@@ -114,7 +114,9 @@ async fn a_guest_fills_a_cart_without_signing_in_and_only_their_token_opens_it()
 
 #[tokio::test]
 async fn under_hold_a_guest_holds_within_their_own_cap_and_an_idle_cart_gives_its_holds_back() {
-    let app = TestApp::spawn().await.holding(900, 10).guest_idling(1);
+    // Idle after 4 s: time enough for the adds on a loaded machine (an expiry is in whole
+    // seconds, so 1 s could end before the first add).
+    let app = TestApp::spawn().await.holding(900, 10).guest_idling(4);
     catalog(&app).await;
     let (cart, token) = app.guest_cart().await;
     app.guest_add(&cart, &token, 1, 3)
@@ -123,7 +125,7 @@ async fn under_hold_a_guest_holds_within_their_own_cap_and_an_idle_cart_gives_it
     assert_eq!(app.guest_add(&cart, &token, 1, 2).await.status, 200);
     assert_eq!(app.stock_of(1).await, 18, "held at once");
 
-    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5_100)).await;
 
     app.guest_view(&cart, &token)
         .await

@@ -20,6 +20,7 @@ mod limits;
 mod load;
 mod local_api;
 mod observability;
+mod order_events;
 mod orders;
 mod outage;
 mod purchase;

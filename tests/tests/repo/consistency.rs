@@ -142,6 +142,15 @@ impl Function<'_> {
     fn is_scheduled(&self) -> bool {
         !self.events_of_type("Schedule").is_empty() || !self.events_of_type("ScheduleV2").is_empty()
     }
+
+    /// The event source mappings (`AWS::Lambda::EventSourceMapping`) that invoke it: a stream
+    /// feeds it.
+    fn stream_mappings<'t>(&self, template: &'t Yaml) -> Vec<&'t Yaml> {
+        resources(template, "AWS::Lambda::EventSourceMapping")
+            .into_values()
+            .filter(|m| reference(&m["Properties"]["FunctionName"]) == Some(&self.logical_id))
+            .collect()
+    }
 }
 
 /// The `AWS::Serverless::Function` resources, by binary name.
@@ -323,6 +332,8 @@ fn every_template_function_builds_its_own_crate_with_cargo_lambda() {
     );
 }
 
+/// Every function has one kind of trigger: HTTP routes, a schedule, or (the order events'
+/// publisher) a DynamoDB stream through an event source mapping of its own.
 #[test]
 fn every_function_is_either_behind_the_http_api_or_on_a_schedule() {
     let template = template();
@@ -336,9 +347,15 @@ fn every_function_is_either_behind_the_http_api_or_on_a_schedule() {
             .iter()
             .filter_map(|(_, e)| string(e.get("Type")))
             .collect();
-        assert!(
-            routed.contains(&function.binary) != function.is_scheduled(),
-            "{}: one kind of trigger, HTTP routes or a schedule (has {kinds:?})",
+        let triggers = [
+            routed.contains(&function.binary),
+            function.is_scheduled(),
+            !function.stream_mappings(&template).is_empty(),
+        ];
+        assert_eq!(
+            triggers.iter().filter(|t| **t).count(),
+            1,
+            "{}: one kind of trigger, HTTP routes, a schedule or a stream (has {kinds:?})",
             function.logical_id
         );
         assert!(
@@ -574,7 +591,7 @@ fn every_http_event_is_a_v2_request_on_one_of_its_functions_routes() {
     let routes = template_routes(&template);
     let files = event_files();
     for function in template_functions(&template).values() {
-        if function.is_scheduled() {
+        if function.is_scheduled() || !function.stream_mappings(&template).is_empty() {
             continue;
         }
         let name = &function.binary;
@@ -828,6 +845,13 @@ fn the_template_tables_are_exactly_the_schema_tables() {
         assert!(
             props.get("LocalSecondaryIndexes").is_none(),
             "{id}: no LSIs"
+        );
+
+        let stream = string(at(props, &["StreamSpecification", "StreamViewType"]));
+        assert_eq!(
+            stream,
+            def.stream.map(|view| view.as_str()),
+            "{id}: its stream"
         );
 
         let ttl = props.get("TimeToLiveSpecification");
@@ -1185,16 +1209,48 @@ fn only_the_admin_functions_get_the_admin_allow_list() {
     }
 }
 
-/// The table (and index) an IAM resource names: `!GetAtt T.Arn` or `!Sub "${T.Arn}/index/I"`.
-fn policy_resource(value: &Yaml) -> Option<(String, Option<String>)> {
+/// What a DynamoDB grant names in a table: all of it, an index, or its stream.
+#[derive(Debug, PartialEq, Eq)]
+enum Part {
+    Table,
+    Index(String),
+    Stream,
+}
+
+/// The table (and index, or stream) an IAM resource names: `!GetAtt T.Arn`,
+/// `!Sub "${T.Arn}/index/I"` or `!Sub "${T.Arn}/stream/*"`.
+fn policy_resource(value: &Yaml) -> Option<(String, Part)> {
     if let Some(target) = intrinsic(value, "GetAtt").and_then(Yaml::as_str) {
         let table = target.strip_suffix(".Arn")?;
-        return Some((table.to_owned(), None));
+        return Some((table.to_owned(), Part::Table));
     }
     let sub = intrinsic(value, "Sub").and_then(Yaml::as_str)?;
     let rest = sub.strip_prefix("${")?;
+    if let Some(table) = rest.strip_suffix(".Arn}/stream/*") {
+        return Some((table.to_owned(), Part::Stream));
+    }
     let (table, rest) = rest.split_once(".Arn}/index/")?;
-    Some((table.to_owned(), Some(rest.to_owned())))
+    Some((table.to_owned(), Part::Index(rest.to_owned())))
+}
+
+/// The only grants of another service than DynamoDB: the order events' publisher's
+/// `PutEvents` on its bus (checked by the_order_events_go_to_the_bus_the_stack_creates_or_the_one_named)
+/// and `SendMessage` to its dead-letter queue, for its stream mapping.
+fn other_service_grant(function: &Function, statement: &Yaml) -> bool {
+    let action = string(statement.get("Action"));
+    let sid = string(statement.get("Sid"));
+    let resource = &statement["Resource"];
+    function.binary == "publish-order-events"
+        && match (sid, action) {
+            (Some("PutTheOrderEvents"), Some("events:PutEvents")) => {
+                intrinsic(resource, "If").is_some()
+            }
+            (Some("SendGivenUpBatchesToTheDeadLetterQueue"), Some("sqs:SendMessage")) => {
+                intrinsic(resource, "GetAtt").and_then(Yaml::as_str)
+                    == Some("OrderEventsDeadLetterQueue.Arn")
+            }
+            _ => false,
+        }
 }
 
 #[test]
@@ -1220,6 +1276,9 @@ fn every_policy_names_explicit_dynamodb_actions_on_the_schema_tables_only() {
                 .unwrap_or_else(|| panic!("{id}: {policy:?} is an inline policy document"));
             for statement in statements {
                 assert_eq!(string(statement.get("Effect")), Some("Allow"), "{id}");
+                if other_service_grant(function, statement) {
+                    continue;
+                }
                 let actions: Vec<&str> = match &statement["Action"] {
                     Yaml::String(one) => vec![one.as_str()],
                     Yaml::Sequence(many) => many.iter().map(|a| a.as_str().unwrap()).collect(),
@@ -1245,11 +1304,15 @@ fn every_policy_names_explicit_dynamodb_actions_on_the_schema_tables_only() {
                         .iter()
                         .find(|d| d.logical_id == table)
                         .unwrap_or_else(|| panic!("{id}: {table} is not a schema table"));
-                    if let Some(index) = index {
-                        assert!(
+                    match index {
+                        Part::Table => {}
+                        Part::Index(index) => assert!(
                             def.indexes.iter().any(|i| i.name == index),
                             "{id}: {table} has no index {index}"
-                        );
+                        ),
+                        Part::Stream => {
+                            assert!(def.stream.is_some(), "{id}: {table} has no stream")
+                        }
                     }
                 }
             }
@@ -1816,6 +1879,137 @@ fn browsers_may_send_and_read_every_header_openapi_documents_from_the_given_orig
         "ExposeHeaders: the response headers openapi.yaml documents"
     );
 }
+
+// --- order events ---------------------------------------------------------------------------
+
+#[test]
+fn the_order_events_publisher_reads_the_orders_stream_as_the_local_stand_in_does() {
+    use testkit::stream::{BATCH_SIZE, MAX_RETRIES};
+    let template = template();
+    let functions = template_functions(&template);
+    let publisher = &functions["publish-order-events"];
+    let mappings = publisher.stream_mappings(&template);
+    assert_eq!(mappings.len(), 1, "one stream mapping");
+    let all = resources(&template, "AWS::Lambda::EventSourceMapping");
+    assert_eq!(all.len(), 1, "no other function is fed by a stream");
+    assert!(
+        publisher.events().is_empty(),
+        "no SAM event: it would grant every stream of the account"
+    );
+    let props = &mappings[0]["Properties"];
+
+    // The one table with a stream, as schema.rs gives it to DynamoDB Local.
+    let streamed: Vec<&str> = definitions()
+        .iter()
+        .filter(|d| d.stream.is_some())
+        .map(|d| d.logical_id)
+        .collect();
+    assert_eq!(streamed, ["OrdersTable"]);
+    let source = intrinsic(&props["EventSourceArn"], "GetAtt").and_then(Yaml::as_str);
+    assert_eq!(source, Some("OrdersTable.StreamArn"));
+    // From the oldest record, so that nothing written before the mapping existed is missed.
+    assert_eq!(string(props.get("StartingPosition")), Some("TRIM_HORIZON"));
+    // What the stand-in does (tests/src/stream.rs).
+    assert_eq!(props["BatchSize"].as_u64(), Some(BATCH_SIZE as u64));
+    assert_eq!(
+        props["MaximumRetryAttempts"].as_u64(),
+        Some(u64::from(MAX_RETRIES))
+    );
+    assert_eq!(
+        props["FunctionResponseTypes"],
+        serde_yaml::from_str::<Yaml>("[ReportBatchItemFailures]").unwrap()
+    );
+    assert_eq!(props["BisectBatchOnFunctionError"].as_bool(), Some(true));
+    // One batch of a shard at a time: an order's changes in the order they were written.
+    assert_eq!(props["ParallelizationFactor"].as_u64(), Some(1));
+    // Given up on while the stream (24 hours) still holds the records, with time to spare.
+    let age = props["MaximumRecordAgeInSeconds"]
+        .as_u64()
+        .expect("a bound on a record's age");
+    assert!((60..=12 * 3600).contains(&age), "{age}");
+    let destination = &props["DestinationConfig"]["OnFailure"]["Destination"];
+    assert_eq!(
+        intrinsic(destination, "GetAtt").and_then(Yaml::as_str),
+        Some("OrderEventsDeadLetterQueue.Arn")
+    );
+    let queue = &template["Resources"]["OrderEventsDeadLetterQueue"];
+    assert_eq!(string(queue.get("Type")), Some("AWS::SQS::Queue"));
+    assert_eq!(
+        queue["Properties"]["MessageRetentionPeriod"].as_u64(),
+        Some(14 * 86_400)
+    );
+    // The function stops starting requests DEADLINE_MARGIN before its deadline.
+    let timeout = publisher.properties()["Timeout"]
+        .as_u64()
+        .expect("its own timeout");
+    assert!(
+        timeout > shared::stream::DEADLINE_MARGIN.as_secs() + 10,
+        "{timeout}"
+    );
+}
+
+#[test]
+fn the_order_events_go_to_the_bus_the_stack_creates_or_the_one_named_and_to_no_other() {
+    let template = template();
+    let functions = template_functions(&template);
+    let publisher = &functions["publish-order-events"];
+    let bus = &template["Resources"]["OrderEventsBus"];
+    assert_eq!(string(bus.get("Type")), Some("AWS::Events::EventBus"));
+    assert_eq!(string(bus.get("Condition")), Some("CreateEventBus"));
+    let source = &template["Parameters"]["EventSource"];
+    assert_eq!(
+        string(source.get("Default")),
+        Some(publish_order_events::DEFAULT_SOURCE)
+    );
+    assert!(
+        string(source.get("AllowedPattern")).is_some_and(|p| p.starts_with("^(?!aws\\.)")),
+        "EventBridge keeps the sources starting with aws. for AWS"
+    );
+    let grant = publisher.properties()["Policies"][0]["Statement"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| string(s.get("Action")) == Some("events:PutEvents"))
+        .expect("a grant to put the events")
+        .clone();
+    for (given, bus_name, grant_resource) in [
+        (None, "!Ref OrderEventsBus", "!GetAtt OrderEventsBus.Arn"),
+        (
+            Some("shop-events"),
+            "shop-events",
+            "!Sub arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}",
+        ),
+    ] {
+        let parameters: Vec<(&str, &str)> = given.map(|b| ("EventBusName", b)).into_iter().collect();
+        let deployment = Deployment::new(&template, &parameters);
+        assert_eq!(
+            deployment.exists(bus),
+            given.is_none(),
+            "the stack creates a bus unless one is named"
+        );
+        let vars = environment(&template, publisher);
+        let expected: Yaml = serde_yaml::from_str(bus_name).unwrap();
+        assert_eq!(deployment.resolve(&vars["EVENT_BUS_NAME"]), Some(expected), "{given:?}");
+        assert_eq!(
+            deployment.resolve(&vars["EVENT_SOURCE"]),
+            Some(Yaml::String("cart-api".to_owned()))
+        );
+        let expected: Yaml = serde_yaml::from_str(grant_resource).unwrap();
+        assert_eq!(deployment.resolve(&grant["Resource"]), Some(expected), "{given:?}");
+    }
+    for function in functions
+        .values()
+        .filter(|f| f.binary != "publish-order-events")
+    {
+        let vars = environment(&template, function);
+        assert!(
+            !vars.contains_key("EVENT_BUS_NAME"),
+            "{}",
+            function.logical_id
+        );
+    }
+}
+
 // --- operations: alarms, failure destinations, tracing, protection ---------------------------
 // docs/operations.md#alarms is the runbook of what these tests require.
 
@@ -1914,7 +2108,11 @@ fn every_alarm_tells_the_topic_and_its_threshold_is_a_described_parameter() {
     let alarms = alarms(&template);
     assert!(alarms.len() > 30, "{} alarms", alarms.len());
     // The two whose threshold is a fact, not a choice: "a message waits", "no run at all".
-    let fixed = ["FailedEventsAlarm", "SweepNotRunningAlarm"];
+    let fixed = [
+        "FailedEventsAlarm",
+        "OrderEventsDeadLetterAlarm",
+        "SweepNotRunningAlarm",
+    ];
     for (id, alarm) in alarms {
         let props = &alarm["Properties"];
         for actions in ["AlarmActions", "OKActions"] {
@@ -1969,6 +2167,16 @@ fn every_function_has_an_errors_and_a_throttles_alarm() {
                     "{id}: its {kind} events have no OnFailure"
                 );
             }
+        }
+        // The same for a stream read by a mapping of its own (the order events' publisher).
+        for mapping in function.stream_mappings(&template) {
+            let found = alarms_on(&template, &lambda, "IteratorAge", "FunctionName", &name);
+            assert!(!found.is_empty(), "{id}: no alarm on its IteratorAge");
+            let on_failure = at(mapping, &["Properties", "DestinationConfig", "OnFailure"]);
+            assert!(
+                on_failure.is_some(),
+                "{id}: its stream mapping has no OnFailure"
+            );
         }
     }
 }
@@ -2211,7 +2419,12 @@ fn every_table_alarms_on_throttles_and_on_system_errors_of_every_operation_it_se
                     .and_then(|o| o.as_str().map(str::to_owned))
             })
             .collect();
-        let needed = granted.get(&table).cloned().unwrap_or_default();
+        // Of DynamoDB Streams' calls only GetRecords has per-operation metrics ("Operation"
+        // dimension, Amazon DynamoDB developer guide, "DynamoDB Metrics and dimensions"); the
+        // others are Lambda's mapping's, whose trouble its IteratorAge alarm shows.
+        let unmetered = ["DescribeStream", "GetShardIterator", "ListStreams"];
+        let mut needed = granted.get(&table).cloned().unwrap_or_default();
+        needed.retain(|op| !unmetered.contains(&op.as_str()));
         assert!(
             watched_ops.is_superset(&needed),
             "{table}: SystemErrors of {:?} unwatched",

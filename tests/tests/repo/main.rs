@@ -7,10 +7,13 @@
 //! - `openapi`: `openapi.yaml` documents exactly the routes served and the problem codes answered.
 //! - `dependencies`: every dependency is used, the lock file is committed, and `deny.toml` bans
 //!   what the functions must not link (`cargo deny check` enforces it).
+//! - `asyncapi`: `asyncapi.yaml` has a message per order event, valid for each event the
+//!   publisher makes, in schemas the tests' validator checks in full.
 //! - `contention`: the test kit's model of DynamoDB under contention (pure: no files either).
 //! - `sam_template`: `template.yaml` as `sam local` runs it keeps the template's routes,
 //!   functions and environment, in a shape SAM CLI reads.
 
+mod asyncapi;
 mod consistency;
 mod contention;
 mod dependencies;

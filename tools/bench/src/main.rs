@@ -23,6 +23,7 @@ mod cold_start;
 mod cost;
 mod flash_sale;
 mod latency;
+mod order_events;
 mod report;
 mod requests;
 mod stats;

@@ -119,7 +119,8 @@ pub fn entry_of(record: &StreamRecord) -> Result<Option<Entry>, String> {
         order: event.order_id(),
         detail_type: event.kind.name(),
         detail,
-        time: at,
+        // The event's own time (never before its order was created), as its detail says.
+        time: crate::domain::unix_of(&event.occurred_at).unwrap_or(at),
         sequence_number: change.sequence_number.clone(),
     }))
 }

@@ -117,11 +117,13 @@ async fn no_call_renews_a_hold_past_the_cap_and_its_units_are_listed_again_withi
 
 #[tokio::test]
 async fn a_line_past_the_cap_can_still_be_bought_at_the_latest_stock_and_price() {
-    let app = TestApp::spawn().await.with_policy(capped(1, 1));
+    // Holds of a second, capped at 3: refused from 3 s after the first hold to 6 s after (the
+    // cool-down), a window whole seconds cannot miss.
+    let app = TestApp::spawn().await.with_policy(capped(1, 3));
     app.seed(&[("Wine - Port", 869, 5)]).await;
     let cart = app.new_cart(7).await;
     let held = app.add(&cart, 7, 1, 2).await;
-    until(held_until(&held, 1)).await;
+    until(held_until(&held, 1) + 2).await;
     app.add(&cart, 7, 1, 1)
         .await
         .assert_problem(409, "hold_time_limit");

@@ -25,7 +25,7 @@ TOKEN_USER = os.environ.get("SCHEMATHESIS_USER")
 # Members the API reads as integers. JSON Schema 2020-12 (OpenAPI 3.1) calls `5.0` an integer, and
 # schemathesis therefore sends whole floats for `type: integer`; the API refuses every float, `5.0`
 # included, and no schema keyword can say so.
-INTEGER_MEMBERS = ("user_id", "item_id", "quantity", "price", "restock", "max_per_customer")  # user_id: as an integer
+INTEGER_MEMBERS = ("user_id", "item_id", "quantity", "price", "restock", "max_per_customer", "stock_shards")  # user_id: as an integer
 
 
 def _respell_header(value):

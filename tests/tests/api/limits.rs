@@ -21,9 +21,13 @@ fn capped(seconds: i64, max_seconds: i64) -> CheckoutPolicy {
     }
 }
 
+/// Sleeps until 50 ms into the second `unix` (from the clock's milliseconds: counting from
+/// the current whole second overshot by up to a second, past a window's end).
 async fn until(unix: i64) {
-    let wait = (unix - now_unix()).max(0) as u64;
-    tokio::time::sleep(Duration::from_millis(wait * 1000 + 50)).await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let now_ms = now.expect("after 1970").as_millis() as i64;
+    let wait = (unix * 1000 + 50 - now_ms).max(0) as u64;
+    tokio::time::sleep(Duration::from_millis(wait)).await;
 }
 
 /// The listing's `quantity` of `item`.
@@ -74,9 +78,9 @@ async fn a_hold_renewed_after_it_ended_takes_its_units_as_a_new_buyer_would() {
 
 #[tokio::test]
 async fn no_call_renews_a_hold_past_the_cap_and_its_units_are_listed_again_within_a_sweep() {
-    // Arrange: holds of 2 s, at most 3 s of holding an item (3 s of cool-down after it: room
+    // Arrange: holds of 2 s, at most 4 s of holding an item (4 s of cool-down after it: room
     // for a slow machine between the steps).
-    let app = TestApp::spawn().await.with_policy(capped(2, 3));
+    let app = TestApp::spawn().await.with_policy(capped(2, 4));
     app.seed(&[("Wine - Port", 869, 5), ("Mussels", 1470, 5)])
         .await;
     let cart = app.new_cart(7).await;
@@ -90,10 +94,10 @@ async fn no_call_renews_a_hold_past_the_cap_and_its_units_are_listed_again_withi
     assert_eq!(within.status, 200, "{}", within.text);
     assert_eq!(
         held_until(&within, 1),
-        began + 3,
-        "capped at the first hold + 3 s"
+        began + 4,
+        "capped at the first hold + 4 s"
     );
-    until(began + 3).await;
+    until(began + 4).await;
     let add = app.add(&cart, 7, 1, 1).await;
     let set = app.set(&cart, 7, 1, 3).await;
     let lower = app.set(&cart, 7, 1, 1).await;
@@ -111,7 +115,7 @@ async fn no_call_renews_a_hold_past_the_cap_and_its_units_are_listed_again_withi
     assert_eq!(other_item.status, 200, "the cap is per item");
     assert_eq!(listed(&app, 1).await, 5, "the removal gave the units back");
     // After the window has cooled down as long again, a new one begins.
-    until(began + 6).await;
+    until(began + 8).await;
     assert_eq!(app.add(&cart, 7, 1, 1).await.status, 200);
 }
 

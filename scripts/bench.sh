@@ -15,6 +15,7 @@ export API_PORT="${BENCH_API_PORT:-9300}" RUST_LOG=info ALLOW_UNSIGNED_REQUESTS=
 export API_URL="http://127.0.0.1:$API_PORT"
 export CATALOG_TABLE=cart-api-bench-catalog CARTS_TABLE=cart-api-bench-carts
 export ORDERS_TABLE=cart-api-bench-orders IDEMPOTENCY_TABLE=cart-api-bench-idempotency
+export DISCOUNTS_TABLE=cart-api-bench-discounts
 PROFILE="${BENCH_WATCH_PROFILE:-release}"
 mapfile -t FUNCTIONS < <(ls functions)
 ARGS=("$@")

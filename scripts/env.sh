@@ -22,6 +22,7 @@ fi
 : "${CARTS_TABLE:=cart-api-carts}"; export CARTS_TABLE
 : "${ORDERS_TABLE:=cart-api-orders}"; export ORDERS_TABLE
 : "${IDEMPOTENCY_TABLE:=cart-api-idempotency}"; export IDEMPOTENCY_TABLE
+: "${DISCOUNTS_TABLE:=cart-api-discounts}"; export DISCOUNTS_TABLE
 # The checkout policy (latest | hold; HOLD_SECONDS, MAX_HOLD_SECONDS (0 or unset: twice
 # HOLD_SECONDS), MAX_HELD_PER_ITEM, CART_IDLE_DAYS, and a guest's MAX_GUEST_HELD_PER_ITEM (2) and
 # GUEST_CART_IDLE_HOURS (72) keep the functions' defaults unless set), and how often make dev

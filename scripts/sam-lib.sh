@@ -209,7 +209,7 @@ sam_render() {
 # Stripe webhook's local secret.
 sam_env_vars() {
     python3 -c 'import json, os, sys
-names = ["CATALOG_TABLE", "CARTS_TABLE", "ORDERS_TABLE", "IDEMPOTENCY_TABLE", "CURSOR_SECRET", "STRIPE_WEBHOOK_SECRET"]
+names = ["CATALOG_TABLE", "CARTS_TABLE", "ORDERS_TABLE", "IDEMPOTENCY_TABLE", "DISCOUNTS_TABLE", "CURSOR_SECRET", "STRIPE_WEBHOOK_SECRET"]
 values = {n: os.environ[n] for n in names}
 values["CURSOR_SECRET_ARN"] = ""
 json.dump({"Parameters": values}, open(sys.argv[1], "w"), indent=2)' "$1"

@@ -6,9 +6,10 @@
 #
 # 1. `sam local invoke` answers what `cargo lambda invoke` answers. One walk through events/,
 #    every function's own event file at least once, is run by each invoker on fresh tables of
-#    its own: seed, list, admin create and update, create the cart (then give it the id the cart
-#    events name, as tests/tests/api/events.rs does), add, set, get, remove, purchase an empty
-#    cart, add, purchase, replay, get an order, list orders, sweep. Both run the template's
+#    its own: seed, list, admin create and update, a discount code, create the cart (then give it
+#    the id the cart events name, as tests/tests/api/events.rs does), add, set, the code on the
+#    cart, get, remove, purchase an empty cart, add, purchase, replay, get an order, list orders,
+#    sweep. Both run the template's
 #    environment as deployed (Authentication=jwt, no local keys, no unsigned requests: the
 #    events carry the identity API Gateway passes on); cargo lambda watch gets exactly the
 #    variables the rendered template gives the containers. Each pair of answers must agree in
@@ -51,8 +52,8 @@ info "image $SAM_IMAGE ($SAM_IMAGE_KIND); the containers reach DynamoDB Local at
 # --- 1. sam local invoke and cargo lambda invoke ----------------------------------------------
 step "every function: sam local invoke against cargo lambda invoke, one walk through events/ each"
 RUN="$(date +%s)-$$"
-# tables PREFIX: the four tables' variables, named PREFIX-catalog, ...
-tables() { echo "CATALOG_TABLE=$1-catalog CARTS_TABLE=$1-carts ORDERS_TABLE=$1-orders IDEMPOTENCY_TABLE=$1-idempotency"; }
+# tables PREFIX: the five tables' variables, named PREFIX-catalog, ...
+tables() { echo "CATALOG_TABLE=$1-catalog CARTS_TABLE=$1-carts ORDERS_TABLE=$1-orders IDEMPOTENCY_TABLE=$1-idempotency DISCOUNTS_TABLE=$1-discounts"; }
 read -ra CARGO_TABLES <<<"$(tables "sam-test-$RUN-cargo")"
 read -ra SAM_TABLES <<<"$(tables "sam-test-$RUN-sam")"
 env "${CARGO_TABLES[@]}" cargo run -q --bin create-tables >/dev/null
@@ -113,9 +114,9 @@ EOF
 }
 
 # The walk: function binaries in order, `give-cart` the one storage step.
-WALK=(seed-catalog list-items admin-create-item admin-update-item create-cart give-cart add-cart-item
-    set-cart-item get-cart remove-cart-item purchase-cart add-cart-item purchase-cart purchase-cart get-order
-    list-orders admin-order-payment admin-fulfil-order cancel-order admin-cancel-order stripe-webhook
+WALK=(seed-catalog list-items admin-create-item admin-update-item admin-discounts create-cart give-cart
+    add-cart-item set-cart-item cart-discount get-cart remove-cart-item purchase-cart add-cart-item purchase-cart
+    purchase-cart get-order list-orders admin-order-payment admin-fulfil-order cancel-order admin-cancel-order stripe-webhook
     guest-create-cart guest-get-cart guest-add-cart-item guest-set-cart-item guest-remove-cart-item merge-cart
     release-holds)
 declare -A IDS

@@ -40,6 +40,7 @@ cargo build --workspace --bins
 run_tables="cart-api-test-$(date +%s)-$$"
 export CATALOG_TABLE="$run_tables-catalog" CARTS_TABLE="$run_tables-carts"
 export ORDERS_TABLE="$run_tables-orders" IDEMPOTENCY_TABLE="$run_tables-idempotency"
+export DISCOUNTS_TABLE="$run_tables-discounts"
 cargo run -q --bin create-tables
 local_issuer
 # --ignore-changes: no reloads while the tests run, even if sources are edited meanwhile.

@@ -25,7 +25,25 @@ TOKEN_USER = os.environ.get("SCHEMATHESIS_USER")
 # Members the API reads as integers. JSON Schema 2020-12 (OpenAPI 3.1) calls `5.0` an integer, and
 # schemathesis therefore sends whole floats for `type: integer`; the API refuses every float, `5.0`
 # included, and no schema keyword can say so.
-INTEGER_MEMBERS = ("user_id", "item_id", "quantity", "price", "restock", "max_per_customer", "stock_shards")  # user_id: as an integer
+INTEGER_MEMBERS = (
+    "user_id",  # as an integer
+    "item_id",
+    "quantity",
+    "price",
+    "restock",
+    "max_per_customer",
+    "stock_shards",
+    # A discount code's terms (admin routes).
+    "percent_off",
+    "amount_off",
+    "min_subtotal",
+    "max_uses",
+    "max_uses_per_customer",
+)
+
+# The admin writes of a discount code, and a valid window for them (see before_call).
+DISCOUNT_WRITES = (("POST", "/api/v1/admin/discounts"), ("PATCH", "/api/v1/admin/discounts/{code}"))
+DISCOUNT_WINDOW = ("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z")
 
 
 def _respell_header(value):
@@ -133,6 +151,32 @@ def before_call(ctx, case, **kwargs):
             body.pop("restock")
         if not {"name", "price", "quantity", "restock"} & body.keys():
             body["price"] = 100
+
+    elif route in DISCOUNT_WRITES and isinstance(body, dict):
+        # A code takes off a percentage or an amount: exactly one of the two on a create, at most
+        # one on a change, which sets at least one term (openapi.yaml states these in words:
+        # NewDiscount, DiscountChange).
+        if "percent_off" in body and "amount_off" in body:
+            body.pop("amount_off")
+        if route[0] == "POST" and "percent_off" not in body and "amount_off" not in body:
+            body["percent_off"] = 10
+        if route[0] == "PATCH" and not body:
+            body["active"] = True
+        # Its window: `ends_at` after `starts_at` (the stored one on a change), in years 1970 to
+        # 9999 (RFC 3339 allows offsets and years the API's times cannot hold). A time given is
+        # replaced by one of a fixed valid window, both set so that no stored time can cross it.
+        if any(isinstance(body.get(name), str) for name in ("starts_at", "ends_at")):
+            body["starts_at"], body["ends_at"] = DISCOUNT_WINDOW
+
+    elif route == ("DELETE", "/api/v1/cart/{cart_id}/discount"):
+        # As a line's removal: the owner from `?user_id=` or the body, one of them, equal when both.
+        in_body = body.get("user_id") if isinstance(body, dict) else None
+        in_query = query.get("user_id")
+        if in_query is not None and in_body is not None and str(in_body) != str(in_query):
+            body["user_id"] = in_query
+        elif in_query is None and in_body is None and not TOKEN_USER:
+            query["user_id"] = "1"
+            case.query = query
 
     elif route == ("DELETE", "/api/v1/cart/{cart_id}/items/{item_id}"):
         # The owner comes from `?user_id=` or the body: one of them, and equal when both.

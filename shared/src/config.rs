@@ -21,13 +21,14 @@ pub fn process_env(name: &str) -> Option<String> {
     env::var(name).ok()
 }
 
-/// Names of the four tables, as `template.yaml` passes them to the functions.
+/// Names of the tables, as `template.yaml` passes them to the functions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tables {
     pub catalog: String,
     pub carts: String,
     pub orders: String,
     pub idempotency: String,
+    pub discounts: String,
 }
 
 impl Tables {
@@ -41,16 +42,18 @@ impl Tables {
             carts: var_or(vars, "CARTS_TABLE", "cart-api-carts"),
             orders: var_or(vars, "ORDERS_TABLE", "cart-api-orders"),
             idempotency: var_or(vars, "IDEMPOTENCY_TABLE", "cart-api-idempotency"),
+            discounts: var_or(vars, "DISCOUNTS_TABLE", "cart-api-discounts"),
         }
     }
 
-    /// Four fresh names sharing one prefix: how tests and benchmarks get tables of their own.
+    /// Fresh names sharing one prefix: how tests and benchmarks get tables of their own.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             catalog: format!("{prefix}-catalog"),
             carts: format!("{prefix}-carts"),
             orders: format!("{prefix}-orders"),
             idempotency: format!("{prefix}-idempotency"),
+            discounts: format!("{prefix}-discounts"),
         }
     }
 }

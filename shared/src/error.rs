@@ -1,6 +1,8 @@
 //! The one error type of the API. `http::problem` turns it into a status and an RFC 9457 body.
 
-use crate::domain::{ItemId, LimitReached, OrderStatus, PriceChange, Shortfall};
+use crate::domain::{
+    DiscountCode, ItemId, LimitReached, NotApplicable, OrderStatus, PriceChange, Shortfall,
+};
 use crate::store::StoreError;
 
 type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -30,6 +32,13 @@ pub enum ApiError {
     ItemNotInCart(ItemId),
     #[error("order not found")]
     OrderNotFound,
+    #[error("discount code {0} was not found")]
+    DiscountNotFound(DiscountCode),
+    #[error("discount code {0} exists already")]
+    DiscountExists(DiscountCode),
+    /// The code cannot be used on this cart now; the cart keeps it (the storefront asks).
+    #[error("{}", .0.message())]
+    DiscountNotApplicable(NotApplicable),
     #[error("not enough stock")]
     InsufficientStock(Vec<Shortfall>),
     #[error("a cart holds at most {limit} distinct items")]
@@ -135,6 +144,11 @@ impl ApiError {
             Self::CartNotFound => ("cart_not_found", 404, "Cart not found"),
             Self::ItemNotInCart(_) => ("item_not_in_cart", 404, "Item not in cart"),
             Self::OrderNotFound => ("order_not_found", 404, "Order not found"),
+            Self::DiscountNotFound(_) => ("discount_not_found", 404, "Discount not found"),
+            Self::DiscountExists(_) => ("discount_exists", 409, "Discount exists"),
+            Self::DiscountNotApplicable(_) => {
+                ("discount_not_applicable", 409, "Discount not applicable")
+            }
             Self::InsufficientStock(_) => ("insufficient_stock", 409, "Insufficient stock"),
             Self::CartFull { .. } => ("cart_full", 409, "Cart full"),
             Self::HoldLimit { .. } => ("hold_limit", 409, "Hold limit"),

@@ -9,12 +9,14 @@ use crate::issuer::LocalIssuer;
 use add_cart_item::AddCartItem;
 use admin_cancel_order::AdminCancelOrder;
 use admin_create_item::AdminCreateItem;
+use admin_discounts::AdminDiscounts;
 use admin_fulfil_order::AdminFulfilOrder;
 use admin_order_payment::AdminOrderPayment;
 use admin_update_item::AdminUpdateItem;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
 use cancel_order::CancelOrder;
+use cart_discount::CartDiscount;
 use create_cart::CreateCart;
 use get_cart::GetCart;
 use get_order::GetOrder;
@@ -328,6 +330,8 @@ impl TestApp {
             "list-items" => self.call::<ListItems>(req).await,
             "admin-create-item" => self.call::<AdminCreateItem>(req).await,
             "admin-update-item" => self.call::<AdminUpdateItem>(req).await,
+            "admin-discounts" => self.call::<AdminDiscounts>(req).await,
+            "cart-discount" => self.call::<CartDiscount>(req).await,
             "create-cart" => self.call::<CreateCart>(req).await,
             "get-cart" => self.call::<GetCart>(req).await,
             "add-cart-item" => self.call::<AddCartItem>(req).await,
@@ -586,6 +590,43 @@ impl TestApp {
             .call::<AdminUpdateItem>(ApiRequest::admin_update(item, change))
             .await;
         assert_eq!(r.status, 200, "updating item {item}: {}", r.text);
+    }
+
+    /// An admin creates a discount code (`POST /api/v1/admin/discounts`).
+    pub async fn create_discount(&self, body: Value) -> TestResponse {
+        let request = ApiRequest::admin_create_discount().json(body);
+        self.call::<AdminDiscounts>(request).await
+    }
+
+    /// An admin creates a discount code, expected to succeed.
+    pub async fn discount(&self, body: Value) {
+        let r = self.create_discount(body).await;
+        assert_eq!(r.status, 201, "creating a code: {}", r.text);
+    }
+
+    /// An admin changes a code (`PATCH /api/v1/admin/discounts/{code}`).
+    pub async fn update_discount(&self, code: &str, change: Value) -> TestResponse {
+        let request = ApiRequest::admin_discount("PATCH", code).json(change);
+        self.call::<AdminDiscounts>(request).await
+    }
+
+    /// An admin reads a code (`GET /api/v1/admin/discounts/{code}`).
+    pub async fn get_discount(&self, code: &str) -> TestResponse {
+        self.call::<AdminDiscounts>(ApiRequest::admin_discount("GET", code))
+            .await
+    }
+
+    /// `user` puts `code` on their cart (`PUT /api/v1/cart/{cart_id}/discount`).
+    pub async fn apply_code(&self, cart: &str, user: impl ToString, code: &str) -> TestResponse {
+        let body = json!({ "user_id": user.to_string(), "code": code });
+        let request = ApiRequest::cart_discount("PUT", cart).json(body);
+        self.call::<CartDiscount>(request).await
+    }
+
+    /// `user` takes the code off their cart (`DELETE /api/v1/cart/{cart_id}/discount`).
+    pub async fn remove_code(&self, cart: &str, user: impl ToString) -> TestResponse {
+        let request = ApiRequest::cart_discount("DELETE", cart).query("user_id", user);
+        self.call::<CartDiscount>(request).await
     }
 
     pub async fn set_price(&self, item: u64, price: u64) {

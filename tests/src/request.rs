@@ -171,6 +171,32 @@ impl ApiRequest {
         .with_iam()
     }
 
+    /// Signed by an IAM principal, as the admin routes require in AWS.
+    pub fn admin_create_discount() -> Self {
+        Self::new("POST", "/api/v1/admin/discounts", "/api/v1/admin/discounts").with_iam()
+    }
+
+    /// `PATCH` (or `GET`) of one code; signed by an IAM principal.
+    pub fn admin_discount(method: &str, code: &str) -> Self {
+        Self::new(
+            method,
+            "/api/v1/admin/discounts/{code}",
+            &format!("/api/v1/admin/discounts/{code}"),
+        )
+        .path_param("code", code)
+        .with_iam()
+    }
+
+    /// `PUT` (or `DELETE`) of the cart's code.
+    pub fn cart_discount(method: &str, cart: &str) -> Self {
+        Self::new(
+            method,
+            "/api/v1/cart/{cart_id}/discount",
+            &format!("/api/v1/cart/{cart}/discount"),
+        )
+        .path_param("cart_id", cart)
+    }
+
     /// A new guest's cart: no sign-in.
     pub fn guest_create_cart() -> Self {
         Self::new("POST", "/api/v1/guest/carts", "/api/v1/guest/carts").unauthenticated()
@@ -305,6 +331,8 @@ impl ApiRequest {
             "/api/v1/items" => "list-items",
             "/api/v1/admin/items" => "admin-create-item",
             "/api/v1/admin/items/{item_id}" => "admin-update-item",
+            "/api/v1/admin/discounts" | "/api/v1/admin/discounts/{code}" => "admin-discounts",
+            "/api/v1/cart/{cart_id}/discount" => "cart-discount",
             "/api/v1/cart" | "/api/v1/cart/" => "create-cart",
             "/api/v1/cart/{cart_id}" => "get-cart",
             "/api/v1/cart/{cart_id}/items" => "add-cart-item",

@@ -1,6 +1,7 @@
 //! The application layer: the loops that read, decide with a rule of `domain`, write through
 //! `store` and try again when what they read changed meanwhile. One function per loop: the
 //! purchase ([`purchase`]), the cart writes ([`carts`]), the admin's item writes ([`items`]),
+//! discount codes ([`discounts`]),
 //! an order's transitions ([`orders`]), the publishing of their events ([`order_events`]),
 //! the sweep's care of split items ([`shards`]),
 //! and the one every keyed write runs in ([`keys::exactly_once`]; start there to learn how an
@@ -10,6 +11,7 @@
 //! `http` parses the request before and renders the reply after.
 
 pub mod carts;
+pub mod discounts;
 pub mod items;
 pub mod keys;
 pub mod order_events;

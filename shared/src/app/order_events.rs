@@ -280,6 +280,8 @@ mod tests {
                 quantity: 1,
                 unit_price: Price::new(100).unwrap(),
             }],
+            subtotal: 100,
+            discount: None,
             total: 100,
             created_at: "2026-12-05T12:59:00Z".to_owned(),
             status,

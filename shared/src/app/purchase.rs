@@ -15,11 +15,11 @@ use serde_json::json;
 use super::keys::{exactly_once, Attempt};
 use super::{AppState, Reply};
 use crate::domain::purchase::{
-    bought, first_look, first_takes, order_for, replan, verdict, FirstLook, Verdict,
+    bought, code_verdict, first_look, first_takes, order_for, replan, verdict, CodeVerdict,
+    FirstLook, Verdict,
 };
 use crate::domain::{
-    now_rfc3339, now_unix, Cart, CartId, Fingerprint, IdempotencyKey, ItemId, KeyScope, OrderId,
-    UserId,
+    now_unix, rfc3339, Cart, CartId, Fingerprint, IdempotencyKey, ItemId, KeyScope, OrderId, UserId,
 };
 use crate::store::{CartCommit, PurchasePlan};
 use crate::ApiError;
@@ -55,8 +55,14 @@ pub async fn purchase(
             }
             FirstLook::Buy(cart) => cart,
         };
+        // The cart's code, by the terms it keeps (its uses are the transaction's conditions).
+        if let Some(code) = &cart.discount {
+            code.check_terms(cart.subtotal(), now)
+                .map_err(ApiError::DiscountNotApplicable)?;
+        }
         let due_by = state.config.payment.due_by(now);
-        let order = order_for(&cart, order_id, now_rfc3339(), due_by);
+        // Created at the second its conditions (a code's window) are checked at.
+        let order = order_for(&cart, order_id, rfc3339(now), due_by);
         let rng = &mut fastrand::Rng::new();
         let short = |item, shards, needs| store.shards_seen_short(item, shards, needs);
         let mut takes = first_takes(&cart, now, short, rng);
@@ -129,6 +135,20 @@ async fn answer(
                 Ok(Attempt::Again)
             }
             Verdict::InsufficientStock(short) => Err(ApiError::InsufficientStock(short)),
+            Verdict::Code(rejection) => match code_verdict(cart, &rejection, now) {
+                CodeVerdict::Refuse(why) => Err(ApiError::DiscountNotApplicable(why)),
+                // The cart takes the code's new terms; a change it did not see is told.
+                CodeVerdict::Renew(terms, why) => {
+                    let after = cart.with_discount(Some(terms));
+                    match store.commit_cart(cart, &after, None, now).await? {
+                        CartCommit::Done => match why {
+                            Some(why) => Err(ApiError::DiscountNotApplicable(why)),
+                            None => Ok(Attempt::Again),
+                        },
+                        _ => Ok(Attempt::Again),
+                    }
+                }
+            },
             Verdict::ReadStock(_) | Verdict::Unexplained => Err(ApiError::Internal(
                 "the purchase transaction was cancelled for no known reason".into(),
             )),

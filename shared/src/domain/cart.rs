@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use super::{CartId, CheckoutPolicy, Item, ItemId, Price, PriceChange, Quantity, UserId};
+use super::{CartId, CheckoutPolicy, Discount, Item, ItemId, Price, PriceChange, Quantity, UserId};
 
 /// A cart holds at most this many distinct items, so that its purchase (one stock update per
 /// line plus the order and the cart itself) fits in one DynamoDB
@@ -62,6 +62,10 @@ pub struct Cart {
     pub version: u64,
     /// What the cart keeps of its user beyond its lines.
     pub history: CartHistory,
+    /// The discount code put on the cart, with its terms as they were then: the purchase
+    /// applies it only if they are still the code's (its version), so the code's terms are
+    /// read with the cart (`domain::discount`).
+    pub discount: Option<Discount>,
 }
 
 /// What a cart remembers of its user beyond its lines, so that limits bind one customer and not
@@ -87,13 +91,47 @@ impl Cart {
         self.id.owner()
     }
 
-    /// Below 2^53-1 for every cart the API lets exist (see `Price::ITEM_MAX`); saturating all
-    /// the same, so no stored data can make it panic.
-    pub fn total(&self) -> u64 {
+    /// The lines' prices times their quantities. Below 2^53-1 for every cart the API lets
+    /// exist (see `Price::ITEM_MAX`); saturating all the same, so no stored data can make it
+    /// panic.
+    pub fn subtotal(&self) -> u64 {
         self.lines
             .iter()
             .map(CartLine::subtotal)
             .fold(0, u64::saturating_add)
+    }
+
+    /// What the cart's code takes off its subtotal now: nothing below the code's
+    /// `min_subtotal` (the purchase would refuse it; the code's other terms are checked at the
+    /// purchase, at its second).
+    pub fn discount_amount(&self) -> u64 {
+        let subtotal = self.subtotal();
+        let code = self.discount.as_ref();
+        let met = |d: &&Discount| d.min_subtotal.is_none_or(|min| subtotal >= min);
+        code.filter(met).map_or(0, |d| d.amount(subtotal))
+    }
+
+    /// What the customer pays: the subtotal less the discount, never below zero.
+    pub fn total(&self) -> u64 {
+        self.subtotal().saturating_sub(self.discount_amount())
+    }
+
+    /// The cart's code as the cart shows it: `{"code", "amount", "min_subtotal"}`, or `null`.
+    fn discount_shown(&self) -> Option<serde_json::Value> {
+        let d = self.discount.as_ref()?;
+        Some(serde_json::json!({
+            "code": d.code,
+            "amount": self.discount_amount(),
+            "min_subtotal": d.min_subtotal,
+        }))
+    }
+
+    /// The cart with `code` on it (or none), one version on.
+    pub fn with_discount(&self, code: Option<Discount>) -> Cart {
+        Cart {
+            discount: code,
+            ..self.next()
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -409,11 +447,13 @@ pub struct StockMove {
 impl Serialize for Cart {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let items: Vec<ItemId> = self.lines.iter().map(|l| l.item_id).collect();
-        let mut cart = s.serialize_struct("Cart", 6)?;
+        let mut cart = s.serialize_struct("Cart", 8)?;
         cart.serialize_field("id", &self.id)?;
         cart.serialize_field("user_id", self.user_id())?;
         cart.serialize_field("items", &items)?;
         cart.serialize_field("lines", &self.lines)?;
+        cart.serialize_field("subtotal", &self.subtotal())?;
+        cart.serialize_field("discount", &self.discount_shown())?;
         cart.serialize_field("total", &self.total())?;
         cart.serialize_field("version", &self.version)?;
         cart.end()
@@ -463,6 +503,7 @@ mod tests {
             lines: vec![],
             version: 0,
             history: CartHistory::default(),
+            discount: None,
         };
         // Two units held at 100 at t=1000 (until 1900).
         let held = empty
@@ -619,6 +660,7 @@ mod tests {
             lines: vec![],
             version: 0,
             history: CartHistory::default(),
+            discount: None,
         };
         let max_three = limited(1, 100, 50, 3);
         for policy in [LATEST, HOLD] {
@@ -668,6 +710,7 @@ mod tests {
             lines: vec![],
             version: 4,
             history: CartHistory::default(),
+            discount: None,
         };
         let two = empty
             .with_added(&item(1, 100, 5), quantity(2), LATEST, 0)
@@ -752,6 +795,7 @@ mod tests {
             lines: vec![line(1, 2, 869), line(3, 1, 1470)],
             version: 3,
             history: CartHistory::default(),
+            discount: None,
         };
         let json = serde_json::to_value(&cart).unwrap();
         assert_eq!(json["total"], 2 * 869 + 1470);

@@ -164,6 +164,8 @@ mod tests {
             cart_id: CartId::generate(user.clone()),
             user_id: user,
             lines: vec![],
+            subtotal: 0,
+            discount: None,
             total: 0,
             created_at: "2026-12-05T12:00:00Z".to_owned(),
             status,

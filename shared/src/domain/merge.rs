@@ -282,6 +282,7 @@ mod tests {
             lines,
             version: 3,
             history: CartHistory::default(),
+            discount: None,
         }
     }
 

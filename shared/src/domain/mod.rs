@@ -2,6 +2,7 @@
 
 pub mod cart;
 pub mod catalog;
+pub mod discount;
 pub mod idempotency;
 pub mod ids;
 pub mod lifecycle;
@@ -15,6 +16,7 @@ pub mod shards;
 
 pub use cart::{AddRefusal, Cart, CartHistory, CartLine, StockMove, MAX_CART_LINES};
 pub use catalog::{Item, ItemChange, ItemName, NewItem, Price, Stock};
+pub use discount::{Discount, DiscountChange, DiscountCode, NotApplicable, Off, OrderDiscount};
 pub use idempotency::{Fingerprint, KeyScope, Receipt};
 pub use ids::{
     CartId, GuestToken, IdempotencyKey, ItemId, OrderId, PaymentReference, Quantity, UserId,

@@ -2,7 +2,7 @@
 
 use serde::{Serialize, Serializer};
 
-use super::{CartId, ItemId, OrderId, Price, UserId};
+use super::{CartId, ItemId, OrderDiscount, OrderId, Price, UserId};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct OrderLine {
@@ -62,6 +62,11 @@ pub struct Order {
     pub cart_id: CartId,
     pub user_id: UserId,
     pub lines: Vec<OrderLine>,
+    /// The lines' prices times their quantities, all together (minor units).
+    pub subtotal: u64,
+    /// What a discount code took off the subtotal, if the cart had one.
+    pub discount: Option<OrderDiscount>,
+    /// What the customer pays: the subtotal less the discount, never below zero.
     pub total: u64,
     /// RFC 3339, UTC.
     pub created_at: String,

@@ -147,6 +147,8 @@ mod tests {
                 quantity: 2,
                 unit_price: Price::new(1299).unwrap(),
             }],
+            subtotal: 2598,
+            discount: None,
             total: 2598,
             created_at: "2026-12-05T12:58:30Z".to_owned(),
             status,

@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 
 use super::shards::{blind_take, planned_take, Stocking, Takes};
 use super::{
-    Cart, CartId, CartLine, ItemId, Order, OrderId, OrderLine, OrderStatus, Receipt, UserId,
+    Cart, CartId, CartLine, Discount, ItemId, NotApplicable, Order, OrderDiscount, OrderId,
+    OrderLine, OrderStatus, Receipt, UserId,
 };
 
 /// A line that cannot be bought in the quantity asked for.
@@ -119,6 +120,12 @@ pub fn order_for(
                 unit_price: l.unit_price,
             })
             .collect(),
+        subtotal: cart.subtotal(),
+        discount: cart.discount.as_ref().map(|d| OrderDiscount {
+            code: d.code.clone(),
+            amount: d.amount(cart.subtotal()),
+            per_customer: d.max_uses_per_customer.is_some(),
+        }),
         total: cart.total(),
         created_at,
         status,
@@ -185,6 +192,50 @@ pub struct Rejection {
     pub taken_by: Option<Receipt>,
     /// The cart changed since it was read.
     pub cart_changed: bool,
+    /// The cart's discount code failed its condition.
+    pub discount: Option<CodeRejection>,
+}
+
+/// Which of the cart's code's conditions failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CodeRejection {
+    /// The code's own (its terms' version, active, its window, `max_uses`): the code as it is
+    /// now, `None` when there is no such code.
+    Code(Option<Discount>),
+    /// The customer's uses were at `max_uses_per_customer`.
+    Customer,
+}
+
+/// What a failed code calls for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CodeVerdict {
+    /// Answer `409 discount_not_applicable` with this reason; the cart keeps its code.
+    Refuse(NotApplicable),
+    /// The code's terms changed: put them on the cart, then buy again (`None`) or answer the
+    /// reason (they no longer apply, or take off another amount: `changed`).
+    Renew(Discount, Option<NotApplicable>),
+}
+
+/// What the cart's code calls for when its condition failed at `now`.
+pub fn code_verdict(cart: &Cart, rejection: &CodeRejection, now: i64) -> CodeVerdict {
+    let subtotal = cart.subtotal();
+    let held = cart.discount.as_ref();
+    match rejection {
+        CodeRejection::Customer => CodeVerdict::Refuse(NotApplicable::CustomerLimitReached),
+        CodeRejection::Code(None) => CodeVerdict::Refuse(NotApplicable::Inactive),
+        CodeRejection::Code(Some(code)) if held.is_some_and(|h| h.version != code.version) => {
+            let before = held.map_or(0, |h| h.amount(subtotal));
+            let reason = match code.check(subtotal, now, 0) {
+                Err(why) => Some(why),
+                Ok(()) if code.amount(subtotal) != before => Some(NotApplicable::Changed),
+                Ok(()) => None,
+            };
+            CodeVerdict::Renew(code.clone(), reason)
+        }
+        CodeRejection::Code(Some(code)) => CodeVerdict::Refuse(
+            (code.check(subtotal, now, 0).err()).unwrap_or(NotApplicable::Exhausted),
+        ),
+    }
 }
 
 /// A line that would take the customer past the item's `max_per_customer`.
@@ -213,6 +264,8 @@ pub enum Verdict {
     Relimit(Vec<(ItemId, u64)>),
     /// Not enough stock (or the item is gone): answer `insufficient_stock`.
     InsufficientStock(Vec<Shortfall>),
+    /// The cart's code failed its condition: see [`code_verdict`].
+    Code(CodeRejection),
     /// A line of an item split over shards found its row short (the rows of the rejection that
     /// are `partial`): read all the rows of their items, then [`replan`].
     ReadStock(Vec<LineRejection>),
@@ -229,6 +282,9 @@ pub fn verdict(rejection: Rejection) -> Verdict {
     }
     if rejection.cart_changed {
         return Verdict::ReadCartAgain;
+    }
+    if let Some(code) = rejection.discount {
+        return Verdict::Code(code);
     }
     let changed: Vec<PriceChange> = rejection
         .lines
@@ -411,6 +467,7 @@ mod tests {
                 Rejection {
                     taken_by: Some(receipt("c")),
                     cart_changed: true,
+                    discount: None,
                     lines: vec![line(1, 1, 10, Some((10, 0)))],
                 },
                 Verdict::Replay(receipt("c")),
@@ -419,6 +476,7 @@ mod tests {
                 "the cart changed since it was read",
                 Rejection {
                     cart_changed: true,
+                    discount: None,
                     lines: vec![line(1, 1, 10, Some((12, 5)))],
                     ..Rejection::default()
                 },
@@ -655,6 +713,7 @@ mod tests {
             lines: vec![],
             version: 3,
             history: Default::default(),
+            discount: None,
         };
         let full = Cart {
             lines: vec![CartLine {
@@ -774,6 +833,8 @@ mod tests {
                 quantity: 2,
                 unit_price: crate::domain::Price::new(150).unwrap(),
             }],
+            subtotal: 300,
+            discount: None,
             total: 300,
             created_at: "2026-11-26T07:00:00Z".to_owned(),
             status: OrderStatus::Placed,
@@ -826,6 +887,7 @@ mod tests {
             ],
             version: 1,
             history: Default::default(),
+            discount: None,
         };
         let created = "2026-01-01T00:00:00Z".to_owned();
         let order = order_for(&cart, OrderId::of_key("user#7#k"), created.clone(), None);

@@ -49,6 +49,10 @@ pub fn problem_for_request(err: &ApiError, request_id: &str) -> Response<Body> {
             Some(("items", json!(items)))
         }
         ApiError::PriceChanged(items) => Some(("items", json!(items))),
+        ApiError::DiscountNotFound(code) | ApiError::DiscountExists(code) => {
+            Some(("discount_code", json!(code)))
+        }
+        ApiError::DiscountNotApplicable(why) => Some(("reason", json!(why.as_str()))),
         ApiError::CustomerLimit(items) => {
             if let [only] = items.as_slice() {
                 body["item_id"] = json!(only.item_id);

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::catalog::{decode_item, item_key, move_stock};
+use super::discounts::DiscountRecord;
 use super::keys::NewRecord;
 use super::schema::CARTS_BY_EXPIRY_INDEX;
 use super::shards::{row_key, ItemRows};
@@ -38,7 +39,7 @@ use crate::domain::{
 const HOLDING: &str = "HOLD";
 
 #[derive(Debug, Serialize, Deserialize)]
-struct CartRecord {
+pub(crate) struct CartRecord {
     user_id: String,
     cart_token: String,
     version: u64,
@@ -70,12 +71,19 @@ struct CartRecord {
     /// Each line's view of the rows its item's stock is split over (absent: not split).
     #[serde(default)]
     shards: HashMap<String, u32>,
+    /// The code put on the cart, with its terms as they were then (`Cart::discount`).
+    #[serde(default)]
+    discount: Option<DiscountRecord>,
 }
 
 impl CartRecord {
     /// The record behind `id` at `now`: present, not idle past its expiry, and its token is the
     /// id's.
-    fn owned(raw: Option<&Raw>, id: &CartId, now: i64) -> Result<Option<Self>, StoreError> {
+    pub(crate) fn owned(
+        raw: Option<&Raw>,
+        id: &CartId,
+        now: i64,
+    ) -> Result<Option<Self>, StoreError> {
         let Some(record) = Self::live(raw, now)? else {
             return Ok(None);
         };
@@ -95,7 +103,7 @@ impl CartRecord {
         self.expires_at.is_some_and(|at| at <= now)
     }
 
-    fn into_cart(self) -> Result<Cart, StoreError> {
+    pub(crate) fn into_cart(self) -> Result<Cart, StoreError> {
         let corrupt =
             || StoreError::Unexpected(format!("cart of user {} is malformed", self.user_id).into());
         let owner = UserId::parse_any(&self.user_id).map_err(|_| corrupt())?;
@@ -136,6 +144,10 @@ impl CartRecord {
             lines: lines.into_iter().map(|(_, line)| line).collect(),
             version: self.version,
             history,
+            discount: self
+                .discount
+                .map(DiscountRecord::into_discount)
+                .transpose()?,
         })
     }
 
@@ -240,7 +252,7 @@ pub(crate) fn clear_cart(table: &str, cart: &Cart, expires_at: i64) -> Result<Up
             .table_name(table)
             .set_key(Some(cart_key(cart.user_id())))
             .update_expression(
-                "REMOVE #sweep_pk, #next_expiry \
+                "REMOVE #sweep_pk, #next_expiry, #discount \
                  SET #qty = :empty, #price = :empty, #name = :empty, #added = :empty, \
                  #held = :empty, #held_until = :empty, #limit = :empty, #hold_began = :empty, \
                  #bought = :bought, #version = #version + :one, \
@@ -262,6 +274,7 @@ pub(crate) fn clear_cart(table: &str, cart: &Cart, expires_at: i64) -> Result<Up
                 "expires_at",
                 "sweep_pk",
                 "next_expiry",
+                "discount",
                 LAST_REQUEST,
             ])))
             .expression_attribute_values(":empty", empty)
@@ -300,7 +313,8 @@ impl Store {
             .update_cart(user)
             // What the user bought of limited items outlives an idled-out cart.
             .update_expression(
-                "SET #cart_token = :token, #version = :zero, #created_at = :created_at, \
+                "REMOVE #discount \
+                 SET #cart_token = :token, #version = :zero, #created_at = :created_at, \
                  #expires_at = :expires_at, #qty = :empty, #price = :empty, #name = :empty, \
                  #added = :empty, #held = :empty, #held_until = :empty, #limit = :empty, \
                  #hold_began = :empty, #bought = if_not_exists(#bought, :empty)",
@@ -324,6 +338,7 @@ impl Store {
                 "limit",
                 "hold_began",
                 "bought",
+                "discount",
                 "sweep_pk",
             ])))
             .expression_attribute_values(":token", s(id.token().to_string()))
@@ -917,6 +932,19 @@ fn transition(before: &Cart, after: &Cart, alive_at: Option<i64>, idle_secs: i64
         );
         names.extend(super::names(&["hold_began"]));
         sets.push("#hold_began = :hold_began".to_owned());
+    }
+    // The code and the terms it was put on with, written whole when they change.
+    if before.discount != after.discount {
+        names.extend(super::names(&["discount"]));
+        match &after.discount {
+            Some(code) => {
+                let record = DiscountRecord::of(code);
+                let item = serde_dynamo::to_item(record).unwrap_or_default();
+                values.insert(":discount".to_owned(), AttributeValue::M(item));
+                sets.push("#discount = :discount".to_owned());
+            }
+            None => removes.push("#discount".to_owned()),
+        }
     }
     match after.next_expiry() {
         Some(at) => {

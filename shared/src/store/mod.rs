@@ -3,6 +3,7 @@
 
 mod carts;
 mod catalog;
+mod discounts;
 mod error;
 mod keys;
 mod orders;
@@ -36,6 +37,7 @@ use aws_smithy_runtime_api::http::Response as HttpResponse;
 pub use crate::telemetry::{CountRequests, DbMetrics, MetricsSnapshot};
 pub use carts::{AddLine, CartChange, CartCommit, CartRead, MergeRead, SweepCursor, SweepPage};
 pub use catalog::{CatalogWrite, ItemCreate, ItemUpdate, ADMIN_ID_FLOOR};
+pub use discounts::{CartCodeRead, DiscountCommit, DiscountRead};
 pub use error::StoreError;
 pub use keys::NewRecord;
 pub use orders::{order_in_image, DueCursor, OrderCommit, StreamImage};

@@ -21,13 +21,14 @@ use serde::{Deserialize, Serialize};
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
 use super::catalog::give_back;
+use super::discounts::give_back_code;
 use super::keys::{NewRecord, UNUSED_OR_EXPIRED};
 use super::schema::{ORDERS_BY_DUE_INDEX, ORDERS_BY_USER_INDEX};
 use super::{built, n, names, s, Raw, RequestToken, Store, StoreError, Written, LAST_REQUEST};
 use crate::domain::purchase::receipt_of;
 use crate::domain::{
-    CartId, Fingerprint, ItemId, Order, OrderId, OrderLine, OrderStatus, OrdersPage, OrdersQuery,
-    Price, Receipt, UserId,
+    CartId, DiscountCode, Fingerprint, ItemId, Order, OrderDiscount, OrderId, OrderLine,
+    OrderStatus, OrdersPage, OrdersQuery, Price, Receipt, UserId,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -36,6 +37,11 @@ struct OrderRecord {
     user_id: String,
     cart_id: String,
     lines: Vec<OrderLineRecord>,
+    /// Absent on orders from before discount codes: the total, then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    subtotal: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    discount: Option<OrderDiscountRecord>,
     total: u64,
     created_at: String,
     created_key: String,
@@ -64,6 +70,15 @@ fn placed() -> String {
 /// The one partition of the `by-due` index.
 const DUE: &str = "DUE";
 
+/// What a code took off an order, and whether the customer's use was counted.
+#[derive(Debug, Serialize, Deserialize)]
+struct OrderDiscountRecord {
+    code: String,
+    amount: u64,
+    #[serde(default)]
+    per_customer: bool,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct OrderLineRecord {
     item_id: u64,
@@ -88,6 +103,12 @@ impl OrderRecord {
                     unit_price: l.unit_price.get(),
                 })
                 .collect(),
+            subtotal: Some(order.subtotal),
+            discount: order.discount.as_ref().map(|d| OrderDiscountRecord {
+                code: d.code.as_str().to_owned(),
+                amount: d.amount,
+                per_customer: d.per_customer,
+            }),
             total: order.total,
             created_at: order.created_at.clone(),
             created_key: order.position(),
@@ -125,6 +146,15 @@ impl OrderRecord {
             cart_id: CartId::parse(&self.cart_id).map_err(|_| corrupt())?,
             user_id: UserId::parse(&self.user_id).map_err(|_| corrupt())?,
             lines,
+            subtotal: self.subtotal.unwrap_or(self.total),
+            discount: match self.discount {
+                Some(d) => Some(OrderDiscount {
+                    code: DiscountCode::parse(&d.code).map_err(|_| corrupt())?,
+                    amount: d.amount,
+                    per_customer: d.per_customer,
+                }),
+                None => None,
+            },
             total: self.total,
             created_at: self.created_at,
             status: OrderStatus::parse(&self.status).ok_or_else(corrupt)?,
@@ -353,6 +383,11 @@ impl Store {
                 let back = give_back(&self.tables().catalog, line.item_id, line.quantity)?;
                 actions.push(TransactWriteItem::builder().update(back).build());
             }
+            // The code's use (and the customer's) comes back with the units.
+            if let Some(used) = &before.discount {
+                let table = &self.tables().discounts;
+                actions.extend(give_back_code(table, used, &before.user_id)?);
+            }
         }
         let Some(cancelled) = self.transact(actions, record, &token).await? else {
             return Ok(OrderCommit::Done);
@@ -426,6 +461,8 @@ mod tests {
                 quantity: 2,
                 unit_price: Price::new(1299).unwrap(),
             }],
+            subtotal: 2598,
+            discount: None,
             total: 2598,
             created_at: "2026-12-05T12:59:00Z".to_owned(),
             status: OrderStatus::PendingPayment,

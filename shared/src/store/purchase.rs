@@ -12,12 +12,13 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::carts::{cart_key, clear_cart, decode_cart};
 use super::catalog::{decode_item, take_stock};
+use super::discounts::{decode_discount, use_code};
 use super::keys::key_receipt;
 use super::orders::put_order;
 use super::shards::decode_row;
 use super::transact::Cancelled;
 use super::{RequestToken, Store, StoreError};
-use crate::domain::purchase::{stock_needed, LineRejection, Rejection};
+use crate::domain::purchase::{stock_needed, CodeRejection, LineRejection, Rejection};
 use crate::domain::shards::another_shard;
 use crate::domain::{Cart, CartLine, Fingerprint, Order, Receipt, StockRow, Take, Takes, UserId};
 
@@ -105,6 +106,11 @@ impl Store {
         let expiry = self.cart_expiry(plan.cart.user_id(), now);
         let cart = clear_cart(&tables.carts, plan.cart, expiry)?;
         actions.push(TransactWriteItem::builder().update(cart).build());
+        // The cart's code: its use (and the customer's) counted within its limits.
+        if let Some(code) = &plan.cart.discount {
+            let user = plan.cart.user_id();
+            actions.extend(use_code(&tables.discounts, code, user, now)?);
+        }
         // The row each slot takes from now: a lone take from a shard moves to another on a
         // conflict.
         let rows: Mutex<Vec<StockRow>> = Mutex::new(slots.iter().map(|(_, t)| t.row).collect());
@@ -145,7 +151,7 @@ impl Store {
 }
 
 /// Decodes a cancelled transaction (actions in the order of `commit_purchase`: the slots of the
-/// lines that ask their items, the order, the cart; `rows`: each slot's row at the last try):
+/// lines that ask their items, the order, the cart, the code's and the customer's uses; `rows`: each slot's row at the last try):
 /// which lines failed, with their row as it is now (`partial` when that row is not all of the
 /// item: a shard, a split item's pool, a shard that is gone); the receipt of the key's order if
 /// the key had bought already; whether the cart changed. No extra reads.
@@ -195,5 +201,10 @@ fn decode_reasons(
     // Whatever its age: what held the key was live when the condition refused the order.
     rejection.taken_by = key_receipt(cancelled.failed_at(slots.len()).flatten(), i64::MIN)?;
     rejection.cart_changed = cancelled.failed_at(slots.len() + 1).is_some();
+    if let Some(code) = cancelled.failed_at(slots.len() + 2) {
+        rejection.discount = Some(CodeRejection::Code(decode_discount(code)?));
+    } else if cancelled.failed_at(slots.len() + 3).is_some() {
+        rejection.discount = Some(CodeRejection::Customer);
+    }
     Ok(rejection)
 }

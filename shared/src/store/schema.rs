@@ -1,4 +1,4 @@
-//! The four tables, as `template.yaml` declares them. A test compares the two, so local tables
+//! The five tables, as `template.yaml` declares them. A test compares the two, so local tables
 //! never drift from what is deployed.
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -140,6 +140,18 @@ pub fn table_definitions(tables: &Tables) -> Vec<TableDef> {
             sort_key: None,
             indexes: vec![],
             ttl_attribute: Some("expires_at"),
+            stream: None,
+        },
+        TableDef {
+            logical_id: "DiscountsTable",
+            env_var: "DISCOUNTS_TABLE",
+            name: tables.discounts.clone(),
+            // `CODE#{code}`: a code, its terms and its uses; `USE#{code}#{user}`: a customer's
+            // uses of a code with a per-customer limit (`store::discounts`).
+            partition_key: ("pk", AttrType::S),
+            sort_key: None,
+            indexes: vec![],
+            ttl_attribute: None,
             stream: None,
         },
     ]
@@ -292,7 +304,7 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes the four tables (tests clean up after themselves with it).
+    /// Deletes the tables (tests clean up after themselves with it).
     pub async fn delete_tables(&self) -> Result<(), StoreError> {
         for def in table_definitions(self.tables()) {
             match self

@@ -120,6 +120,8 @@ const ON_A_SEEDED_CATALOG: &[(&str, u16, Option<&str>)] = &[
     ("admin-create-item", 201, None),
     // Item 1 is in the dataset.
     ("admin-update-item", 200, None),
+    // A new code.
+    ("admin-discounts", 201, None),
     // The user's first cart.
     ("create-cart", 201, None),
     // A new guest; then the events' guest, whom the test gave a cart with the events' id.
@@ -135,6 +137,7 @@ const ON_A_SEEDED_CATALOG: &[(&str, u16, Option<&str>)] = &[
     ("add-cart-item", 404, Some("cart_not_found")),
     ("remove-cart-item", 404, Some("cart_not_found")),
     ("set-cart-item", 404, Some("cart_not_found")),
+    ("cart-discount", 404, Some("cart_not_found")),
     ("purchase-cart", 404, Some("cart_not_found")),
     // The user has no orders yet: an empty page.
     ("list-orders", 200, None),
@@ -807,9 +810,16 @@ impl Recorder {
             .await
     }
 
-    /// Two more units of item 1 in the events' cart, bought with the key `key`: the order's id.
+    /// Two more units of item 1 in the events' cart, with the events' code on it, bought with
+    /// the key `key`: the order's id.
     async fn buy(&mut self, key: &str) -> String {
         assert_eq!(self.call("add-cart-item").await.status, 200);
+        let coded = self.call("cart-discount").await;
+        assert_eq!(
+            coded.body["cart"]["discount"]["code"], "SPRING10",
+            "{}",
+            coded.text
+        );
         let bought = self
             .call_with("purchase-cart", |e| {
                 e["headers"]["idempotency-key"] = json!(key)
@@ -828,6 +838,7 @@ impl Recorder {
         assert_eq!(self.keyed("admin-create-item", "c").await.status, 201);
         assert_eq!(self.call("admin-update-item").await.status, 200);
         assert_eq!(self.keyed("admin-update-item", "u").await.status, 200);
+        Box::pin(self.walk_the_codes()).await;
         assert_eq!(self.call("create-cart").await.status, 201);
         give_the_users_cart_the_events_id(&self.app).await;
         assert_eq!(self.call("add-cart-item").await.status, 200);
@@ -842,6 +853,17 @@ impl Recorder {
         .await
         .assert_problem(409, "insufficient_stock");
         assert_eq!(self.call("get-cart").await.status, 200);
+        // The code on the cart and off it again.
+        assert_eq!(self.call("cart-discount").await.status, 200);
+        let off = self
+            .call_with("cart-discount", |e| {
+                e["routeKey"] = json!("DELETE /api/v1/cart/{cart_id}/discount");
+                e["requestContext"]["routeKey"] = e["routeKey"].clone();
+                e["requestContext"]["http"]["method"] = json!("DELETE");
+                e["body"] = Value::Null;
+            })
+            .await;
+        assert!(off.body["cart"]["discount"].is_null(), "{}", off.text);
         assert_eq!(self.call("remove-cart-item").await.status, 200);
         // An empty cart: the key's record is read again on its own.
         self.call("purchase-cart")
@@ -871,6 +893,42 @@ impl Recorder {
         Box::pin(self.walk_the_guests()).await;
         Box::pin(self.walk_a_split_item()).await;
         Box::pin(self.publish_the_walks_order_changes()).await;
+    }
+
+    /// The events' code created, created again with a key (taken: refused), changed with a key
+    /// and without, and read. (Every purchase of the walk after it uses it: [`Self::buy`].)
+    async fn walk_the_codes(&mut self) {
+        assert_eq!(self.call("admin-discounts").await.status, 201);
+        let taken = self.keyed("admin-discounts", "d").await;
+        taken.assert_problem(409, "discount_exists");
+        let on_code =
+            |method: &'static str, body: Option<&'static str>, key: Option<&'static str>| {
+                move |e: &mut Value| {
+                    let path = "/api/v1/admin/discounts/SPRING10";
+                    e["routeKey"] = json!(format!("{method} /api/v1/admin/discounts/{{code}}"));
+                    e["requestContext"]["routeKey"] = e["routeKey"].clone();
+                    e["requestContext"]["http"]["method"] = json!(method);
+                    e["requestContext"]["http"]["path"] = json!(path);
+                    e["rawPath"] = json!(path);
+                    e["pathParameters"] = json!({ "code": "SPRING10" });
+                    e["body"] = body.map_or(Value::Null, |b| json!(b));
+                    if let Some(key) = key {
+                        e["headers"]["idempotency-key"] = json!(key);
+                    }
+                }
+            };
+        let changed = (self.call_with(
+            "admin-discounts",
+            on_code("PATCH", Some(r#"{"max_uses":1000}"#), None),
+        ))
+        .await;
+        assert_eq!(changed.status, 200, "{}", changed.text);
+        let keyed = on_code("PATCH", Some(r#"{"max_uses":2000}"#), Some("dp"));
+        assert_eq!(self.call_with("admin-discounts", keyed).await.status, 200);
+        let read = self
+            .call_with("admin-discounts", on_code("GET", None, None))
+            .await;
+        assert_eq!(read.body["discount"]["max_uses"], 2000, "{}", read.text);
     }
 
     /// A guest's cart, each guest function keyed and not, through the paths the user's cart

@@ -9,6 +9,7 @@
 mod carts;
 mod catalog;
 mod cursor_secret;
+mod discounts;
 mod events;
 mod exactly_once;
 mod flash_sales;

@@ -76,6 +76,8 @@ fn order(status: OrderStatus, version: u64, cart: &CartId) -> Order {
             quantity: 2,
             unit_price: Price::new(3099).unwrap(),
         }],
+        subtotal: 6198,
+        discount: None,
         total: 6198,
         created_at: "2026-11-23T10:17:41Z".to_owned(),
         status,

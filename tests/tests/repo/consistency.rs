@@ -963,10 +963,12 @@ fn endpoints_using_cursors() -> BTreeSet<&'static str> {
         of::<add_cart_item::AddCartItem>(),
         of::<admin_cancel_order::AdminCancelOrder>(),
         of::<admin_create_item::AdminCreateItem>(),
+        of::<admin_discounts::AdminDiscounts>(),
         of::<admin_fulfil_order::AdminFulfilOrder>(),
         of::<admin_order_payment::AdminOrderPayment>(),
         of::<admin_update_item::AdminUpdateItem>(),
         of::<cancel_order::CancelOrder>(),
+        of::<cart_discount::CartDiscount>(),
         of::<create_cart::CreateCart>(),
         of::<get_cart::GetCart>(),
         of::<get_order::GetOrder>(),
@@ -1195,7 +1197,7 @@ fn only_the_admin_functions_get_the_admin_allow_list() {
         .filter(|(_, path, _)| is_admin_path(path))
         .map(|(_, _, binary)| binary)
         .collect();
-    assert_eq!(admins.len(), 5, "{admins:?}");
+    assert_eq!(admins.len(), 6, "{admins:?}");
     for function in template_functions(&template).values() {
         let vars = environment(&template, function);
         assert_eq!(

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::read;
 use serde_yaml::Value as Yaml;
 use shared::domain::merge::{MergeMode, Outcome, Why};
-use shared::domain::{CartId, GuestToken, ItemId, OrderId};
+use shared::domain::{CartId, DiscountCode, GuestToken, ItemId, NotApplicable, OrderId};
 use shared::domain::{LimitReached, OrderStatus, PriceChange, Shortfall};
 use shared::ApiError;
 
@@ -141,6 +141,7 @@ fn openapi_documents_exactly_the_routes_the_router_and_the_template_serve() {
 /// compile until it is listed here, and then the tests below ask openapi.yaml to document it.
 fn every_api_error() -> Vec<ApiError> {
     let item = ItemId::new(7).unwrap();
+    let code = DiscountCode::parse("SPRING10").unwrap();
     let errors = vec![
         ApiError::invalid("user_id", "is required"),
         ApiError::MalformedBody("it is not valid JSON".to_owned()),
@@ -156,6 +157,9 @@ fn every_api_error() -> Vec<ApiError> {
         ApiError::CartNotFound,
         ApiError::ItemNotInCart(item),
         ApiError::OrderNotFound,
+        ApiError::DiscountNotFound(code.clone()),
+        ApiError::DiscountExists(code),
+        ApiError::DiscountNotApplicable(NotApplicable::Exhausted),
         ApiError::InsufficientStock(vec![Shortfall {
             item_id: item,
             requested: 3,
@@ -221,6 +225,9 @@ fn every_api_error() -> Vec<ApiError> {
             | ApiError::CartNotFound
             | ApiError::ItemNotInCart(_)
             | ApiError::OrderNotFound
+            | ApiError::DiscountNotFound(_)
+            | ApiError::DiscountExists(_)
+            | ApiError::DiscountNotApplicable(_)
             | ApiError::InsufficientStock(_)
             | ApiError::CartFull { .. }
             | ApiError::HoldLimit { .. }
@@ -718,4 +725,46 @@ fn the_guest_routes_need_their_token_and_follow_the_authentication_mode() {
         [vec!["bearer".to_owned()], vec!["sigv4".to_owned()]],
         "a merge is a signed-in user's"
     );
+}
+
+#[test]
+fn a_discount_codes_reasons_are_the_codes() {
+    let doc = openapi();
+    let schemas = &doc["components"]["schemas"];
+    // Every variant: the match has no wildcard, so a new one does not compile until it is listed
+    // here, and then openapi.yaml must name it.
+    let reasons = [
+        NotApplicable::NotStarted,
+        NotApplicable::Ended,
+        NotApplicable::Inactive,
+        NotApplicable::Exhausted,
+        NotApplicable::BelowMinSubtotal,
+        NotApplicable::CustomerLimitReached,
+        NotApplicable::Changed,
+    ];
+    for reason in reasons {
+        match reason {
+            NotApplicable::NotStarted
+            | NotApplicable::Ended
+            | NotApplicable::Inactive
+            | NotApplicable::Exhausted
+            | NotApplicable::BelowMinSubtotal
+            | NotApplicable::CustomerLimitReached
+            | NotApplicable::Changed => {}
+        }
+    }
+    let names: BTreeSet<String> = reasons.iter().map(|r| r.as_str().to_owned()).collect();
+    assert_eq!(
+        string_enum(&doc, &schemas["DiscountNotApplicableReason"]),
+        names
+    );
+    // The problem's `reason` is that enum.
+    let reason = &schemas["Problem"]["properties"]["reason"];
+    assert_eq!(string_enum(&doc, reason), names);
+    // A code as the API shows it is one it accepts, upper-case.
+    for example in schemas["DiscountCode"]["examples"].as_sequence().unwrap() {
+        let text = example.as_str().unwrap();
+        let code = DiscountCode::parse(text).expect("a discount code");
+        assert_eq!(code.as_str(), text, "shown upper-case");
+    }
 }

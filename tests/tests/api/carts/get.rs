@@ -39,6 +39,8 @@ async fn a_cart_is_shown_with_its_items_in_the_order_first_added_its_lines_and_t
                 {"item_id": 3, "name": "Bread - Rye", "quantity": 5, "unit_price": 250},
                 {"item_id": 1, "name": "Wine - Port", "quantity": 2, "unit_price": 869},
             ],
+            "subtotal": 5 * 250 + 2 * 869,
+            "discount": null,
             "total": 5 * 250 + 2 * 869,
             "version": 3,
         }})

@@ -29,6 +29,8 @@ async fn removing_an_item_answers_the_cart_without_it() {
             "user_id": "7",
             "items": [2],
             "lines": [{"item_id": 2, "name": "Mussels - Frozen", "quantity": 1, "unit_price": 1470}],
+            "subtotal": 1470,
+            "discount": null,
             "total": 1470,
             "version": 3,
         }})
@@ -40,7 +42,7 @@ async fn removing_an_item_answers_the_cart_without_it() {
     assert_eq!(response.status, 200, "{}", response.text);
     assert_eq!(
         response.body["cart"],
-        json!({"id": id, "user_id": "7", "items": [], "lines": [], "total": 0, "version": 4})
+        json!({"id": id, "user_id": "7", "items": [], "lines": [], "subtotal": 0, "discount": null, "total": 0, "version": 4})
     );
 }
 

@@ -39,11 +39,13 @@ async fn a_purchase_answers_the_bought_lines_and_the_order() {
         [
             "cart_id",
             "created_at",
+            "discount",
             "id",
             "lines",
             "payment_due_by",
             "refund_due",
             "status",
+            "subtotal",
             "total",
             "user_id",
             "version"

@@ -1,0 +1,6 @@
+//! `admin-discounts`: wiring only; the handler is in `handler.rs`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::http::serve::<admin_discounts::AdminDiscounts>().await
+}

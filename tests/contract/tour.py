@@ -16,8 +16,8 @@ import uuid
 sys.path.insert(0, os.path.join(os.environ.get("ROOT", "."), ".local", "client"))
 
 from cart_api_client import AuthenticatedClient, Client  # noqa: E402
-from cart_api_client.api.admin import admin_create_item, admin_update_item  # noqa: E402
-from cart_api_client.api.carts import add_cart_item, create_cart_with_slash, get_cart, remove_cart_item, set_cart_item  # noqa: E402
+from cart_api_client.api.admin import admin_create_discount, admin_create_item, admin_get_discount, admin_update_item  # noqa: E402
+from cart_api_client.api.carts import add_cart_item, create_cart_with_slash, get_cart, remove_cart_discount, remove_cart_item, set_cart_discount, set_cart_item  # noqa: E402
 from cart_api_client.api.catalog import list_items  # noqa: E402
 from cart_api_client.api.guests import guest_add_cart_item, guest_create_cart, guest_get_cart, guest_set_cart_item, merge_cart  # noqa: E402
 from cart_api_client.api.purchases import get_order, list_orders, purchase_cart  # noqa: E402
@@ -37,8 +37,10 @@ from cart_api_client.models import (  # noqa: E402
     MergeReason,
     MergeRequest,
     MergeResult,
+    NewDiscount,
     Purchase,
     PurchaseCartBody,
+    SetCartDiscountBody,
     SetCartItemBody,
 )
 
@@ -129,9 +131,34 @@ def main():
     bob = AuthenticatedClient(base_url=API, token=token(f"bob-{RUN}"))
     problem("another user", get_cart.sync_detailed(cart_id, client=bob), "cart_not_found", 404)
 
+    discounts(public, alice, bob, cart_id, tea_id)
     guests(public, tea_id)
 
     print(f"test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out ({PASSED} checks of the generated Python client)")
+
+
+def discounts(public, alice, bob, cart_id, tea_id):
+    """A code limited to one use: Alice's cart shows it and her order has it; then it is used up."""
+    code = f"TOUR-{RUN}"
+    made = admin_create_discount.sync_detailed(client=public, body=NewDiscount(code=code.lower(), percent_off=10, max_uses=1))
+    check("a code", made.status_code == 201 and made.parsed.discount.code == code, made.content)
+    add_cart_item.sync_detailed(cart_id, client=alice, body=AddCartItemBody(item_id=tea_id, quantity=2))
+    applied = set_cart_discount.sync_detailed(cart_id, client=alice, body=SetCartDiscountBody(code=code))
+    cart = applied.parsed.cart if applied.status_code == 200 else None
+    check("the code on the cart", cart is not None and (cart.subtotal, cart.discount.amount, cart.total) == (1000, 100, 900), applied.content)
+    removed = remove_cart_discount.sync_detailed(cart_id, client=alice)
+    check("the code off the cart", removed.status_code == 200 and removed.parsed.cart.discount is None, removed.content)
+    set_cart_discount.sync_detailed(cart_id, client=alice, body=SetCartDiscountBody(code=code))
+    bought = purchase_cart.sync_detailed(cart_id, client=alice, body=PurchaseCartBody(), idempotency_key=f"coded-{RUN}")
+    order = bought.parsed.order if bought.status_code == 200 else None
+    check("a discounted order", order is not None and (order.subtotal, order.discount.code, order.discount.amount, order.total) == (1000, code, 100, 900), bought.content)
+    used = admin_get_discount.sync_detailed(code, client=public)
+    check("one use", used.status_code == 200 and used.parsed.discount.uses == 1, used.content)
+    bobs = create_cart_with_slash.sync_detailed(client=bob, body=CreateCartWithSlashBody()).parsed.cart.id
+    add_cart_item.sync_detailed(bobs, client=bob, body=AddCartItemBody(item_id=tea_id, quantity=1))
+    refused = problem("discount_not_applicable", set_cart_discount.sync_detailed(bobs, client=bob, body=SetCartDiscountBody(code=code)), "discount_not_applicable", 409)
+    check("used up", str(refused.reason.value) == "exhausted", refused.reason)
+    problem("discount_not_found", set_cart_discount.sync_detailed(bobs, client=bob, body=SetCartDiscountBody(code="NO-SUCH-CODE")), "discount_not_found", 404)
 
 
 def guests(public, tea_id):

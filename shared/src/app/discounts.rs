@@ -134,7 +134,7 @@ pub async fn put_on_cart(
         discount
             .check(cart.subtotal(), now, read.customer_uses)
             .map_err(ApiError::DiscountNotApplicable)?;
-        if cart.discount.as_ref() == Some(&discount) {
+        if cart.discount.as_deref() == Some(&discount) {
             return Ok(Attempt::Done(cart_reply(200, &cart)));
         }
         let after = cart.with_discount(Some(discount));

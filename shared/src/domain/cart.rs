@@ -65,7 +65,7 @@ pub struct Cart {
     /// The discount code put on the cart, with its terms as they were then: the purchase
     /// applies it only if they are still the code's (its version), so the code's terms are
     /// read with the cart (`domain::discount`).
-    pub discount: Option<Discount>,
+    pub discount: Option<Box<Discount>>,
 }
 
 /// What a cart remembers of its user beyond its lines, so that limits bind one customer and not
@@ -106,7 +106,7 @@ impl Cart {
     /// purchase, at its second).
     pub fn discount_amount(&self) -> u64 {
         let subtotal = self.subtotal();
-        let code = self.discount.as_ref();
+        let code = self.discount.as_deref();
         let met = |d: &&Discount| d.min_subtotal.is_none_or(|min| subtotal >= min);
         code.filter(met).map_or(0, |d| d.amount(subtotal))
     }
@@ -129,7 +129,7 @@ impl Cart {
     /// The cart with `code` on it (or none), one version on.
     pub fn with_discount(&self, code: Option<Discount>) -> Cart {
         Cart {
-            discount: code,
+            discount: code.map(Box::new),
             ..self.next()
         }
     }

@@ -349,10 +349,20 @@ mod tests {
         }
     }
 
+    /// A case: its name, the code, the subtotal, the second, the customer's uses, the verdict.
+    type Case = (
+        &'static str,
+        Discount,
+        u64,
+        i64,
+        u64,
+        Result<(), NotApplicable>,
+    );
+
     #[test]
     fn every_reason_a_code_does_not_apply() {
         let base = code(Off::Percent(10));
-        let rows: Vec<(&str, Discount, u64, i64, u64, Result<(), NotApplicable>)> = vec![
+        let rows: Vec<Case> = vec![
             ("applies", base.clone(), 100, 50, 0, Ok(())),
             (
                 "inactive",

@@ -51,7 +51,10 @@ impl Change {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
     /// Write this: the order one version on, and whether its units go back to the stock.
-    Write { after: Order, returns_stock: bool },
+    Write {
+        after: Box<Order>,
+        returns_stock: bool,
+    },
     /// It happened already: answer the order as it is, write nothing.
     Already,
 }
@@ -103,7 +106,7 @@ pub fn decide(order: &Order, change: &Change, now: i64) -> Result<Decision, Refu
     };
     let write = |after: Order, returns_stock: bool| {
         Ok(Decision::Write {
-            after,
+            after: Box::new(after),
             returns_stock,
         })
     };

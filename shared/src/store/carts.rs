@@ -144,10 +144,9 @@ impl CartRecord {
             lines: lines.into_iter().map(|(_, line)| line).collect(),
             version: self.version,
             history,
-            discount: self
-                .discount
-                .map(DiscountRecord::into_discount)
-                .transpose()?,
+            discount: (self.discount.map(DiscountRecord::into_discount))
+                .transpose()?
+                .map(Box::new),
         })
     }
 

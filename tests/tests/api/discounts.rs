@@ -6,6 +6,7 @@
 use futures::future::join_all;
 use serde_json::{json, Value};
 use shared::domain::{now_unix, rfc3339, unix_of, CheckoutPolicy};
+use testkit::contention::ContentionRule;
 use testkit::{ApiRequest, Fault, TestApp, TestResponse, Times};
 
 const HOLD: CheckoutPolicy = CheckoutPolicy::Hold {
@@ -203,6 +204,41 @@ async fn racing_purchases_from_many_customers_use_a_code_limited_to_5_exactly_5_
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn under_dynamodbs_contention_rule_a_hot_code_limited_to_5_is_still_used_exactly_5_times() {
+    // Arrange: every purchase names the code's one item, which the rule lets one transaction
+    // hold at a time (`testkit::contention`, from DynamoDB's documentation).
+    let _heavy = testkit::heavy().await;
+    let (app, proxy) = TestApp::spawn_behind_proxy().await;
+    app.seed(&[("Wine - Port", 999, 1000)]).await;
+    app.discount(json!({ "code": "HOT", "percent_off": 20, "max_uses": 5 }))
+        .await;
+    let carts = join_all((1..=30u64).map(|user| {
+        let app = &app;
+        async move { (user, cart_with_code(app, user, "HOT").await) }
+    }))
+    .await;
+    proxy.apply_contention(ContentionRule::default());
+
+    // Act
+    let answers = join_all(carts.iter().map(|(user, cart)| {
+        let app = &app;
+        async move { app.purchase(cart, user, &format!("k{user}")).await }
+    }))
+    .await;
+
+    // Assert: 5 discounted; everyone else refused as exhausted or asked to retry, none bought.
+    let won = answers.iter().filter(|r| discounted(r)).count();
+    for r in answers.iter().filter(|r| !discounted(r)) {
+        let retry = r.status == 503 || r.body["code"] == "request_in_progress";
+        assert!(r.body["reason"] == "exhausted" || retry, "{}", r.text);
+    }
+    let stats = proxy.contention();
+    println!("30 buyers of a code limited to 5, under the rule: {won} discounted; {stats:?}");
+    assert_eq!(won, 5);
+    assert_eq!(uses(&app, "HOT").await, 5);
+}
+
 #[tokio::test]
 async fn one_customer_racing_with_a_per_customer_limit_of_1_gets_one_discounted_order() {
     // Arrange: the customer fills, codes and buys their cart from 8 sessions at once, again and
@@ -298,9 +334,17 @@ async fn a_cancelled_order_gives_its_use_back_to_the_code_and_to_the_customer() 
     }))
     .await;
     let cart = cart_with_code(&app, 7, "SOLO").await;
-    let bought = app.purchase(&cart, 7, "k1").await;
+    let plain = app.cart_with(8, &[(1, 2)]).await;
+    let (bought, used) = app.used_during(app.purchase(&cart, 7, "k1")).await;
+    let (_, without) = app.used_during(app.purchase(&plain, 8, "k9")).await;
     let order = bought.body["order"]["id"].as_str().unwrap().to_owned();
     assert_eq!(uses(&app, "SOLO").await, 1);
+    // The code's counter and the customer's: 2 transactional writes under 1 KB, 4 write units
+    // on AWS; DynamoDB Local reports one item per table of a transaction (BENCHMARKS.md,
+    // section 1), so 2 here, both items being in the discounts table.
+    println!("purchase with a per-customer code: {used:?}; without: {without:?}");
+    assert_eq!(used.write_milli_units - without.write_milli_units, 2000);
+    assert_eq!(used.requests, 2);
 
     // Act
     let cancelled = app.cancel_order(&order, 7).await;

@@ -139,7 +139,7 @@ def main():
 
 def discounts(public, alice, bob, cart_id, tea_id):
     """A code limited to one use: Alice's cart shows it and her order has it; then it is used up."""
-    code = f"TOUR-{RUN}"
+    code = f"TOUR-{RUN}".upper()
     made = admin_create_discount.sync_detailed(client=public, body=NewDiscount(code=code.lower(), percent_off=10, max_uses=1))
     check("a code", made.status_code == 201 and made.parsed.discount.code == code, made.content)
     add_cart_item.sync_detailed(cart_id, client=alice, body=AddCartItemBody(item_id=tea_id, quantity=2))

@@ -273,6 +273,32 @@ pub async fn run() -> Report {
     let call = "purchase, limit set after the line was added (1 line)";
     run.measure(call, request, "200", None).await;
 
+    // Discount codes: one more action in the purchase's transaction (two with a per-customer
+    // limit), no request more: the code's terms are read with the cart.
+    let code = json!({ "code": "BENCH10", "percent_off": 10 });
+    let create = ApiRequest::admin_create_discount().json(code);
+    run.measure("admin: create discount code", create, "201", Some(1))
+        .await;
+    let once = json!({ "code": "BENCH-ONCE", "percent_off": 10, "max_uses_per_customer": 1 });
+    assert_eq!(run.app.create_discount(once).await.status, 201);
+    for (user, code, what) in [
+        (303, "BENCH10", "a discount code"),
+        (304, "BENCH-ONCE", "a code limited per customer"),
+    ] {
+        let cart = run.app.fill_cart(user, &items[4..5], 1).await;
+        let put = ApiRequest::cart_discount("PUT", &cart)
+            .json(json!({ "user_id": user.to_string(), "code": code }));
+        if user == 303 {
+            run.measure("put a discount code on a cart", put, "200", Some(2))
+                .await;
+        } else {
+            assert_eq!(run.app.send(put).await.status, 200);
+        }
+        let request = ApiRequest::purchase(&cart, user, &key());
+        let call = format!("purchase, success (1 line, {what})");
+        run.measure(&call, request, "200", Some(2)).await;
+    }
+
     // Orders and the admin.
     if let Some((id, user)) = &first_order {
         let view = ApiRequest::order(id, *user);

@@ -168,17 +168,10 @@ def before_call(ctx, case, **kwargs):
         if any(isinstance(body.get(name), str) for name in ("starts_at", "ends_at")):
             body["starts_at"], body["ends_at"] = DISCOUNT_WINDOW
 
-    elif route == ("DELETE", "/api/v1/cart/{cart_id}/discount"):
-        # As a line's removal: the owner from `?user_id=` or the body, one of them, equal when both.
-        in_body = body.get("user_id") if isinstance(body, dict) else None
-        in_query = query.get("user_id")
-        if in_query is not None and in_body is not None and str(in_body) != str(in_query):
-            body["user_id"] = in_query
-        elif in_query is None and in_body is None and not TOKEN_USER:
-            query["user_id"] = "1"
-            case.query = query
-
-    elif route == ("DELETE", "/api/v1/cart/{cart_id}/items/{item_id}"):
+    elif route in (
+        ("DELETE", "/api/v1/cart/{cart_id}/items/{item_id}"),
+        ("DELETE", "/api/v1/cart/{cart_id}/discount"),
+    ):
         # The owner comes from `?user_id=` or the body: one of them, and equal when both.
         in_body = body.get("user_id") if isinstance(body, dict) else None
         in_query = query.get("user_id")

@@ -33,7 +33,8 @@ pub async fn create(
     exactly_once(request, || async move {
         let now = now_unix();
         if let Some(pk) = pk {
-            if let Some(receipt) = store.read_discount(&new.code, Some(pk), now).await?.receipt {
+            // The key's record alone: whether the code exists is the put's condition.
+            if let Some(receipt) = store.key_receipt(pk, now).await? {
                 return Ok(Attempt::Replay(receipt));
             }
         }

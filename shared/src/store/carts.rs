@@ -568,7 +568,7 @@ impl Store {
     ) -> Result<CartCommit, StoreError> {
         let now = alive_at.unwrap_or_else(crate::domain::now_unix);
         let idle = self.cart_idle_secs(before.user_id());
-        let change = transition(before, after, alive_at, idle);
+        let change = transition(before, after, alive_at, idle)?;
         let moves = before.stock_moves(after, now);
         if record.is_none() && moves.is_empty() {
             let request = change.apply(self.update_cart(before.user_id()));
@@ -691,7 +691,7 @@ impl Store {
             after,
             Some(now),
             self.cart_idle_secs(before.user_id()),
-        );
+        )?;
         let token = RequestToken::new();
         let delete = Delete::builder()
             .table_name(&self.tables().carts)
@@ -861,7 +861,12 @@ struct Transition {
     values: HashMap<String, AttributeValue>,
 }
 
-fn transition(before: &Cart, after: &Cart, alive_at: Option<i64>, idle_secs: i64) -> Transition {
+fn transition(
+    before: &Cart,
+    after: &Cart,
+    alive_at: Option<i64>,
+    idle_secs: i64,
+) -> Result<Transition, StoreError> {
     let mut names = names(&["cart_token", "version", "sweep_pk", "next_expiry"]);
     let line_maps = ["qty", "price", "name", "added", "held", "held_until"];
     let mut values = HashMap::from([
@@ -938,7 +943,7 @@ fn transition(before: &Cart, after: &Cart, alive_at: Option<i64>, idle_secs: i64
         match &after.discount {
             Some(code) => {
                 let record = DiscountRecord::of(code);
-                let item = serde_dynamo::to_item(record).unwrap_or_default();
+                let item = serde_dynamo::to_item(record).map_err(StoreError::mapping)?;
                 values.insert(":discount".to_owned(), AttributeValue::M(item));
                 sets.push("#discount = :discount".to_owned());
             }
@@ -971,12 +976,12 @@ fn transition(before: &Cart, after: &Cart, alive_at: Option<i64>, idle_secs: i64
         expression = format!("REMOVE {} ", removes.join(", "));
     }
     expression.push_str(&format!("SET {}", sets.join(", ")));
-    Transition {
+    Ok(Transition {
         expression,
         condition,
         names,
         values,
-    }
+    })
 }
 
 impl Transition {

@@ -216,13 +216,11 @@ pub(crate) fn give_back_code(
         .collect()
 }
 
-/// What an admin's write of a code starts from, and a cart's code.
+/// What an admin's write (or read) of a code starts from: the key's receipt and the code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiscountRead {
     pub receipt: Option<Receipt>,
     pub discount: Option<Discount>,
-    /// The customer's uses of the code (0 when none was asked).
-    pub customer_uses: u64,
 }
 
 /// What a cart's `PUT .../discount` starts from.
@@ -230,6 +228,7 @@ pub struct DiscountRead {
 pub struct CartCodeRead {
     pub cart: Option<crate::domain::Cart>,
     pub discount: Option<Discount>,
+    /// The cart's owner's uses of the code (counted only for a code with a per-customer limit).
     pub customer_uses: u64,
 }
 
@@ -260,7 +259,6 @@ impl Store {
         Ok(DiscountRead {
             receipt,
             discount: decode_discount(raw.as_ref())?,
-            customer_uses: 0,
         })
     }
 
